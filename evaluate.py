@@ -1,0 +1,16 @@
+"""Evaluate a checkpoint on its test fold, or score questioned images: ``python evaluate.py ckpt_path=...``."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    from sci_lightning.cli import guarded
+    from sci_lightning.evaluate import run
+
+    guarded(run, cfg)
+
+
+if __name__ == "__main__":
+    main()

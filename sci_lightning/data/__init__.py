@@ -1,0 +1,1 @@
+"""Data stages: photos on disk -> ImageRecords -> folds -> patch cache -> batched loaders."""

@@ -1,0 +1,192 @@
+"""The patch cache: every image's patches cut once, stored as one uint8 memory-mapped array.
+
+Layout of a cache folder ``<cache_dir>/patches-<key>/``:
+``patches.u8`` (raw ``(N, s, s, 3)`` uint8), ``index.npz`` (per-image patch offsets, patch positions, image
+sizes) and ``meta.json`` (shape, settings, skipped images with reasons), written last. The key hashes the file
+list (path, size, mtime), the patch settings and :data:`FORMAT_VERSION`, so any change makes a new cache. A
+build happens in a temporary folder that is renamed into place only when complete, so a killed build is never
+mistaken for a finished one, and two processes building the same cache end with one valid copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from sci_lightning.data.images import SkippedImage, load_rgb
+from sci_lightning.data.patches import extract_patches
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PatchSettings:
+    """The ``data.patches`` config that decides what a cache holds."""
+
+    size: int = 32
+    per_image: int = 256
+    selection: str = "grid"
+    seed: int = 0  # only used by the random selection
+
+    @classmethod
+    def from_cfg(cls, cfg: Mapping, seed: int = 0) -> PatchSettings:
+        return cls(size=int(cfg.get("size", 32)), per_image=int(cfg.get("per_image", 256)),
+                   selection=str(cfg.get("selection", "grid")), seed=int(seed))
+
+
+@dataclass
+class PatchCache:
+    """A loaded cache. ``offsets[i]:offsets[i+1]`` are image ``i``'s rows of ``patches``."""
+
+    path: Path
+    patches: np.ndarray  # (N, s, s, 3) uint8 memmap
+    offsets: np.ndarray  # (n_images + 1,) int64
+    positions: np.ndarray  # (N, 2) int32, top-left y, x of every patch
+    image_sizes: np.ndarray  # (n_images, 2) int32 height, width (0 for skipped images)
+    skipped: dict[int, str]  # image index -> reason
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def patch_rows(self, image_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Patch rows of the given images and, for each row, its position in ``image_idx``."""
+        image_idx = np.asarray(image_idx, dtype=np.int64)
+        counts = self.counts[image_idx]
+        owner = np.repeat(np.arange(len(image_idx)), counts)
+        starts = np.repeat(self.offsets[image_idx], counts)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return starts + within, owner
+
+
+def _file_signature(path: Path) -> list:
+    try:
+        st = path.stat()
+        return [str(path), st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [str(path), -1, -1]
+
+
+def cache_key(paths: Sequence[Path], settings: PatchSettings) -> str:
+    """Hash of the file list (path, size, mtime), the patch settings and the cache format version."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"version": FORMAT_VERSION, "settings": settings.__dict__}, sort_keys=True).encode())
+    for p in paths:
+        h.update(json.dumps(_file_signature(Path(p))).encode())
+    return h.hexdigest()[:24]
+
+
+def _patch_one(args: tuple[str, PatchSettings]) -> tuple[np.ndarray | None, np.ndarray | None, tuple[int, int], str]:
+    path, s = args
+    try:
+        img = load_rgb(path, min_size=s.size)
+    except SkippedImage as err:
+        return None, None, (0, 0), str(err)
+    patches, positions = extract_patches(img, s.size, s.per_image, s.selection, s.seed, key=Path(path).name)
+    return patches, positions, img.shape[:2], ""
+
+
+def _executor(num_workers: int) -> ProcessPoolExecutor:
+    # fork is cheap and the workers only use NumPy and Pillow; elsewhere fall back to the platform default.
+    ctx = mp.get_context("fork") if sys.platform.startswith("linux") else None
+    return ProcessPoolExecutor(max_workers=num_workers, mp_context=ctx)
+
+
+def _build(paths: Sequence[Path], settings: PatchSettings, tmp: Path, num_workers: int) -> None:
+    n = len(paths)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    positions, sizes, skipped = [], np.zeros((n, 2), dtype=np.int32), {}
+    jobs = [(str(p), settings) for p in paths]
+    pool = _executor(num_workers) if num_workers > 1 else None
+    try:
+        results = pool.map(_patch_one, jobs, chunksize=max(1, min(16, n // (4 * num_workers) or 1))) if pool \
+            else map(_patch_one, jobs)
+        with open(tmp / "patches.u8", "wb") as fh:
+            for i, (patches, pos, hw, reason) in enumerate(
+                    tqdm(results, total=n, desc="Cutting patches", unit="img", disable=None)):
+                if reason:
+                    skipped[i] = reason
+                    log.warning("skipped %s: %s", paths[i], reason)
+                    offsets[i + 1] = offsets[i]
+                    continue
+                fh.write(patches.tobytes())
+                positions.append(pos)
+                sizes[i] = hw
+                offsets[i + 1] = offsets[i] + len(patches)
+    finally:
+        if pool:
+            pool.shutdown()
+    pos = np.concatenate(positions) if positions else np.empty((0, 2), np.int32)
+    np.savez(tmp / "index.npz", offsets=offsets, positions=pos, image_sizes=sizes)
+    meta = {"version": FORMAT_VERSION, "n_images": n, "n_patches": int(offsets[-1]), "settings": settings.__dict__,
+            "files": [str(p) for p in paths], "skipped": {str(k): v for k, v in skipped.items()}}
+    # meta.json is written last: its presence (after the rename) marks a complete cache.
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def _load(folder: Path, n_images: int) -> PatchCache | None:
+    """Open a cache folder, or return None if it is incomplete or inconsistent (then it gets rebuilt)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        s = meta["settings"]["size"]
+        n_patches = meta["n_patches"]
+        if meta["version"] != FORMAT_VERSION or meta["n_images"] != n_images:
+            return None
+        if (folder / "patches.u8").stat().st_size != n_patches * s * s * 3:
+            return None
+        with np.load(folder / "index.npz") as idx:
+            offsets, positions, sizes = idx["offsets"], idx["positions"], idx["image_sizes"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if len(offsets) != n_images + 1 or offsets[-1] != n_patches or len(positions) != n_patches:
+        return None
+    patches = np.memmap(folder / "patches.u8", dtype=np.uint8, mode="r", shape=(n_patches, s, s, 3)) \
+        if n_patches else np.empty((0, s, s, 3), np.uint8)
+    skipped = {int(k): v for k, v in meta["skipped"].items()}
+    return PatchCache(folder, patches, offsets, positions, sizes, skipped)
+
+
+def load_or_build(paths: Sequence[Path], settings: PatchSettings, cache_dir: str | os.PathLike,
+                  num_workers: int = 1) -> PatchCache:
+    """Return the cache for ``paths`` with ``settings``, building it (in parallel) if it does not exist."""
+    cache_dir = Path(os.path.expanduser(str(cache_dir)))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    final = cache_dir / f"patches-{cache_key(paths, settings)}"
+    cache = _load(final, len(paths))
+    if cache is not None:
+        log.info("using patch cache %s (%d patches)", final, len(cache.patches))
+        return cache
+    if final.exists():
+        log.warning("patch cache %s is incomplete or damaged; rebuilding it", final)
+        shutil.rmtree(final, ignore_errors=True)
+    tmp = cache_dir / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    log.info("building patch cache for %d images with %d worker(s) -> %s", len(paths), num_workers, final)
+    try:
+        _build(paths, settings, tmp, num_workers)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process finished the same cache first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    cache = _load(final, len(paths))
+    if cache is None:
+        raise RuntimeError(f"patch cache {final} failed its consistency check right after being built")
+    return cache

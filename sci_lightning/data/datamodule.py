@@ -1,0 +1,177 @@
+"""LightningDataModule: index -> fold -> patch cache -> loaders that gather whole batches from the memmap."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from sci_lightning.data.cache import PatchCache, PatchSettings, load_or_build
+from sci_lightning.data.folds import class_counts, make_fold
+from sci_lightning.data.layouts import build_index
+from sci_lightning.data.records import ImageRecord, class_names, label_field_for
+from sci_lightning.errors import SCIConfigError
+
+log = logging.getLogger(__name__)
+
+STAGES = ("train", "val", "test")
+
+
+class PatchBatchDataset(Dataset):
+    """Patches of a set of images, read straight from the cache memmap a whole batch at a time.
+
+    ``__getitems__`` (used by PyTorch's DataLoader for a batch of indices) sorts the batch's rows and reads
+    them with one fancy index, so no per-sample Python runs on the hot path. Items are
+    ``(uint8 patches (B, s, s, 3), int64 labels (B,), int64 image index within this split (B,))``; the model
+    converts to float on its device. The memmap is opened lazily so the dataset pickles cheaply to workers.
+    """
+
+    def __init__(self, cache_file: Path, shape: tuple[int, ...], rows: np.ndarray, labels: np.ndarray,
+                 owners: np.ndarray) -> None:
+        self.cache_file, self.shape = Path(cache_file), tuple(shape)
+        self.rows, self.labels, self.owners = rows.astype(np.int64), labels.astype(np.int64), owners.astype(np.int64)
+        self._patches: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def patches(self) -> np.ndarray:
+        if self._patches is None:
+            self._patches = np.memmap(self.cache_file, dtype=np.uint8, mode="r", shape=self.shape)
+        return self._patches
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_patches": None}
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        idx = np.asarray(indices, dtype=np.int64)
+        rows = self.rows[idx]
+        order = np.argsort(rows, kind="stable")  # sorted reads are sequential on disk
+        idx, rows = idx[order], rows[order]
+        x = torch.from_numpy(np.ascontiguousarray(self.patches[rows]))
+        return x, torch.from_numpy(self.labels[idx]), torch.from_numpy(self.owners[idx])
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, y, o = self.__getitems__([i])
+        return x[0], y[0], o[0]
+
+
+def keep_batch(batch: Any) -> Any:
+    """collate_fn for datasets whose ``__getitems__`` already returns a collated batch."""
+    return batch
+
+
+class SCIDataModule(pl.LightningDataModule):
+    """Builds the image index, the patch cache and one fold's image-disjoint train/val/test loaders."""
+
+    def __init__(self, data: Mapping, task_name: str, fold: int = 0, n_folds: int = 10, seed: int = 0,
+                 label_field: str | None = None) -> None:
+        super().__init__()
+        self.cfg = dict(data)
+        self.task_name, self.fold, self.n_folds, self.seed = task_name, int(fold), int(n_folds), int(seed)
+        self.label_field = label_field_for(task_name, label_field)
+        self.loader_cfg = dict(self.cfg.get("loader") or {})
+        self.split_cfg = dict(self.cfg.get("split") or {})
+        self.settings = PatchSettings.from_cfg(self.cfg.get("patches") or {}, seed=self.seed)
+        self.records: list[ImageRecord] = []
+        self.classes: list[str] = []
+        self.splits: dict[str, np.ndarray] = {}  # stage -> indices into self.records
+        self.datasets: dict[str, PatchBatchDataset] = {}
+        self.cache: PatchCache | None = None
+        self.n_unmatched = 0
+        self.skipped: list[tuple[str, str]] = []
+
+    # -- building -------------------------------------------------------------------------------------------
+    def _index_and_cache(self) -> tuple[list[ImageRecord], PatchCache, int]:
+        index = build_index(self.cfg)
+        cache_dir = self.cfg.get("cache_dir") or os.path.join("~", ".cache", "sci_lightning")
+        workers = int(self.cfg.get("cache_workers") or os.cpu_count() or 1)
+        cache = load_or_build([r.path for r in index.records], self.settings, cache_dir, workers)
+        return index.records, cache, len(index.unmatched)
+
+    def prepare_data(self) -> None:
+        # Runs on one process per node: the cache is built once, the other ranks then load it in setup().
+        self._index_and_cache()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        records, cache, self.n_unmatched = self._index_and_cache()
+        self.cache = cache
+        all_classes = class_names(records, self.label_field)
+        usable = [i for i in range(len(records)) if i not in cache.skipped and cache.counts[i] > 0]
+        usable_set = set(usable)
+        self.skipped = [(str(records[i].path), cache.skipped.get(i, "no patches")) for i in range(len(records))
+                        if i not in usable_set]
+        if self.skipped:
+            log.warning("%d of %d images skipped (reasons above and in skipped_images.csv)", len(self.skipped),
+                        len(records))
+        self.records = [records[i] for i in usable]
+        self._cache_rows = np.asarray(usable, dtype=np.int64)  # record index -> cache image index
+        self.classes = class_names(self.records, self.label_field)
+        empty = sorted(set(all_classes) - set(self.classes))
+        if empty:
+            raise SCIConfigError("data.root", f"classes {empty} have no usable images (all skipped)",
+                                 "check those images (see the skip reasons in the log) or remove the class")
+        if len(self.classes) < 2:
+            raise SCIConfigError("data.root", f"only one class ({self.classes}) for task {self.task_name}",
+                                 "identification needs photos from at least two cameras")
+        labels = [r.label(self.label_field) for r in self.records]
+        split = make_fold(labels, [r.scene for r in self.records], self.fold, self.n_folds, self.seed,
+                          group_by=self.split_cfg.get("group_by", "image"),
+                          val_fraction=float(self.split_cfg.get("val_fraction", 0.1)))
+        self.splits = {"train": split.train, "val": split.val, "test": split.test}
+        class_idx = np.array([self.classes.index(lbl) for lbl in labels], dtype=np.int64)
+        for name, img_idx in self.splits.items():
+            rows, owner = cache.patch_rows(self._cache_rows[img_idx])
+            self.datasets[name] = PatchBatchDataset(cache.path / "patches.u8", cache.patches.shape, rows,
+                                                    class_idx[img_idx][owner], owner)
+            log.info("fold %d/%d %s: %d images, %d patches, per class %s", self.fold, self.n_folds, name,
+                     len(img_idx), len(rows), class_counts(labels, img_idx))
+
+    # -- loaders -----------------------------------------------------------------------------------------------
+    def _loader(self, stage: str, shuffle: bool) -> DataLoader:
+        workers = int(self.loader_cfg.get("num_workers", 0))
+        return DataLoader(
+            self.datasets[stage], batch_size=int(self.loader_cfg.get("batch_size", 32)), shuffle=shuffle,
+            num_workers=workers, collate_fn=keep_batch, pin_memory=bool(self.loader_cfg.get("pin_memory", False)),
+            persistent_workers=workers > 0, drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    # -- facts for reports and checkpoints ---------------------------------------------------------------------
+    def split_records(self, stage: str) -> list[ImageRecord]:
+        """The ImageRecords of a split, in the order of the image indices the loaders report."""
+        return [self.records[i] for i in self.splits[stage]]
+
+    def split_labels(self, stage: str) -> np.ndarray:
+        return np.array([self.classes.index(r.label(self.label_field)) for r in self.split_records(stage)])
+
+    def summary(self) -> dict[str, Any]:
+        """Counts that go into metrics.json."""
+        out: dict[str, Any] = {f"n_{s}_images": int(len(self.splits[s])) for s in STAGES}
+        out.update({f"n_{s}_patches": int(len(self.datasets[s])) for s in STAGES})
+        out.update(n_skipped_images=len(self.skipped), n_unmatched_files=self.n_unmatched)
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        # Saved inside every checkpoint so evaluate.py can rebuild the same classes without the training data.
+        return {"classes": list(self.classes), "label_field": self.label_field, "task": self.task_name,
+                "fold": self.fold, "n_folds": self.n_folds, "seed": self.seed,
+                "patches": dict(self.settings.__dict__)}

@@ -1,0 +1,90 @@
+"""Image-disjoint (or scene-disjoint) stratified k-fold splits, made on images before any patching."""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+from sci_lightning.errors import SCIConfigError
+
+
+@dataclass(frozen=True)
+class FoldSplit:
+    """Indices into the record list for one fold: train / validation (carved from train) / test."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def _groups(scenes: list[str], group_by: str) -> np.ndarray:
+    if group_by == "image":
+        return np.arange(len(scenes))
+    if group_by == "scene":
+        _, inverse = np.unique(np.asarray(scenes, dtype=object).astype(str), return_inverse=True)
+        return inverse
+    raise SCIConfigError("data.split.group_by", f"unknown value {group_by!r}", "use 'image' or 'scene'")
+
+
+def _one_split(labels: np.ndarray, groups: np.ndarray, n_splits: int, index: int, seed: int):
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        # sklearn warns when a class has fewer members than n_splits; we check the test side ourselves.
+        warnings.simplefilter("ignore", UserWarning)
+        for i, (rest, held) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
+            if i == index:
+                return rest, held
+    raise AssertionError("unreachable")
+
+
+def make_fold(
+    labels: list[str],
+    scenes: list[str],
+    fold: int,
+    n_folds: int,
+    seed: int,
+    group_by: str = "image",
+    val_fraction: float = 0.1,
+) -> FoldSplit:
+    """Split images for ``fold`` of ``n_folds``: stratified by label, grouped by image or scene.
+
+    The validation images are taken from the training side only, with the same grouping, so no image (or
+    scene) is ever on two sides. Deterministic in ``seed``.
+    """
+    if n_folds < 2:
+        raise SCIConfigError("n_folds", f"must be at least 2 (got {n_folds})", "set n_folds=10 (the paper) or more than 1")
+    if not 0 <= fold < n_folds:
+        raise SCIConfigError("fold", f"{fold} is out of range for n_folds={n_folds}", f"use fold=0..{n_folds - 1}")
+    if not 0 <= val_fraction < 1:
+        raise SCIConfigError("data.split.val_fraction", f"must be in [0, 1) (got {val_fraction})", "use e.g. 0.1")
+    y = np.asarray(labels)
+    groups = _groups(scenes, group_by)
+    per_class_groups = {c: len(set(groups[y == c])) for c in np.unique(y)}
+    too_few = {c: n for c, n in per_class_groups.items() if n < n_folds}
+    if too_few:
+        unit = "images" if group_by == "image" else "scenes"
+        raise SCIConfigError(
+            "n_folds", f"classes {too_few} have fewer {unit} than n_folds={n_folds}, so some test folds would lack them",
+            f"lower n_folds (at most {min(per_class_groups.values())}) or add {unit} to those classes",
+        )
+    n_groups = len(np.unique(groups))
+    if n_groups < n_folds:
+        raise SCIConfigError("n_folds", f"only {n_groups} groups for {n_folds} folds", "lower n_folds")
+    rest, test = _one_split(y, groups, n_folds, fold, seed)
+    val = np.array([], dtype=int)
+    if val_fraction > 0:
+        n_val_splits = max(2, round(1 / val_fraction))
+        n_val_splits = min(n_val_splits, len(np.unique(groups[rest])))
+        if n_val_splits >= 2:
+            tr, va = _one_split(y[rest], groups[rest], n_val_splits, 0, seed + 1)
+            rest, val = rest[tr], rest[va]
+    return FoldSplit(train=np.sort(rest), val=np.sort(val), test=np.sort(test))
+
+
+def class_counts(labels: list[str], idx: np.ndarray) -> dict[str, int]:
+    """How many images of each class an index set holds (for logs and metrics.json)."""
+    return dict(sorted(Counter(np.asarray(labels)[idx].tolist()).items()))

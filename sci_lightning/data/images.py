@@ -1,0 +1,63 @@
+"""Decoding photos for sensor forensics: pixels exactly as stored, never rotated, always 8-bit RGB.
+
+EXIF orientation is deliberately *not* applied: rotating the pixels would rotate the sensor's noise pattern and
+colour-filter grid, so the same camera would show four different fingerprints depending on how the phone was
+held. Patches are cut in the sensor's own (stored) geometry.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+class SkippedImage(Exception):
+    """The file cannot be used; ``str(exc)`` is the one-line reason that goes to the log and skip list."""
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    mode = img.mode
+    if mode == "RGB":
+        return np.asarray(img, dtype=np.uint8)
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit greyscale (PNG/TIFF): scale the full 0..65535 range to 8 bits rather than clipping.
+        arr = np.asarray(img, dtype=np.int64)
+        arr = np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode == "F":
+        raise SkippedImage("floating-point image (mode F) has no defined 8-bit scale")
+    # L, LA, P, PA, RGBA, CMYK, YCbCr, 1 ...: Pillow's conversion (alpha is dropped, palette expanded).
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def load_rgb(path: str | Path, min_size: int = 1) -> np.ndarray:
+    """Decode ``path`` to an ``(H, W, 3)`` uint8 array without EXIF rotation.
+
+    Raises :class:`SkippedImage` with a reason for unreadable, truncated, oversized or too-small images.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                arr = _to_rgb_array(img)
+    except SkippedImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise SkippedImage(f"too many pixels for Pillow's safety limit ({err})") from None
+    except FileNotFoundError:
+        raise SkippedImage("file not found (moved, deleted or a broken link)") from None
+    except PermissionError:
+        raise SkippedImage("permission denied") from None
+    except Image.UnidentifiedImageError:
+        raise SkippedImage("not an image Pillow can identify") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        raise SkippedImage(f"cannot decode ({err})") from None
+    h, w = arr.shape[:2]
+    if h < min_size or w < min_size:
+        raise SkippedImage(f"too small: {w}x{h} px, a patch needs {min_size}x{min_size}")
+    return arr

@@ -1,0 +1,13 @@
+"""One exception type for mistakes the user can fix, printed without a traceback by the entry points."""
+
+from __future__ import annotations
+
+
+class SCIConfigError(Exception):
+    """A setting or input file is wrong; the message names it and says how to fix it."""
+
+    def __init__(self, setting: str, problem: str, fix: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{setting}: {problem}\n  fix: {fix}")

@@ -1,0 +1,122 @@
+"""``python evaluate.py ckpt_path=...``: reproduce a run's test metrics, or score a folder of questioned images.
+
+The checkpoint carries the training run's composed config and class list, so ``ckpt_path`` alone rebuilds the
+same data, fold and network. Overrides typed on the command line (``fold=3``, ``data.root=...``,
+``data=miche``) are applied on top of that saved config.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate, to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from sci_lightning.data.cache import PatchSettings
+from sci_lightning.data.layouts import list_images
+from sci_lightning.errors import SCIConfigError
+from sci_lightning.inference import score_files
+from sci_lightning.loggers import build_loggers, finish_wandb, log_summary
+from sci_lightning.reporting import write_json, write_ranked_predictions
+from sci_lightning.train import build_datamodule, build_module, run_metadata, test_and_report
+
+log = logging.getLogger(__name__)
+
+# Keys that belong to the evaluation run itself, never copied into the training config.
+EVAL_KEYS = ("ckpt_path", "images", "image_extensions", "logger", "trainer", "paths", "hydra", "callbacks")
+
+
+def load_checkpoint(path: str) -> dict[str, Any]:
+    """Load a checkpoint without executing code from it (``weights_only=True``)."""
+    if not path or path == "???":
+        raise SCIConfigError("ckpt_path", "is not set", "pass ckpt_path=outputs/.../checkpoints/<name>.ckpt")
+    file = Path(to_absolute_path(str(path)))
+    if not file.is_file():
+        raise SCIConfigError("ckpt_path", f"{file} does not exist", "point ckpt_path at a .ckpt file of a train.py run")
+    try:
+        ckpt = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise SCIConfigError(
+            "ckpt_path", f"{file} was refused: it holds objects that would execute code when loaded ({err})".split("\n")[0],
+            "only load checkpoints written by sci-lightning; never disable this check for files from strangers",
+        ) from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise SCIConfigError("ckpt_path", f"{file} is not a readable checkpoint ({err})", "re-copy the file") from None
+    hp = ckpt.get("hyper_parameters") or {}
+    if "run_config" not in hp or "classes" not in hp:
+        raise SCIConfigError("ckpt_path", f"{file} is not a sci-lightning checkpoint (no run config inside)",
+                             "use a checkpoint written by train.py")
+    return ckpt
+
+
+def merge_overrides(saved: dict, cfg: DictConfig) -> DictConfig:
+    """The training config from the checkpoint, with the command-line overrides of this evaluation on top."""
+    merged = OmegaConf.create(saved)
+    if not HydraConfig.initialized():
+        return merged
+    hc = HydraConfig.get()
+    for override in hc.overrides.task:
+        key = override.split("=", 1)[0].lstrip("+~")
+        top = key.split(".")[0].split("/")[0]
+        if top in EVAL_KEYS:
+            continue
+        if top == "model":
+            log.warning("ignoring override %r: the network is fixed by the checkpoint's weights", override)
+            continue
+        value = OmegaConf.select(cfg, key)
+        value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        OmegaConf.update(merged, key, value, merge=False, force_add=True)
+    return merged
+
+
+def _questioned_paths(images: str, extensions: list[str]) -> list[Path]:
+    target = Path(to_absolute_path(str(images)))
+    if target.is_file():
+        return [target]
+    if not target.is_dir():
+        raise SCIConfigError("images", f"{target} does not exist", "pass images=DIR (a folder of photos) or a file")
+    paths = list_images(target, extensions)
+    if not paths:
+        raise SCIConfigError("images", f"no images with extensions {extensions} under {target}",
+                             "check the folder or set image_extensions")
+    return paths
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate ``cfg.ckpt_path``; returns the metrics written to ``metrics.json``."""
+    ckpt = load_checkpoint(cfg.get("ckpt_path"))
+    hp = ckpt["hyper_parameters"]
+    run_cfg = merge_overrides(hp["run_config"], cfg)
+    classes = list(hp["classes"])
+    settings = PatchSettings.from_cfg(run_cfg.data.patches, seed=run_cfg.seed)
+    module = build_module(run_cfg, classes, settings.size)
+    module.load_state_dict(ckpt["state_dict"])
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    loggers = build_loggers(cfg.get("logger"))
+    try:
+        if cfg.get("images"):
+            rows = score_files(module, _questioned_paths(cfg.images, list(cfg.image_extensions)), settings)
+            write_ranked_predictions(out_dir / "predictions.csv", classes, rows)
+            n_skipped = sum(1 for r in rows if r.get("reason"))
+            metrics = {"ckpt_path": str(cfg.ckpt_path), "task": run_cfg.task.name, "classes": classes,
+                       "n_images": len(rows) - n_skipped, "n_skipped_images": n_skipped}
+            write_json(out_dir / "metrics.json", metrics)
+            log_summary(loggers, metrics)
+            log.info("scored %d questioned images (%d skipped) -> %s", len(rows) - n_skipped, n_skipped,
+                     out_dir / "predictions.csv")
+            return metrics
+        dm = build_datamodule(run_cfg)
+        if dm.classes != classes:
+            raise SCIConfigError("data", f"the data has classes {dm.classes} but the checkpoint was trained on "
+                                 f"{classes}", "evaluate on data with the same cameras and task as the training run")
+        trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[], enable_checkpointing=False)
+        meta = {**run_metadata(run_cfg, dm), "ckpt_path": str(cfg.ckpt_path)}
+        return test_and_report(trainer, module, dm, out_dir, meta)
+    finally:
+        finish_wandb(loggers)

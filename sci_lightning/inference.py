@@ -1,0 +1,48 @@
+"""Scoring unlabelled (questioned) images with a trained classifier, patch by patch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sci_lightning.data.cache import PatchSettings
+from sci_lightning.data.images import SkippedImage, load_rgb
+from sci_lightning.data.patches import extract_patches
+from sci_lightning.module import SCIClassifier, normalise_input
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def score_image(module: SCIClassifier, img: np.ndarray, settings: PatchSettings, key: str = "",
+                batch_size: int = 1024) -> dict[str, Any]:
+    """Patch probabilities of one decoded image and its image-level scores (mean probability, votes)."""
+    patches, positions = extract_patches(img, settings.size, settings.per_image, settings.selection,
+                                         settings.seed, key=key)
+    probs = []
+    for start in range(0, len(patches), batch_size):
+        x = torch.from_numpy(patches[start:start + batch_size]).to(module.device)
+        probs.append(module(normalise_input(x, module.input_norm)).softmax(1).float().cpu())
+    p = torch.cat(probs).numpy()
+    votes = np.bincount(p.argmax(1), minlength=p.shape[1])
+    return {"n_patches": len(p), "mean_probs": p.mean(0), "votes": votes, "patch_probs": p, "positions": positions}
+
+
+def score_files(module: SCIClassifier, paths: Sequence[Path], settings: PatchSettings) -> list[dict[str, Any]]:
+    """Score every file; unusable ones come back with a ``reason`` instead of scores (and are logged)."""
+    module.eval()
+    rows = []
+    for path in paths:
+        try:
+            img = load_rgb(path, min_size=settings.size)
+        except SkippedImage as err:
+            log.warning("skipped %s: %s", path, err)
+            rows.append({"path": str(path), "reason": str(err)})
+            continue
+        rows.append({"path": str(path), **score_image(module, img, settings, key=Path(path).name)})
+    return rows

@@ -1,0 +1,108 @@
+"""Run outputs: metrics.json, predictions.csv, skipped_images.csv and confusion-matrix PNGs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers or in CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps({k: _plain(v) for k, v in data.items()}, indent=2, sort_keys=False) + "\n")
+
+
+def plot_confusion_matrix(matrix: np.ndarray, classes: Sequence[str], path: Path, title: str) -> Path:
+    """Save a confusion matrix (rows = true class) with counts and row-normalised percentages in each cell."""
+    matrix = np.asarray(matrix, dtype=np.int64)
+    row_sum = matrix.sum(axis=1, keepdims=True)
+    pct = np.divide(matrix, row_sum, out=np.zeros(matrix.shape, float), where=row_sum > 0) * 100
+    n = len(classes)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * n, 1.2 + 1.0 * n), dpi=110)
+    ax.imshow(pct, cmap="Blues", vmin=0, vmax=100)
+    ax.set_xticks(range(n), labels=classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels=classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    total = matrix.sum()
+    acc = np.trace(matrix) / total * 100 if total else float("nan")
+    ax.set_title(f"{title}\n{total} samples, accuracy {acc:.1f}%", fontsize=10)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{matrix[i, j]}\n{pct[i, j]:.1f}%", ha="center", va="center", fontsize=8,
+                    color="white" if pct[i, j] > 60 else "black")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_test_predictions(path: Path, image_paths: Sequence[str], classes: Sequence[str],
+                           results: Mapping[str, Any]) -> None:
+    """One row per test image: path, true and predicted class (mean probability and vote), probabilities."""
+    probs = np.asarray(results["mean_probs"])
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "true", "predicted", "predicted_vote", "correct", "n_patches",
+                    *[f"prob_{c}" for c in classes]])
+        for row, img in enumerate(np.asarray(results["image"])):
+            true, pred = classes[int(results["target"][row])], classes[int(probs[row].argmax())]
+            w.writerow([image_paths[int(img)], true, pred, classes[int(results["vote_pred"][row])], int(true == pred),
+                        int(results["n_patches"][row]), *[f"{p:.6f}" for p in probs[row]]])
+
+
+def write_ranked_predictions(path: Path, classes: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Unlabelled images: the classes ranked by mean patch probability, or the reason an image was skipped."""
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "predicted", "ranking", "n_patches", "skipped_reason", *[f"prob_{c}" for c in classes]])
+        for r in rows:
+            if r.get("reason"):
+                w.writerow([r["path"], "", "", 0, r["reason"], *[""] * len(classes)])
+                continue
+            p = np.asarray(r["mean_probs"])
+            order = np.argsort(-p, kind="stable")
+            ranking = " > ".join(f"{classes[k]} ({p[k]:.3f})" for k in order)
+            w.writerow([r["path"], classes[order[0]], ranking, r["n_patches"], "", *[f"{v:.6f}" for v in p]])
+
+
+def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "reason"])
+        w.writerows(skipped)
+
+
+def write_test_outputs(out_dir: Path, classes: Sequence[str], test_paths: Sequence[str],
+                       results: Mapping[str, Any], metrics: dict[str, Any],
+                       skipped: Sequence[tuple[str, str]] = ()) -> dict[str, Path]:
+    """Write the standard test outputs of a run; returns the PNGs by name (for loggers)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "metrics.json", metrics)
+    write_test_predictions(out_dir / "predictions.csv", test_paths, classes, results)
+    if skipped:
+        write_skipped(out_dir / "skipped_images.csv", skipped)
+    return {
+        "confusion_matrix_patch": plot_confusion_matrix(
+            np.asarray(results["confusion_patch"]), classes, out_dir / "confusion_matrix_patch.png",
+            "patch level"),
+        "confusion_matrix_image": plot_confusion_matrix(
+            np.asarray(results["confusion_image"]), classes, out_dir / "confusion_matrix_image.png",
+            "image level (mean of patch probabilities)"),
+    }

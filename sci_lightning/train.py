@@ -1,0 +1,82 @@
+"""``python train.py``: fit on a fold's training images, select on validation, test the best checkpoint."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from sci_lightning.data.datamodule import SCIDataModule
+from sci_lightning.loggers import build_loggers, finish_wandb, log_images, log_summary
+from sci_lightning.module import SCIClassifier
+from sci_lightning.reporting import write_test_outputs
+
+log = logging.getLogger(__name__)
+
+
+def build_datamodule(cfg: DictConfig) -> SCIDataModule:
+    """The datamodule for ``cfg.data`` / ``cfg.task`` / ``cfg.fold``, indexed, cached and split."""
+    dm = SCIDataModule(OmegaConf.to_container(cfg.data, resolve=True), task_name=cfg.task.name, fold=cfg.fold,
+                       n_folds=cfg.n_folds, seed=cfg.seed, label_field=cfg.task.get("label_field"))
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def build_module(cfg: DictConfig, classes: list[str], patch_size: int, run_config: dict | None = None) -> SCIClassifier:
+    """The LightningModule for ``cfg.model`` with ``classes`` outputs."""
+    net = instantiate(cfg.model.net, num_classes=len(classes), patch_size=patch_size)
+    return SCIClassifier(
+        net=net, classes=classes, optimizer=instantiate(cfg.model.optimizer),
+        scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
+        input_norm=cfg.model.get("input_norm", "centered"), run_config=run_config,
+    )
+
+
+def run_metadata(cfg: DictConfig, dm: SCIDataModule) -> dict[str, Any]:
+    """The descriptive keys that open every metrics.json."""
+    return {"task": cfg.task.name, "data": cfg.data.name, "model": cfg.model.name, "fold": int(cfg.fold),
+            "n_folds": int(cfg.n_folds), "seed": int(cfg.seed), "classes": list(dm.classes)}
+
+
+def test_and_report(trainer: pl.Trainer, module: SCIClassifier, dm: SCIDataModule, out_dir: Path,
+                    meta: dict[str, Any], ckpt_path: str | None = None) -> dict[str, Any]:
+    """Run the test loop and write metrics.json, predictions.csv and the confusion matrices."""
+    tested = trainer.test(module, datamodule=dm, ckpt_path=ckpt_path, verbose=False)
+    metrics = {**meta, **dict(sorted(tested[0].items())), **dm.summary()}
+    pngs = write_test_outputs(out_dir, dm.classes, [str(r.path) for r in dm.split_records("test")],
+                              module.test_results, metrics, dm.skipped)
+    log_images(trainer.loggers, pngs)
+    log_summary(trainer.loggers, metrics)
+    log.info("test fold %d: patch acc %.4f, image acc %.4f (vote %.4f) on %d images -> %s", meta["fold"],
+             metrics["test/acc_patch"], metrics["test/acc_image"], metrics["test/acc_image_vote"],
+             metrics["n_test_images"], out_dir / "metrics.json")
+    return metrics
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train and test one fold; returns the metrics written to ``metrics.json``."""
+    pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(int(cfg.torch_threads))
+    out_dir = Path(cfg.paths.output_dir)
+    dm = build_datamodule(cfg)
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    module = build_module(cfg, dm.classes, dm.settings.size, run_config=run_config)
+    loggers = build_loggers(cfg.get("logger"))
+    try:
+        callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
+        trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+        for lg in loggers:
+            lg.log_hyperparams(run_config)
+        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        meta = {**run_metadata(cfg, dm), "best_checkpoint": best or None}
+        return test_and_report(trainer, module, dm, out_dir, meta, ckpt_path="best" if best else None)
+    finally:
+        finish_wandb(loggers)
