@@ -77,8 +77,9 @@ def make_fold(
     rest, test = _one_split(y, groups, n_folds, fold, seed)
     val = np.array([], dtype=int)
     if val_fraction > 0:
-        n_val_splits = max(2, round(1 / val_fraction))
-        n_val_splits = min(n_val_splits, len(np.unique(groups[rest])))
+        # Small data: fewer validation splits than 1/val_fraction (so a larger share) rather than none.
+        biggest_class = max(len(set(groups[rest][y[rest] == c])) for c in np.unique(y[rest]))
+        n_val_splits = min(max(2, round(1 / val_fraction)), len(np.unique(groups[rest])), biggest_class)
         if n_val_splits >= 2:
             tr, va = _one_split(y[rest], groups[rest], n_val_splits, 0, seed + 1)
             rest, val = rest[tr], rest[va]

@@ -1,0 +1,52 @@
+"""Shared fixtures: tiny generated photo trees, an isolated cache, and a helper to run the entry points."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fakedata import make_dresden_tree, make_folder_tree, make_miche_tree  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+VISION3 = REPO.parent / "shared" / "realdata" / "vision-3"
+
+# Small, fast training settings for end-to-end runs.
+FAST = ["trainer.max_epochs=2", "n_folds=3", "data.loader.batch_size=64", "trainer.enable_model_summary=false",
+        "+trainer.enable_progress_bar=false"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SCI_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("WANDB_MODE", os.environ.get("SCI_TEST_WANDB_MODE", "disabled"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+
+
+@pytest.fixture(scope="session")
+def folder_tree(tmp_path_factory) -> Path:
+    """3 cameras of 2 devices, 12 images each, 96x128 px (12 patches per image)."""
+    return make_folder_tree(tmp_path_factory.mktemp("folder"), [("A", "A1"), ("A", "A2"), ("B", "B1")], per_camera=12)
+
+
+@pytest.fixture(scope="session")
+def miche_tree(tmp_path_factory) -> Path:
+    return make_miche_tree(tmp_path_factory.mktemp("miche"))
+
+
+@pytest.fixture(scope="session")
+def dresden_tree(tmp_path_factory) -> Path:
+    return make_dresden_tree(tmp_path_factory.mktemp("dresden"))
+
+
+def run_entry(script: str, *overrides: str, run_dir: Path, env: dict | None = None,
+              timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run ``train.py``/``evaluate.py`` in a subprocess with its output in ``run_dir``."""
+    full_env = {**os.environ, **(env or {})}
+    cmd = [sys.executable, script, f"hydra.run.dir={run_dir}", *overrides]
+    return subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,129 @@
+"""End to end: train.py and evaluate.py in subprocesses, as a user runs them."""
+
+import csv
+import json
+import pickle
+import shutil
+
+import pytest
+import torch
+
+from conftest import FAST, run_entry
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def trained(miche_tree, tmp_path_factory):
+    """One 2-epoch sensor-level run on the MICHE-named tree, logged to W&B offline."""
+    run_dir = tmp_path_factory.mktemp("train_run")
+    proc = run_entry("train.py", "data=miche", f"data.root={miche_tree}", "task=sensor_level", *FAST,
+                     run_dir=run_dir, env={"WANDB_MODE": "offline"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir, proc
+
+
+def test_train_writes_every_output(trained):
+    run_dir, _ = trained
+    for name in ("metrics.json", "predictions.csv", "confusion_matrix_patch.png", "confusion_matrix_image.png",
+                 ".hydra/config.yaml", "checkpoints/last.ckpt", "train.log"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "checkpoints").glob("best-*.ckpt"))
+    m = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("task", "fold", "n_folds", "classes", "test/acc_patch", "test/acc_image", "test/acc_image_vote",
+                "test/f1_macro_image", "n_train_images", "n_val_images", "n_test_images", "n_test_patches",
+                "n_skipped_images", "n_unmatched_files"):
+        assert key in m, key
+    assert m["task"] == "sensor_level" and m["classes"] == ["GS4_F", "GS4_R", "GT2", "IP5_F", "IP5_R"]
+    assert m["n_unmatched_files"] == 1 and m["n_skipped_images"] == 0
+    assert m["n_train_images"] + m["n_val_images"] + m["n_test_images"] == 40
+    assert m["n_test_patches"] == 12 * m["n_test_images"]
+    assert all(0 <= m[k] <= 1 for k in m if k.startswith("test/acc"))
+    rows = list(csv.DictReader((run_dir / "predictions.csv").open()))
+    assert len(rows) == m["n_test_images"]
+    assert set(rows[0]) >= {"path", "true", "predicted", "prob_GT2"}
+    acc = sum(r["true"] == r["predicted"] for r in rows) / len(rows)
+    assert acc == pytest.approx(m["test/acc_image"])
+
+
+def test_wandb_offline_run_has_metrics_and_confusion_matrices(trained):
+    run_dir, proc = trained
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    images = [p.name for p in (offline / "files" / "media" / "images").glob("*.png")]
+    assert any(n.startswith("confusion_matrix_patch") for n in images)
+    assert any(n.startswith("confusion_matrix_image") for n in images)
+    log = next(offline.glob("*.wandb")).read_bytes()
+    for key in (b"test/acc_image", b"val/acc_image", b"train/loss_epoch", b"sensor_level"):
+        assert key in log, key
+    assert f"wandb sync {offline}" in proc.stderr + proc.stdout
+
+
+def test_evaluate_reproduces_test_metrics(trained, tmp_path):
+    run_dir, _ = trained
+    best = next((run_dir / "checkpoints").glob("best-*.ckpt"))
+    proc = run_entry("evaluate.py", f"ckpt_path={best}", run_dir=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    train_m = json.loads((run_dir / "metrics.json").read_text())
+    eval_m = json.loads((tmp_path / "metrics.json").read_text())
+    for key in train_m:
+        if key.startswith("test/") or key.startswith("n_"):
+            assert eval_m[key] == train_m[key], key
+    assert (tmp_path / "predictions.csv").read_text() == (run_dir / "predictions.csv").read_text()
+    assert (tmp_path / "confusion_matrix_image.png").is_file()
+
+
+def test_evaluate_scores_a_folder_of_questioned_images(trained, miche_tree, tmp_path):
+    run_dir, _ = trained
+    questioned = tmp_path / "questioned"
+    questioned.mkdir()
+    for src in sorted(miche_tree.rglob("00[12]_GS4_*_R_*"))[:3]:
+        shutil.copy(src, questioned / src.name)
+    (questioned / "broken.jpg").write_bytes(b"not a jpeg")
+    proc = run_entry("evaluate.py", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", f"images={questioned}",
+                     run_dir=tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader((tmp_path / "out" / "predictions.csv").open()))
+    assert len(rows) == 4
+    broken = next(r for r in rows if r["path"].endswith("broken.jpg"))
+    assert broken["skipped_reason"] and not broken["predicted"]
+    ok = [r for r in rows if not r["skipped_reason"]]
+    assert all(r["ranking"].count(">") == 4 and r["ranking"].startswith(r["predicted"]) for r in ok)
+    assert all(abs(sum(float(r[f"prob_{c}"]) for c in ("GS4_F", "GS4_R", "GT2", "IP5_F", "IP5_R")) - 1) < 1e-4 for r in ok)
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["n_images"] == 3 and m["n_skipped_images"] == 1
+
+
+def test_checkpoint_loads_weights_only(trained):
+    run_dir, _ = trained
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["hyper_parameters"]["classes"] == ["GS4_F", "GS4_R", "GT2", "IP5_F", "IP5_R"]
+
+
+class _Exploit:
+    def __reduce__(self):
+        import os
+        return (os.system, ("touch PWNED_BY_CHECKPOINT",))
+
+
+def test_evaluate_refuses_code_executing_checkpoint(tmp_path):
+    bad = tmp_path / "evil.ckpt"
+    with bad.open("wb") as fh:
+        pickle.dump({"state_dict": {}, "x": _Exploit()}, fh)
+    proc = run_entry("evaluate.py", f"ckpt_path={bad}", run_dir=tmp_path / "out")
+    assert proc.returncode == 2 and "refused" in proc.stderr
+    assert not list(tmp_path.rglob("PWNED_BY_CHECKPOINT")) and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("overrides,setting", [
+    (["data=folder"], "data.root"),
+    (["data=folder", "data.root=/no/such/dir"], "data.root"),
+    (["data=folder", "data.root={folder}", "fold=7", "n_folds=3"], "fold"),
+    (["data=folder", "data.root={folder}", "data.layout=flickr"], "data.layout"),
+    (["data=folder", "data.root={folder}", "n_folds=50"], "n_folds"),
+])
+def test_clear_errors_without_traceback(overrides, setting, folder_tree, tmp_path):
+    proc = run_entry("train.py", *[o.format(folder=folder_tree) for o in overrides], "logger=none",
+                     run_dir=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"error: {setting}" in proc.stderr and "fix:" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,57 @@
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from sci_lightning.data.datamodule import SCIDataModule
+from sci_lightning.errors import SCIConfigError
+
+
+def make_dm(root, cache, **kw):
+    data = {"layout": "folder", "root": str(root), "cache_dir": str(cache), "cache_workers": 1,
+            "loader": {"batch_size": 16}, "split": {"val_fraction": 0.2}}
+    dm = SCIDataModule(data, task_name=kw.pop("task", "sensor_level"), n_folds=3, seed=0, **kw)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def test_splits_and_batches(folder_tree, tmp_path):
+    dm = make_dm(folder_tree, tmp_path)
+    assert dm.classes == ["A/A1", "A/A2", "B/B1"]
+    paths = {s: {r.path for r in dm.split_records(s)} for s in ("train", "val", "test")}
+    assert not (paths["train"] & paths["test"] or paths["val"] & paths["test"] or paths["train"] & paths["val"])
+    x, y, img = next(iter(dm.train_dataloader()))
+    assert x.dtype == torch.uint8 and x.shape == (16, 32, 32, 3) and y.dtype == torch.int64
+    # every test patch comes from the image its index says, with that image's label
+    test = dm.datasets["test"]
+    xs, ys, owners = test.__getitems__(list(range(len(test))))
+    labels = dm.split_labels("test")
+    assert np.array_equal(ys.numpy(), labels[owners.numpy()])
+    assert len(test) == 12 * len(dm.splits["test"])
+    summary = dm.summary()
+    assert summary["n_test_images"] == len(dm.splits["test"]) and summary["n_skipped_images"] == 0
+    assert dm.state_dict()["classes"] == dm.classes
+
+
+def test_model_level_has_device_classes(folder_tree, tmp_path):
+    assert make_dm(folder_tree, tmp_path, task="model_level").classes == ["A", "B"]
+
+
+def test_bad_image_is_skipped_and_counted(folder_tree, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(folder_tree, root)
+    (root / "A" / "A1" / "zz_broken.jpg").write_bytes(b"\xff\xd8\xff truncated")
+    dm = make_dm(root, tmp_path / "cache")
+    assert dm.summary()["n_skipped_images"] == 1 and "zz_broken.jpg" in dm.skipped[0][0]
+    assert sum(len(v) for v in dm.splits.values()) == 36
+
+
+def test_class_with_only_bad_images_is_a_clear_error(folder_tree, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(folder_tree, root)
+    (root / "C" / "C1").mkdir(parents=True)
+    (root / "C" / "C1" / "x.jpg").write_text("nope")
+    with pytest.raises(SCIConfigError, match="no usable images"):
+        make_dm(root, tmp_path / "cache")
