@@ -21,7 +21,8 @@ def normalise_input(x: torch.Tensor, how: str) -> torch.Tensor:
     """uint8 NHWC patches -> float NCHW network input.
 
     ``unit`` scales to [0, 1]; ``centered`` to [-0.5, 0.5]; ``patch_mean`` also removes each patch's
-    per-channel mean, so scene brightness is gone and the noise residual dominates.
+    per-channel mean, so scene brightness is gone and the noise residual dominates. The result keeps the
+    NHWC storage (a channels_last NCHW view), which CPU and GPU convolutions run faster than plain NCHW.
     """
     x = x.permute(0, 3, 1, 2).float().div_(255.0)
     if how == "centered":

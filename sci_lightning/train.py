@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from sci_lightning.module import SCIClassifier
 from sci_lightning.reporting import write_test_outputs
 
 log = logging.getLogger(__name__)
+
+# The module, not the datamodule, converts batches on the device by design; Lightning warns about that pairing.
+warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer`.*")
 
 
 def build_datamodule(cfg: DictConfig) -> SCIDataModule:

@@ -99,7 +99,8 @@ class SCIDataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         # Runs on one process per node: the cache is built once, the other ranks then load it in setup().
-        self._index_and_cache()
+        if not self.splits:
+            self._index_and_cache()
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
