@@ -4,6 +4,7 @@
   presets of it, so a copy named differently needs one changed line of YAML.
 - ``folder``: ``root/<device>/<camera>/*.jpg`` or ``root/<camera>/*.jpg`` (device = camera).
 - ``manifest``: a CSV with ``path,device,camera[,scene]`` (paths relative to the CSV's folder).
+- ``synthetic``: the built-in virtual cameras, generated on first use (``sci_lightning/data/synthetic``).
 """
 
 from __future__ import annotations
@@ -148,16 +149,19 @@ def read_manifest(root: str | os.PathLike, manifest: str = "manifest.csv", **_: 
     return DatasetIndex(records, unmatched)
 
 
+def read_synthetic(**cfg: object) -> DatasetIndex:
+    """The built-in virtual-camera set (generated under ``root`` on first use); see ``data/synthetic``."""
+    from sci_lightning.data.synthetic import read_synthetic as reader  # generator loaded only when used
+
+    return reader(**cfg)
+
+
 LAYOUTS: dict[str, Callable[..., DatasetIndex]] = {
     "regex": read_regex,
     "folder": read_folder,
     "manifest": read_manifest,
+    "synthetic": read_synthetic,
 }
-
-
-def register_layout(name: str, reader: Callable[..., DatasetIndex]) -> None:
-    """Add a layout reader (used by the synthetic data set, and open to users)."""
-    LAYOUTS[name] = reader
 
 
 def build_index(data_cfg: Mapping) -> DatasetIndex:
