@@ -13,19 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing as mp
 import os
 import shutil
-import sys
-import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from sci_lightning.data.build import atomic_folder, parallel_map
 from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.data.patches import extract_patches
 
@@ -101,36 +97,22 @@ def _patch_one(args: tuple[str, PatchSettings]) -> tuple[np.ndarray | None, np.n
     return patches, positions, img.shape[:2], ""
 
 
-def _executor(num_workers: int) -> ProcessPoolExecutor:
-    # fork is cheap and the workers only use NumPy and Pillow; elsewhere fall back to the platform default.
-    ctx = mp.get_context("fork") if sys.platform.startswith("linux") else None
-    return ProcessPoolExecutor(max_workers=num_workers, mp_context=ctx)
-
-
 def _build(paths: Sequence[Path], settings: PatchSettings, tmp: Path, num_workers: int) -> None:
     n = len(paths)
     offsets = np.zeros(n + 1, dtype=np.int64)
     positions, sizes, skipped = [], np.zeros((n, 2), dtype=np.int32), {}
     jobs = [(str(p), settings) for p in paths]
-    pool = _executor(num_workers) if num_workers > 1 else None
-    try:
-        results = pool.map(_patch_one, jobs, chunksize=max(1, min(16, n // (4 * num_workers) or 1))) if pool \
-            else map(_patch_one, jobs)
-        with open(tmp / "patches.u8", "wb") as fh:
-            for i, (patches, pos, hw, reason) in enumerate(
-                    tqdm(results, total=n, desc="Cutting patches", unit="img", disable=None)):
-                if reason:
-                    skipped[i] = reason
-                    log.warning("skipped %s: %s", paths[i], reason)
-                    offsets[i + 1] = offsets[i]
-                    continue
-                fh.write(patches.tobytes())
-                positions.append(pos)
-                sizes[i] = hw
-                offsets[i + 1] = offsets[i] + len(patches)
-    finally:
-        if pool:
-            pool.shutdown()
+    with open(tmp / "patches.u8", "wb") as fh:
+        for i, (patches, pos, hw, reason) in enumerate(parallel_map(_patch_one, jobs, num_workers, "Cutting patches")):
+            if reason:
+                skipped[i] = reason
+                log.warning("skipped %s: %s", paths[i], reason)
+                offsets[i + 1] = offsets[i]
+                continue
+            fh.write(patches.tobytes())
+            positions.append(pos)
+            sizes[i] = hw
+            offsets[i + 1] = offsets[i] + len(patches)
     pos = np.concatenate(positions) if positions else np.empty((0, 2), np.int32)
     np.savez(tmp / "index.npz", offsets=offsets, positions=pos, image_sizes=sizes)
     meta = {"version": FORMAT_VERSION, "n_images": n, "n_patches": int(offsets[-1]), "settings": settings.__dict__,
@@ -174,18 +156,9 @@ def load_or_build(paths: Sequence[Path], settings: PatchSettings, cache_dir: str
     if final.exists():
         log.warning("patch cache %s is incomplete or damaged; rebuilding it", final)
         shutil.rmtree(final, ignore_errors=True)
-    tmp = cache_dir / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
     log.info("building patch cache for %d images with %d worker(s) -> %s", len(paths), num_workers, final)
-    try:
+    with atomic_folder(final) as tmp:
         _build(paths, settings, tmp, num_workers)
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another process finished the same cache first: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     cache = _load(final, len(paths))
     if cache is None:
         raise RuntimeError(f"patch cache {final} failed its consistency check right after being built")

@@ -7,19 +7,15 @@ import csv
 import hashlib
 import json
 import logging
-import multiprocessing as mp
 import os
 import shutil
-import sys
-import uuid
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from sci_lightning.data.build import atomic_folder, parallel_map
 from sci_lightning.data.synthetic.camera import photograph
 from sci_lightning.data.synthetic.profiles import PROFILES
 from sci_lightning.data.synthetic.scene import draw_scene
@@ -90,15 +86,7 @@ def generate(out: str | os.PathLike, settings: SyntheticSettings, workers: int |
     out.mkdir(parents=True, exist_ok=True)
     n_cams = len(PROFILES[settings.profile](size=settings.image_size, seed=settings.seed))
     jobs = [(settings, c, k, str(out)) for c in range(n_cams) for k in range(settings.images_per_camera)]
-    workers = workers or os.cpu_count() or 1
-    ctx = mp.get_context("fork") if sys.platform.startswith("linux") else None
-    pool = ProcessPoolExecutor(workers, mp_context=ctx) if workers > 1 else None
-    try:
-        results = pool.map(_job, jobs, chunksize=4) if pool else map(_job, jobs)
-        rows = list(tqdm(results, total=len(jobs), desc="Photographing synthetic scenes", unit="img", disable=None))
-    finally:
-        if pool:
-            pool.shutdown()
+    rows = list(parallel_map(_job, jobs, workers or os.cpu_count() or 1, "Photographing synthetic scenes"))
     with (out / "manifest.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["path", "device", "camera", "scene", "jpeg_quality"])
@@ -113,17 +101,10 @@ def ensure_generated(root: str | os.PathLike, settings: SyntheticSettings, worke
     final = root / settings.key()
     if (final / "manifest.csv").is_file():
         return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    if final.exists():  # a folder without its manifest is not a finished set (e.g. files deleted by hand)
+        shutil.rmtree(final, ignore_errors=True)
     log.info("generating the synthetic data set %s (%s, %d images per camera) -> %s", settings.profile,
              settings.key(), settings.images_per_camera, final)
-    try:
+    with atomic_folder(final) as tmp:
         generate(tmp, settings, workers)
-        try:
-            os.rename(tmp, final)
-        except OSError:  # generated concurrently by another process: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final

@@ -1,0 +1,51 @@
+"""What the patch cache and the synthetic generator share: parallel map with a progress bar, atomic folders."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+
+def parallel_map(fn: Callable[[Any], T], jobs: Sequence[Any], workers: int, desc: str) -> Iterator[T]:
+    """``map(fn, jobs)`` in order over ``workers`` processes (in-process for 1), with a progress bar."""
+    if workers <= 1:
+        yield from tqdm(map(fn, jobs), total=len(jobs), desc=desc, unit="img", disable=None)
+        return
+    # fork is cheap and the jobs only use NumPy, SciPy and Pillow; elsewhere the platform default.
+    ctx = mp.get_context("fork") if sys.platform.startswith("linux") else None
+    chunk = max(1, min(16, len(jobs) // (4 * workers)))
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        yield from tqdm(pool.map(fn, jobs, chunksize=chunk), total=len(jobs), desc=desc, unit="img", disable=None)
+
+
+@contextmanager
+def atomic_folder(final: Path) -> Iterator[Path]:
+    """Build into a temporary folder beside ``final`` and rename it into place only if the block succeeds.
+
+    A killed or failed build leaves no folder at ``final``; if another process renamed its own complete
+    copy into place first, ours is discarded and theirs kept.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
