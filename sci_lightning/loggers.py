@@ -33,11 +33,32 @@ def wandb_api_key_available() -> bool:
         return False
 
 
-def build_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
-    """Instantiate every logger in the ``logger`` group, switching W&B offline when it cannot go online."""
+def sweep_group(sweep_dir: str, task: str, data: str, model: str) -> str:
+    """The W&B group of a sweep: its settings and the sweep's time stamp (the sweep dir's name)."""
+    return f"{task}-{data}-{model}-{Path(sweep_dir).name}"
+
+
+def _multirun_identity(cfg: DictConfig) -> dict[str, str]:
+    """Group and job type for a fold run inside a Hydra multirun; empty for a single run."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return {}
+    hc = HydraConfig.get()
+    return {"group": sweep_group(hc.sweep.dir, cfg.task.name, cfg.data.name, cfg.model.name),
+            "job_type": f"fold-{cfg.fold}"}
+
+
+def build_loggers(logger_cfg: DictConfig | None, run_cfg: DictConfig | None = None) -> list[Logger]:
+    """Instantiate every logger in the ``logger`` group, switching W&B offline when it cannot go online.
+
+    Inside a multirun, W&B runs get the sweep's group and ``job_type=fold-K`` unless the config sets them.
+    """
     loggers: list[Logger] = []
     if not logger_cfg:
         return loggers
+    identity = _multirun_identity(run_cfg) if run_cfg is not None else {}
     for name, cfg in logger_cfg.items():
         if not cfg or "_target_" not in cfg:
             continue
@@ -45,23 +66,44 @@ def build_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
             cfg = _wandb_mode(cfg)
             if cfg is None:
                 continue
+            with open_dict(cfg):
+                cfg.group = cfg.get("group") or identity.get("group")
+                if identity and cfg.get("job_type") in (None, "train"):
+                    cfg.job_type = identity["job_type"]
         loggers.append(instantiate(cfg))
     return loggers
 
 
-def _wandb_mode(cfg: DictConfig) -> DictConfig | None:
+def wandb_settings(cfg: DictConfig) -> dict[str, str] | None:
+    """Project and mode (online/offline) a W&B logger config resolves to here, or None when disabled."""
+    offline = _offline_decision(bool(cfg.get("offline")))
+    if offline is None:
+        return None
+    return {"project": cfg.get("project") or "sci-lightning", "mode": "offline" if offline else "online"}
+
+
+def _offline_decision(configured_offline: bool) -> bool | None:
+    """Offline (True), online (False) or disabled (None), from WANDB_MODE, the config and the API key."""
     mode = os.environ.get("WANDB_MODE", "").lower()
+    if mode == "disabled":
+        return None
+    if mode in ("offline", "dryrun"):
+        return True
+    if mode != "online" and not configured_offline and not wandb_api_key_available():
+        log.warning("W&B: no API key found (WANDB_API_KEY or `wandb login`), logging offline instead")
+        return True
+    return configured_offline
+
+
+def _wandb_mode(cfg: DictConfig) -> DictConfig | None:
+    offline = _offline_decision(bool(cfg.get("offline")))
+    if offline is None:
+        log.info("W&B disabled (WANDB_MODE=disabled)")
+        return None
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     Path(cfg.save_dir).mkdir(parents=True, exist_ok=True)
     with open_dict(cfg):
-        if mode == "disabled":
-            log.info("W&B disabled (WANDB_MODE=disabled)")
-            return None
-        if mode in ("offline", "dryrun"):
-            cfg.offline = True
-        elif mode != "online" and not cfg.get("offline") and not wandb_api_key_available():
-            log.warning("W&B: no API key found (WANDB_API_KEY or `wandb login`), logging offline instead")
-            cfg.offline = True
+        cfg.offline = offline
     return cfg
 
 

@@ -92,17 +92,22 @@ def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:
 def write_test_outputs(out_dir: Path, classes: Sequence[str], test_paths: Sequence[str],
                        results: Mapping[str, Any], metrics: dict[str, Any],
                        skipped: Sequence[tuple[str, str]] = ()) -> dict[str, Path]:
-    """Write the standard test outputs of a run; returns the PNGs by name (for loggers)."""
+    """Write the standard test outputs of a run; returns the PNGs by name (for loggers).
+
+    ``metrics.json`` is written last, so its presence marks a finished run (sweeps rely on it).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "metrics.json", metrics)
     write_test_predictions(out_dir / "predictions.csv", test_paths, classes, results)
     if skipped:
         write_skipped(out_dir / "skipped_images.csv", skipped)
-    return {
+    matrices = {level: np.asarray(results[f"confusion_{level}"]).astype(int).tolist() for level in ("patch", "image")}
+    write_json(out_dir / "confusion_matrices.json", {"classes": list(classes), **matrices})
+    pngs = {
         "confusion_matrix_patch": plot_confusion_matrix(
-            np.asarray(results["confusion_patch"]), classes, out_dir / "confusion_matrix_patch.png",
-            "patch level"),
+            np.asarray(matrices["patch"]), classes, out_dir / "confusion_matrix_patch.png", "patch level"),
         "confusion_matrix_image": plot_confusion_matrix(
-            np.asarray(results["confusion_image"]), classes, out_dir / "confusion_matrix_image.png",
+            np.asarray(matrices["image"]), classes, out_dir / "confusion_matrix_image.png",
             "image level (mean of patch probabilities)"),
     }
+    write_json(out_dir / "metrics.json", metrics)
+    return pngs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -63,22 +64,48 @@ def test_and_report(trainer: pl.Trainer, module: SCIClassifier, dm: SCIDataModul
     return metrics
 
 
+def finished_metrics(out_dir: Path, fold: int) -> dict[str, Any] | None:
+    """The metrics of a run dir whose fold already finished (metrics.json is written last), else None."""
+    try:
+        metrics = json.loads((out_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if metrics.get("fold") == fold and "test/acc_image" in metrics else None
+
+
+def resume_checkpoint(cfg: DictConfig, out_dir: Path) -> str | None:
+    """``ckpt_path`` as given, or this run dir's ``last.ckpt`` when resuming an interrupted fold."""
+    ckpt, last = cfg.get("ckpt_path"), out_dir / "checkpoints" / "last.ckpt"
+    if ckpt == "last" or (ckpt is None and cfg.get("resume", True)):
+        if last.is_file():
+            log.info("resuming the interrupted run from %s", last)
+            return str(last)
+        if ckpt == "last":
+            log.warning("ckpt_path=last but %s does not exist: starting from scratch", last)
+        return None
+    return ckpt
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and test one fold; returns the metrics written to ``metrics.json``."""
+    out_dir = Path(cfg.paths.output_dir)
+    done = finished_metrics(out_dir, cfg.fold) if cfg.get("skip_complete", True) else None
+    if done is not None:
+        log.info("fold %d already finished in %s: skipped (skip_complete=false runs it again)", cfg.fold, out_dir)
+        return done
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg.torch_threads))
-    out_dir = Path(cfg.paths.output_dir)
     dm = build_datamodule(cfg)
     run_config = OmegaConf.to_container(cfg, resolve=True)
     module = build_module(cfg, dm.classes, dm.settings.size, run_config=run_config)
-    loggers = build_loggers(cfg.get("logger"))
+    loggers = build_loggers(cfg.get("logger"), cfg)
     try:
         callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c]
         trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
         for lg in loggers:
             lg.log_hyperparams(run_config)
-        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(module, datamodule=dm, ckpt_path=resume_checkpoint(cfg, out_dir))
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         meta = {**run_metadata(cfg, dm), "best_checkpoint": best or None}
         return test_and_report(trainer, module, dm, out_dir, meta, ckpt_path="best" if best else None)

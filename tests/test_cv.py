@@ -1,0 +1,109 @@
+"""Cross-validation sweeps: self-aggregating multiruns, W&B grouping, skipping finished folds."""
+
+import json
+import statistics
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO
+from sci_lightning.cv import collect, summarise
+
+TINY = ["n_folds=3", "data.images_per_camera=6", "data.image_size=96", "trainer.max_epochs=1",
+        "+trainer.enable_progress_bar=false"]
+
+
+def sweep(sweep_dir, *overrides, env_mode="offline"):
+    cmd = [sys.executable, "train.py", "-m", f"hydra.sweep.dir={sweep_dir}", *TINY, *overrides]
+    import os
+    env = {**os.environ, "WANDB_MODE": env_mode}
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cv_sweep(tmp_path_factory):
+    sweep_dir = tmp_path_factory.mktemp("sweep") / "cv"
+    proc = sweep(sweep_dir, "+sweep=cv")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return sweep_dir, proc
+
+
+def test_summary_matches_the_folds(cv_sweep):
+    sweep_dir, _ = cv_sweep
+    summary = json.loads((sweep_dir / "cv_summary.json").read_text())
+    (group,) = summary["groups"]
+    assert group["n"] == 3 and group["folds"] == [0, 1, 2] and group["missing_folds"] == []
+    folds = [json.loads((sweep_dir / str(k) / "metrics.json").read_text()) for k in range(3)]
+    assert sorted(m["fold"] for m in folds) == [0, 1, 2]
+    for key in ("test/acc_image", "test/acc_patch", "test/f1_macro_image"):
+        assert group["metrics"][key]["mean"] == pytest.approx(statistics.fmean(m[key] for m in folds))
+        assert group["metrics"][key]["std"] == pytest.approx(statistics.stdev(m[key] for m in folds))
+    pooled = np.asarray(group["pooled_confusion_image"]["matrix"])
+    assert pooled.sum() == sum(m["n_test_images"] for m in folds) == 30  # every image tested exactly once
+    assert np.asarray(group["pooled_confusion_patch"]["matrix"]).sum() == sum(m["n_test_patches"] for m in folds)
+    assert (sweep_dir / "cv_confusion_matrix_image.png").is_file()
+    md = (sweep_dir / "cv_summary.md").read_text()
+    assert "mean ± std" in md and "3 of 3 folds finished" in md
+
+
+def test_wandb_runs_grouped_with_fold_job_types(cv_sweep):
+    sweep_dir, proc = cv_sweep
+    group = f"model_level-synthetic-sci_cnn-{sweep_dir.name}".encode()
+    for k in range(3):
+        log = next((sweep_dir / str(k) / "wandb").glob("offline-run-*/*.wandb")).read_bytes()
+        assert group in log and f"fold-{k}".encode() in log
+    summary_log = next((sweep_dir / "wandb").glob("offline-run-*/*.wandb")).read_bytes()
+    assert group in summary_log and b"cv-summary" in summary_log and b"cv/test/acc_image_mean" in summary_log
+    assert f"wandb sync {sweep_dir}/wandb/offline-run-* {sweep_dir}/*/wandb/offline-run-*" in proc.stderr + proc.stdout
+
+
+def test_relaunch_runs_only_unfinished_folds(cv_sweep):
+    sweep_dir, _ = cv_sweep
+    before = {k: (sweep_dir / str(k) / "metrics.json").read_text() for k in range(3)}
+    (sweep_dir / "2" / "metrics.json").unlink()  # fold 2 was killed before it finished
+    proc = sweep(sweep_dir, "+sweep=cv", env_mode="disabled")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "fold 0 already finished" in out and "fold 1 already finished" in out
+    assert "fold 2 already finished" not in out
+    assert all((sweep_dir / str(k) / "metrics.json").read_text() == before[k] for k in (0, 1))
+    assert json.loads((sweep_dir / "2" / "metrics.json").read_text())["fold"] == 2
+
+
+def _fake_job(sweep_dir, num, overrides, metrics=None):
+    job = sweep_dir / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if metrics:
+        (job / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_settings_are_never_averaged_together_and_failures_are_listed(tmp_path):
+    num = 0
+    for task, accs in (("model_level", [0.9, 0.8, None]), ("sensor_level", [0.5, 0.7, 0.6])):
+        for fold, acc in enumerate(accs):
+            m = None if acc is None else {"task": task, "data": "d", "model": "m", "fold": fold, "n_folds": 3,
+                                          "test/acc_image": acc, "n_test_images": 10}
+            _fake_job(tmp_path, num, [f"task={task}", f"fold={fold}"], m)
+            num += 1
+    summary = summarise(tmp_path)
+    by_task = {g["task"]: g for g in summary["groups"]}
+    assert by_task["sensor_level"]["metrics"]["test/acc_image"]["mean"] == pytest.approx(0.6)
+    assert by_task["model_level"]["metrics"]["test/acc_image"]["mean"] == pytest.approx(0.85)
+    assert by_task["model_level"]["missing_folds"] == [2]
+    assert by_task["model_level"]["failed_jobs"][0]["fold"] == 2
+    assert "Failed job" in (tmp_path / "cv_summary.md").read_text()
+    assert len(collect(tmp_path)) == 2
+
+
+def test_cv_module_cli(tmp_path):
+    _fake_job(tmp_path, 0, ["fold=0"], {"task": "t", "data": "d", "model": "m", "fold": 0, "n_folds": 2,
+                                        "test/acc_image": 1.0, "n_test_images": 3})
+    proc = subprocess.run([sys.executable, "-m", "sci_lightning.cv", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "1 of 2 folds finished" in proc.stdout and "folds [1]" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "sci_lightning.cv", str(tmp_path / "nope")], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "no job folders" in bad.stderr
