@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,23 @@ def resume_checkpoint(cfg: DictConfig, out_dir: Path) -> str | None:
     return ckpt
 
 
+def torch_threads(cfg: DictConfig) -> int | None:
+    """``torch_threads`` if set; under a launcher running jobs in parallel (joblib ``n_jobs``), the cores divided
+    between the jobs so they do not oversubscribe the CPU; else None (torch's default)."""
+    if cfg.get("torch_threads"):
+        return int(cfg.torch_threads)
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    n_jobs = OmegaConf.select(HydraConfig.get(), "launcher.n_jobs", default=None)
+    cores = os.cpu_count() or 1
+    if n_jobs is None or n_jobs == 1:
+        return None
+    parallel = cores if n_jobs < 0 else min(int(n_jobs), cores)
+    return max(1, cores // parallel)
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train and test one fold; returns the metrics written to ``metrics.json``."""
     out_dir = Path(cfg.paths.output_dir)
@@ -94,8 +112,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.info("fold %d already finished in %s: skipped (skip_complete=false runs it again)", cfg.fold, out_dir)
         return done
     pl.seed_everything(cfg.seed, workers=True)
-    if cfg.get("torch_threads"):
-        torch.set_num_threads(int(cfg.torch_threads))
+    threads = torch_threads(cfg)
+    if threads:
+        torch.set_num_threads(threads)
     dm = build_datamodule(cfg)
     run_config = OmegaConf.to_container(cfg, resolve=True)
     module = build_module(cfg, dm.classes, dm.settings.size, run_config=run_config)

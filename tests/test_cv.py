@@ -12,8 +12,9 @@ import yaml
 from conftest import REPO
 from sci_lightning.cv import collect, summarise
 
+# one torch thread everywhere, so the basic and joblib launchers compute bit-identical folds
 TINY = ["n_folds=3", "data.images_per_camera=6", "data.image_size=96", "trainer.max_epochs=1",
-        "+trainer.enable_progress_bar=false"]
+        "+trainer.enable_progress_bar=false", "torch_threads=1", "trainer.deterministic=true"]
 
 
 def sweep(sweep_dir, *overrides, env_mode="offline"):
@@ -73,6 +74,17 @@ def test_relaunch_runs_only_unfinished_folds(cv_sweep):
     assert json.loads((sweep_dir / "2" / "metrics.json").read_text())["fold"] == 2
 
 
+def test_joblib_launcher_gives_the_same_summary(cv_sweep, tmp_path):
+    sweep_dir, _ = cv_sweep
+    proc = sweep(tmp_path / "joblib", "+sweep=cv", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                 env_mode="disabled")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ours = json.loads((tmp_path / "joblib" / "cv_summary.json").read_text())["groups"][0]
+    basic = json.loads((sweep_dir / "cv_summary.json").read_text())["groups"][0]
+    assert ours["per_fold"] == basic["per_fold"]
+    assert ours["pooled_confusion_image"]["matrix"] == basic["pooled_confusion_image"]["matrix"]
+
+
 def _fake_job(sweep_dir, num, overrides, metrics=None):
     job = sweep_dir / str(num)
     (job / ".hydra").mkdir(parents=True)
@@ -107,3 +119,18 @@ def test_cv_module_cli(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "sci_lightning.cv", str(tmp_path / "nope")], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "no job folders" in bad.stderr
+
+
+def test_interrupted_fold_resumes_from_last_checkpoint(tmp_path):
+    from conftest import run_entry
+
+    args = [*TINY, "logger=csv"]
+    first = run_entry("train.py", *args, run_dir=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (tmp_path / "metrics.json").unlink()  # killed after the epoch's checkpoint, before the test
+    again = run_entry("train.py", *[a for a in args if "max_epochs" not in a], "trainer.max_epochs=2",
+                      run_dir=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming the interrupted run from" in again.stdout + again.stderr
+    assert "Restored all states from the checkpoint" in again.stdout + again.stderr
+    assert json.loads((tmp_path / "metrics.json").read_text())["fold"] == 0
