@@ -7,12 +7,16 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 
-def classification_metrics(num_classes: int) -> MetricCollection:
-    """Accuracy (micro = plain accuracy, and macro = mean per-class recall) and macro F1."""
+def classification_metrics(num_classes: int, **kwargs) -> MetricCollection:
+    """Accuracy (micro = plain accuracy, and macro = mean per-class recall) and macro F1.
+
+    ``kwargs`` go to every metric (e.g. ``sync_on_compute=False`` for values computed from already-gathered
+    image decisions, which must not be summed over processes a second time).
+    """
     return MetricCollection({
-        "acc": MulticlassAccuracy(num_classes, average="micro"),
-        "acc_macro": MulticlassAccuracy(num_classes, average="macro"),
-        "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+        "acc": MulticlassAccuracy(num_classes, average="micro", **kwargs),
+        "acc_macro": MulticlassAccuracy(num_classes, average="macro", **kwargs),
+        "f1_macro": MulticlassF1Score(num_classes, average="macro", **kwargs),
     })
 
 

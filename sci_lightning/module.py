@@ -53,14 +53,18 @@ class SCIClassifier(pl.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.criterion = nn.CrossEntropyLoss()
         c = len(self.classes)
-        base = classification_metrics(c)
+        # Patch metrics are updated per batch on each process and summed across processes when computed. Image
+        # decisions come from ImageAggregator, already gathered over all processes, so their metrics must not
+        # be summed again (sync_on_compute=False).
+        base, gathered = classification_metrics(c), classification_metrics(c, sync_on_compute=False)
         self.train_metrics = base.clone(prefix="train/", postfix="_patch")
         self.patch_metrics = nn.ModuleDict({s: base.clone(prefix=f"{s}/", postfix="_patch") for s in EVAL_STAGES})
-        self.image_metrics = nn.ModuleDict({s: base.clone(prefix=f"{s}/", postfix="_image") for s in EVAL_STAGES})
-        self.vote_metrics = nn.ModuleDict({s: base.clone(prefix=f"{s}/", postfix="_image_vote") for s in EVAL_STAGES})
+        self.image_metrics = nn.ModuleDict({s: gathered.clone(prefix=f"{s}/", postfix="_image") for s in EVAL_STAGES})
+        self.vote_metrics = nn.ModuleDict({s: gathered.clone(prefix=f"{s}/", postfix="_image_vote")
+                                           for s in EVAL_STAGES})
         self.aggregators = nn.ModuleDict({s: ImageAggregator(c) for s in EVAL_STAGES})
         self.confusion_patch = MulticlassConfusionMatrix(c)
-        self.confusion_image = MulticlassConfusionMatrix(c)
+        self.confusion_image = MulticlassConfusionMatrix(c, sync_on_compute=False)
         self.test_results: dict[str, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -55,6 +55,8 @@ def test_and_report(trainer: pl.Trainer, module: SCIClassifier, dm: SCIDataModul
     """Run the test loop and write metrics.json, predictions.csv and the confusion matrices."""
     tested = trainer.test(module, datamodule=dm, ckpt_path=ckpt_path, verbose=False)
     metrics = {**meta, **dict(sorted(tested[0].items())), **dm.summary()}
+    if not trainer.is_global_zero:  # under DDP the metrics are already gathered; one process writes the files
+        return metrics
     pngs = write_test_outputs(out_dir, dm.classes, [str(r.path) for r in dm.split_records("test")],
                               module.test_results, metrics, dm.skipped)
     log_images(trainer.loggers, pngs)

@@ -134,3 +134,19 @@ def test_interrupted_fold_resumes_from_last_checkpoint(tmp_path):
     assert "resuming the interrupted run from" in again.stdout + again.stderr
     assert "Restored all states from the checkpoint" in again.stdout + again.stderr
     assert json.loads((tmp_path / "metrics.json").read_text())["fold"] == 0
+
+
+def test_ddp_two_cpu_processes_count_every_test_patch_once(tmp_path):
+    from conftest import run_entry
+
+    proc = run_entry("train.py", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "logger=csv",
+                     "n_folds=3", "data.images_per_camera=7", "data.image_size=96", "trainer.max_epochs=1",
+                     "+trainer.enable_progress_bar=false", run_dir=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "MEMBER: 2/2" in proc.stdout + proc.stderr
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    c = json.loads((tmp_path / "confusion_matrices.json").read_text())
+    assert m["n_test_patches"] % 2 == 1  # odd: a padding sampler would have counted one patch twice
+    assert np.sum(c["patch"]) == m["n_test_patches"] and np.sum(c["image"]) == m["n_test_images"]
+    assert m["test/acc_patch"] == pytest.approx(np.trace(c["patch"]) / np.sum(c["patch"]))
+    assert m["test/acc_image"] == pytest.approx(np.trace(c["image"]) / np.sum(c["image"]))

@@ -11,7 +11,8 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from sci_lightning.data.cache import PatchCache, PatchSettings, load_or_build
 from sci_lightning.data.folds import class_counts, make_fold
@@ -62,6 +63,23 @@ class PatchBatchDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y, o = self.__getitems__([i])
         return x[0], y[0], o[0]
+
+
+class UnpaddedDistributedSampler(DistributedSampler):
+    """Evaluation sampler for DDP: every index exactly once over all ranks (no padding duplicates).
+
+    Lightning's default DistributedSampler pads the last ranks with repeated samples so all ranks see the same
+    count; for test metrics that would count some patches twice. Ranks may get one sample fewer here instead.
+    """
+
+    def __init__(self, dataset: Dataset, **kwargs: Any) -> None:
+        super().__init__(dataset, shuffle=False, drop_last=False, **kwargs)
+
+    def __iter__(self):
+        return iter(range(self.rank, len(self.dataset), self.num_replicas))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, len(self.dataset), self.num_replicas))
 
 
 def keep_batch(batch: Any) -> Any:
@@ -141,10 +159,14 @@ class SCIDataModule(pl.LightningDataModule):
     # -- loaders -----------------------------------------------------------------------------------------------
     def _loader(self, stage: str, shuffle: bool) -> DataLoader:
         workers = int(self.loader_cfg.get("num_workers", 0))
+        sampler = None
+        if stage != "train" and dist.is_available() and dist.is_initialized():
+            # Lightning keeps a sampler that already is a DistributedSampler: evaluation sees each patch once.
+            sampler = UnpaddedDistributedSampler(self.datasets[stage])
         return DataLoader(
             self.datasets[stage], batch_size=int(self.loader_cfg.get("batch_size", 32)), shuffle=shuffle,
-            num_workers=workers, collate_fn=keep_batch, pin_memory=bool(self.loader_cfg.get("pin_memory", False)),
-            persistent_workers=workers > 0, drop_last=False,
+            sampler=sampler, num_workers=workers, collate_fn=keep_batch,
+            pin_memory=bool(self.loader_cfg.get("pin_memory", False)), persistent_workers=workers > 0, drop_last=False,
         )
 
     def train_dataloader(self) -> DataLoader:
