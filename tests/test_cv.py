@@ -150,3 +150,11 @@ def test_ddp_two_cpu_processes_count_every_test_patch_once(tmp_path):
     assert np.sum(c["patch"]) == m["n_test_patches"] and np.sum(c["image"]) == m["n_test_images"]
     assert m["test/acc_patch"] == pytest.approx(np.trace(c["patch"]) / np.sum(c["patch"]))
     assert m["test/acc_image"] == pytest.approx(np.trace(c["image"]) / np.sum(c["image"]))
+
+
+def test_submitit_local_runs_a_fold(tmp_path):
+    proc = sweep(tmp_path / "sub", "fold=0", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+                 env_mode="disabled")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "sub" / "0" / "metrics.json").read_text())["fold"] == 0
+    assert json.loads((tmp_path / "sub" / "cv_summary.json").read_text())["groups"][0]["n"] == 1
