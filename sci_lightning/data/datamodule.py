@@ -106,6 +106,7 @@ class SCIDataModule(pl.LightningDataModule):
         self.cache: PatchCache | None = None
         self.n_unmatched = 0
         self.skipped: list[tuple[str, str]] = []
+        self._prepared: tuple[list[ImageRecord], PatchCache, int] | None = None
 
     # -- building -------------------------------------------------------------------------------------------
     def _index_and_cache(self) -> tuple[list[ImageRecord], PatchCache, int]:
@@ -117,13 +118,15 @@ class SCIDataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         # Runs on one process per node: the cache is built once, the other ranks then load it in setup().
+        # The result is kept for this process's setup() so the data root is not indexed twice.
         if not self.splits:
-            self._index_and_cache()
+            self._prepared = self._index_and_cache()
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        records, cache, self.n_unmatched = self._index_and_cache()
+        records, cache, self.n_unmatched = self._prepared or self._index_and_cache()
+        self._prepared = None
         self.cache = cache
         all_classes = class_names(records, self.label_field)
         usable = [i for i in range(len(records)) if i not in cache.skipped and cache.counts[i] > 0]
