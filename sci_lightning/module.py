@@ -84,6 +84,12 @@ class SCIClassifier(pl.LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # Networks with constrained layers (MISLnet) re-project them after every optimiser step.
+        constrain = getattr(self.net, "constrain", None)
+        if constrain is not None:
+            constrain()
+
     def on_train_epoch_end(self) -> None:
         self.log_dict(self.train_metrics.compute())
         self.train_metrics.reset()

@@ -26,8 +26,18 @@ warnings.filterwarnings("ignore", message=".*overridden `on_after_batch_transfer
 
 
 def build_datamodule(cfg: DictConfig) -> SCIDataModule:
-    """The datamodule for ``cfg.data`` / ``cfg.task`` / ``cfg.fold``, indexed, cached and split."""
-    dm = SCIDataModule(OmegaConf.to_container(cfg.data, resolve=True), task_name=cfg.task.name, fold=cfg.fold,
+    """The datamodule for ``cfg.data`` / ``cfg.task`` / ``cfg.fold``, indexed, cached and split.
+
+    A network that needs its own patch size (``model.patch_size``, e.g. 64 for Bondi) gets patches of that size:
+    the data's patch setting follows the model, never a silent resize of 32 px patches.
+    """
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    wanted = cfg.model.get("patch_size")
+    if wanted and int(wanted) != int(data["patches"]["size"]):
+        log.info("model %s takes %d px patches: cutting those instead of data.patches.size=%d", cfg.model.name,
+                 wanted, data["patches"]["size"])
+        data["patches"]["size"] = int(wanted)
+    dm = SCIDataModule(data, task_name=cfg.task.name, fold=cfg.fold,
                        n_folds=cfg.n_folds, seed=cfg.seed, label_field=cfg.task.get("label_field"))
     dm.prepare_data()
     dm.setup("fit")

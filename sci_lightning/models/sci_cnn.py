@@ -41,6 +41,7 @@ class SCICNN(nn.Module):
         negative_slope: float = 0.3,
         pool_size: int = 3,
         pool_stride: int = 2,
+        pool_ceil: bool = False,
         fc_sizes: Sequence[int] = (256, 512),
         dropout_keep: float = 0.5,
     ) -> None:
@@ -57,7 +58,7 @@ class SCICNN(nn.Module):
             layers += [nn.Conv2d(channels, out, kernel_size, stride=stride, padding=padding),
                        make_activation(activation, negative_slope)]
             channels = out
-        layers.append(nn.MaxPool2d(pool_size, stride=pool_stride))
+        layers.append(nn.MaxPool2d(pool_size, stride=pool_stride, ceil_mode=pool_ceil))
         self.features = nn.Sequential(*layers)
         n_flat = self._flat_size(in_channels, patch_size, len(filters), padding)
         head: list[nn.Module] = [nn.Flatten()]
