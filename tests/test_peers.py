@@ -103,3 +103,17 @@ def test_ablation_sweep_keeps_one_summary_per_variant(tmp_path):
     groups = json.loads((tmp_path / "cv_summary.json").read_text())["groups"]
     variants = sorted(g["setting"].split("model.net.activation=")[1].split(",")[0] for g in groups)
     assert variants == ["leaky_relu", "relu"] and all(g["n"] == 2 for g in groups)
+    report = subprocess.run([sys.executable, "-m", "sci_lightning.report", str(tmp_path)], capture_output=True,
+                            text=True)
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "report_accuracy.png").stat().st_size > 1000
+    rows = [line for line in (tmp_path / "report.md").read_text().splitlines() if line.startswith("| activation=")]
+    assert sorted(r.split(" |")[0] for r in rows) == ["| activation=leaky_relu", "| activation=relu"]
+
+
+def test_variant_labels_name_only_what_differs():
+    from sci_lightning.report import variant_labels
+
+    settings = ["fold=x,model.net.filters=[64],n_folds=3", "fold=x,model.net.filters=[64,128],n_folds=3"]
+    assert variant_labels(settings) == ["filters=[64]", "filters=[64,128]"]
+    assert variant_labels(["a=1"]) == ["a=1"]

@@ -1,0 +1,110 @@
+"""Figures for the paper's comparisons: ``python -m sci_lightning.report SWEEP_DIR``.
+
+Reads the sweep's ``cv_summary.json`` (made first if missing) and draws, per variant (the overrides that differ
+between the sweep's settings, e.g. ``model.net.filters`` in the depth ablation), the mean patch- and
+image-level test accuracy with error bars of one standard deviation over folds: ``report_accuracy.png`` plus
+a markdown table ``report.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sci_lightning.cv import summarise  # noqa: E402
+
+LEVELS = (("test/acc_patch", "patch"), ("test/acc_image", "image (mean prob.)"), ("test/acc_image_vote", "image (vote)"))
+
+
+def variant_labels(settings: list[str]) -> list[str]:
+    """Short names for settings: only the overrides whose values differ between them."""
+    parsed = [dict(kv.split("=", 1) for kv in _split(s) if "=" in kv) for s in settings]
+    keys = sorted({k for p in parsed for k in p})
+    differing = [k for k in keys if len({p.get(k) for p in parsed}) > 1]
+    if not differing:
+        return settings
+    return [", ".join(f"{k.split('.')[-1]}={p.get(k, '—')}" for k in differing) for p in parsed]
+
+
+def _split(setting: str) -> list[str]:
+    """Split 'a=1,b=[1,2],c=x' on the commas that are not inside brackets."""
+    parts, depth, cur = [], 0, ""
+    for ch in setting:
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [*parts, cur] if cur else parts
+
+
+def draw(summary: dict[str, Any], out_dir: Path) -> Path:
+    groups = summary["groups"]
+    labels = variant_labels([g["setting"] for g in groups])
+    x = np.arange(len(groups))
+    width = 0.8 / len(LEVELS)
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) + 2), 4.5), dpi=110)
+    for i, (key, name) in enumerate(LEVELS):
+        means = [g["metrics"][key]["mean"] for g in groups]
+        stds = [g["metrics"][key]["std"] for g in groups]
+        ax.bar(x + (i - (len(LEVELS) - 1) / 2) * width, means, width, yerr=stds, capsize=3, label=name)
+    ax.set_xticks(x, labels=labels, rotation=20, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("test accuracy (mean ± std over folds)")
+    first = groups[0]
+    ax.set_title(f"{first['task']} / {first['data']}: {len(groups)} variant(s), "
+                 f"{min(g['n'] for g in groups)}-{max(g['n'] for g in groups)} folds each", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path = out_dir / "report_accuracy.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_report(sweep_dir: str | Path) -> Path:
+    """Draw the figure and write ``report.md`` for a sweep dir; returns the markdown's path."""
+    sweep_dir = Path(sweep_dir)
+    summary_file = sweep_dir / "cv_summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else summarise(sweep_dir)
+    png = draw(summary, sweep_dir)
+    labels = variant_labels([g["setting"] for g in summary["groups"]])
+    lines = ["# Sweep report", "", f"![accuracy per variant]({png.name})", "",
+             "| variant | model | folds | " + " | ".join(name for _, name in LEVELS) + " |",
+             "|---" * (len(LEVELS) + 3) + "|"]
+    for label, g in zip(labels, summary["groups"]):
+        cells = [f"{g['metrics'][k]['mean']:.3f} ± {g['metrics'][k]['std']:.3f}" for k, _ in LEVELS]
+        lines.append(f"| {label} | {g['model']} | {g['n']} | " + " | ".join(cells) + " |")
+    path = sweep_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 2
+    try:
+        path = write_report(argv[0])
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
