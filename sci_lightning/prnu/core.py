@@ -1,0 +1,124 @@
+"""PRNU building blocks, written from the method descriptions (PyWavelets and SciPy do the transforms).
+
+- residual W = I - F(I): 4-level wavelet decomposition (db4); each detail coefficient shrunk by local Wiener
+  filtering with the smallest local variance over 3/5/7/9 windows and sigma = 5 (8-bit units); approximation
+  zeroed; per colour channel, then to grey;
+- clean-up: rows and columns made zero-mean on each of the four 2x2 CFA sub-grids (removes linear patterns that
+  cameras of one model share), then Wiener filtering of the DFT magnitude (removes periodic peaks);
+- fingerprint K = sum(W * I) / sum(I^2), saturated pixels masked, then the same clean-up;
+- decisions: normalised cross-correlation, and PCE = sign(peak) * peak^2 / mean energy of the correlation
+  outside an 11x11 window around the peak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pywt
+from scipy.ndimage import uniform_filter
+
+GREY = np.array([0.299, 0.587, 0.114], np.float32)
+WINDOWS = (3, 5, 7, 9)
+
+
+def _local_wiener_noise(coef: np.ndarray, noise_var: float) -> np.ndarray:
+    """The noise part of ``coef``: coef * s^2 / (local variance + s^2), local variance = min over windows."""
+    sq = coef * coef
+    est = np.min([np.maximum(uniform_filter(sq, size=w, mode="reflect") - noise_var, 0) for w in WINDOWS], axis=0)
+    return coef * noise_var / (est + noise_var)
+
+
+def _residual_2d(channel: np.ndarray, sigma: float, levels: int, wavelet: str) -> np.ndarray:
+    h, w = channel.shape
+    coeffs = pywt.wavedec2(channel, wavelet, level=levels, mode="periodization")
+    noise = [np.zeros_like(coeffs[0])]  # approximation zeroed: the residual has no low-pass content
+    noise += [tuple(_local_wiener_noise(c, sigma * sigma) for c in detail) for detail in coeffs[1:]]
+    return pywt.waverec2(noise, wavelet, mode="periodization")[:h, :w]
+
+
+def noise_residual(img: np.ndarray, sigma: float = 5.0, levels: int = 4, wavelet: str = "db4") -> np.ndarray:
+    """Grey noise residual of an (H, W) or (H, W, 3) image in 8-bit units (zero-mean cleaned, Wiener-DFT)."""
+    x = np.asarray(img, dtype=np.float32)
+    if x.ndim == 3:
+        w = sum(GREY[c] * _residual_2d(x[..., c], sigma, levels, wavelet) for c in range(3))
+    else:
+        w = _residual_2d(x, sigma, levels, wavelet)
+    return wiener_dft(zero_mean_total(w))
+
+
+def zero_mean_total(x: np.ndarray) -> np.ndarray:
+    """Subtract row and column means on each of the four 2x2 CFA sub-grids (returns a new array)."""
+    out = np.array(x, dtype=np.float32, copy=True)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            sub = out[dy::2, dx::2]
+            sub -= sub.mean(axis=1, keepdims=True)
+            sub -= sub.mean(axis=0, keepdims=True)
+    return out
+
+
+def wiener_dft(x: np.ndarray) -> np.ndarray:
+    """Wiener filtering of the DFT magnitude: keeps the noise-like spectrum, suppresses periodic peaks."""
+    f = np.fft.fft2(x)
+    mag = np.abs(f) / np.sqrt(x.size)
+    noise_var = float(mag.var())
+    cleaned = _local_wiener_noise(mag, noise_var) if noise_var > 0 else mag
+    scale = np.divide(cleaned, mag, out=np.zeros_like(mag), where=mag > 0)
+    return np.real(np.fft.ifft2(f * scale)).astype(np.float32)
+
+
+def _grey(img: np.ndarray) -> np.ndarray:
+    x = np.asarray(img, dtype=np.float32)
+    return x @ GREY if x.ndim == 3 else x
+
+
+def estimate_fingerprint(images: Iterable[np.ndarray], saturation: float = 250.0, **residual_kw) -> np.ndarray:
+    """K = sum(W*I) / sum(I^2) over same-size images (saturated pixels masked), then cleaned up."""
+    num = den = None
+    for img in images:
+        grey = _grey(img)
+        weight = np.where(grey >= saturation, 0.0, grey).astype(np.float32)
+        w = noise_residual(img, **residual_kw)
+        num = w * weight if num is None else num + w * weight
+        den = weight * weight if den is None else den + weight * weight
+    if num is None:
+        raise ValueError("estimate_fingerprint needs at least one image")
+    k = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    return wiener_dft(zero_mean_total(k))
+
+
+def ncc(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation (at zero shift) of two same-size arrays."""
+    a = np.asarray(a, np.float64) - np.mean(a)
+    b = np.asarray(b, np.float64) - np.mean(b)
+    denom = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / denom) if denom > 0 else 0.0
+
+
+def pce(a: np.ndarray, b: np.ndarray, exclude: int = 11, search: bool = False) -> tuple[float, tuple[int, int]]:
+    """Peak-to-correlation energy of the circular cross-correlation of ``a`` (e.g. K*I) and ``b`` (e.g. W).
+
+    The peak is at zero shift, or anywhere when ``search`` (a cropped query): returns (PCE with the peak's sign,
+    peak shift (dy, dx)). Energy is the mean squared correlation outside an ``exclude`` x ``exclude`` window.
+    """
+    a = np.asarray(a, np.float64) - np.mean(a)
+    b = np.asarray(b, np.float64) - np.mean(b)
+    xc = np.real(np.fft.ifft2(np.fft.fft2(a) * np.conj(np.fft.fft2(b))))
+    peak_idx = np.unravel_index(np.argmax(np.abs(xc)), xc.shape) if search else (0, 0)
+    peak = xc[peak_idx]
+    h, w = xc.shape
+    rows = (np.arange(-(exclude // 2), exclude // 2 + 1) + peak_idx[0]) % h
+    cols = (np.arange(-(exclude // 2), exclude // 2 + 1) + peak_idx[1]) % w
+    mask = np.ones_like(xc, dtype=bool)
+    mask[np.ix_(rows, cols)] = False
+    energy = float(np.mean(xc[mask] ** 2))
+    shift = tuple(int(s if s <= n // 2 else s - n) for s, n in zip(peak_idx, xc.shape))
+    return (float(np.sign(peak) * peak * peak / energy) if energy > 0 else 0.0), shift
+
+
+def crop_center(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The centred ``height`` x ``width`` window of ``x`` (for comparing images of different sizes)."""
+    h, w = x.shape[:2]
+    y0, x0 = (h - height) // 2, (w - width) // 2
+    return x[y0:y0 + height, x0:x0 + width]

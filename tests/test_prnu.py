@@ -1,0 +1,74 @@
+"""The classical PRNU building blocks: a fingerprint injected into synthetic photos is found again."""
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from sci_lightning.prnu import crop_center, estimate_fingerprint, ncc, noise_residual, pce, zero_mean_total
+
+H = W = 192
+GREY = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def scene(seed):
+    r = np.random.default_rng(seed)
+    return np.clip(gaussian_filter(r.uniform(40, 220, (H, W, 3)), (6, 6, 0)), 0, 255)
+
+
+def shoot(k, seed, strength=1.0):
+    """A photo of a random smooth scene through a sensor with PRNU ``k`` (multiplicative) and shot-like noise."""
+    r = np.random.default_rng(seed + 1000)
+    img = scene(seed) * (1 + strength * k[..., None]) + r.normal(0, 2.0, (H, W, 3))
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def sensors():
+    rng = np.random.default_rng(0)
+    ks = [rng.normal(0, 0.01, (H, W)).astype(np.float32) for _ in range(2)]  # 1% PRNU
+    fps = [estimate_fingerprint([shoot(k, 10 * i + j) for j in range(8)]) for i, k in enumerate(ks)]
+    return ks, fps
+
+
+def test_injected_fingerprint_is_recovered(sensors):
+    ks, fps = sensors
+    query = shoot(ks[0], 999)
+    w, grey = noise_residual(query), query.astype(np.float32) @ GREY
+    match, _ = pce(fps[0] * grey, w)
+    mismatch, _ = pce(fps[1] * grey, w)
+    assert match > 60 and match > 20 * abs(mismatch), (match, mismatch)
+    assert ncc(fps[0] * grey, w) > 10 * abs(ncc(fps[1] * grey, w))
+    assert ncc(fps[0], ks[0]) > 0.3 > abs(ncc(fps[0], ks[1])) * 10  # the estimate resembles the true K
+
+
+def test_pce_finds_the_shift_of_a_crop(sensors):
+    ks, fps = sensors
+    query = shoot(ks[0], 555)
+    crop = query[24:24 + 128, 40:40 + 128]
+    padded = np.zeros((H, W), np.float32)
+    padded[:128, :128] = noise_residual(crop) * (crop.astype(np.float32) @ GREY)
+    value, shift = pce(fps[0], padded, search=True)
+    assert shift == (24, 40) and value > 60
+
+
+def test_functions_do_not_modify_inputs(sensors):
+    ks, fps = sensors
+    img = shoot(ks[1], 7)
+    fp = fps[0].copy()
+    img_before, fp_before = img.copy(), fp.copy()
+    noise_residual(img)
+    estimate_fingerprint([img])
+    zero_mean_total(fp)
+    pce(fp, fp)
+    ncc(fp, fp)
+    crop_center(fp, 10, 10)
+    assert np.array_equal(img, img_before) and np.array_equal(fp, fp_before)
+
+
+def test_zero_mean_total_on_every_cfa_subgrid():
+    x = np.random.default_rng(1).normal(5, 1, (16, 20)) + np.arange(20)
+    z = zero_mean_total(x)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            sub = z[dy::2, dx::2]
+            assert np.allclose(sub.mean(axis=0), 0, atol=1e-4) and np.allclose(sub.mean(axis=1), 0, atol=1e-4)
