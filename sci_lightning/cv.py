@@ -94,6 +94,8 @@ def _pooled(group: Group, level: str) -> tuple[list[str], np.ndarray] | None:
         if classes is not None and data["classes"] != classes:
             return None
         classes = data["classes"]
+        if data.get(level) is None:  # e.g. PRNU decides per image only: no patch-level matrix
+            return None
         total = np.asarray(data[level]) if total is None else total + np.asarray(data[level])
     return (classes, total) if total is not None else None
 

@@ -28,7 +28,7 @@ from sci_lightning.train import build_datamodule, build_module, run_metadata, te
 log = logging.getLogger(__name__)
 
 # Keys that belong to the evaluation run itself, never copied into the training config.
-EVAL_KEYS = ("ckpt_path", "images", "image_extensions", "logger", "trainer", "paths", "hydra", "callbacks")
+EVAL_KEYS = ("ckpt_path", "method", "prnu", "images", "image_extensions", "logger", "trainer", "paths", "hydra", "callbacks")
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:
@@ -88,7 +88,14 @@ def _questioned_paths(images: str, extensions: list[str]) -> list[Path]:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate ``cfg.ckpt_path``; returns the metrics written to ``metrics.json``."""
+    """Evaluate ``cfg.ckpt_path`` (or, with ``method=prnu``, the PRNU baseline); returns ``metrics.json``."""
+    method = cfg.get("method", "cnn")
+    if method == "prnu":
+        from sci_lightning.prnu.evaluate import run_prnu
+
+        return run_prnu(cfg)
+    if method != "cnn":
+        raise SCIConfigError("method", f"unknown method {method!r}", "use method=cnn (a checkpoint) or method=prnu")
     ckpt = load_checkpoint(cfg.get("ckpt_path"))
     hp = ckpt["hyper_parameters"]
     run_cfg = merge_overrides(hp["run_config"], cfg)

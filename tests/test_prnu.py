@@ -72,3 +72,27 @@ def test_zero_mean_total_on_every_cfa_subgrid():
         for dx in (0, 1):
             sub = z[dy::2, dx::2]
             assert np.allclose(sub.mean(axis=0), 0, atol=1e-4) and np.allclose(sub.mean(axis=1), 0, atol=1e-4)
+
+
+def test_evaluate_method_prnu_sweeps_folds_with_standard_outputs(tmp_path):
+    """Where PRNU is the only difference between cameras (units of one model), the baseline finds it."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    cmd = [sys.executable, "evaluate.py", "-m", "method=prnu", "fold=0,1", "task=sensor_level",
+           "data.profile=units_of_one_model", "n_folds=3", "data.images_per_camera=9", "data.image_size=128",
+           "logger=none", f"hydra.sweep.dir={tmp_path}"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for k in (0, 1):
+        job = tmp_path / str(k)
+        m = json.loads((job / "metrics.json").read_text())
+        assert m["method"] == "prnu" and m["fold"] == k and m["n_test_images"] == 12
+        assert (job / "confusion_matrix_image.png").is_file() and (job / "predictions.csv").is_file()
+    (group,) = json.loads((tmp_path / "cv_summary.json").read_text())["groups"]
+    assert group["n"] == 2 and group["model"] == "prnu"
+    assert group["metrics"]["test/acc_image"]["mean"] >= 0.75  # chance is 0.25; measured 0.92 on fold 0
+    assert np.asarray(group["pooled_confusion_image"]["matrix"]).sum() == 24
