@@ -13,7 +13,7 @@ import math
 import re
 import statistics
 import sys
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,17 +215,28 @@ class CVSummaryCallback(Callback):
                      f"{sweep_dir}/wandb/offline-run-* {sweep_dir}/*/wandb/offline-run-*")
 
 
-def main(argv: list[str]) -> int:
+def sweep_dir_cli(argv: list[str], usage: str, write: Callable[[str], Path]) -> int:
+    """The shared shape of ``python -m sci_lightning.{cv,report} SWEEP_DIR``: write, then print the markdown."""
     if len(argv) != 1 or argv[0] in ("-h", "--help"):
-        print("usage: python -m sci_lightning.cv SWEEP_DIR   (writes cv_summary.json/.md and pooled matrices)")
+        print(usage)
         return 2
     try:
-        summary = summarise(argv[0])
+        path = write(argv[0])
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print((Path(argv[0]) / "cv_summary.md").read_text())
-    return 0 if summary["groups"] else 1
+    print(path.read_text())
+    return 0
+
+
+def _write_summary(sweep_dir: str) -> Path:
+    summarise(sweep_dir)
+    return Path(sweep_dir) / "cv_summary.md"
+
+
+def main(argv: list[str]) -> int:
+    usage = "usage: python -m sci_lightning.cv SWEEP_DIR   (writes cv_summary.json/.md and pooled matrices)"
+    return sweep_dir_cli(argv, usage, _write_summary)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sci_lightning.cv import summarise  # noqa: E402
+from sci_lightning.cv import summarise, sweep_dir_cli  # noqa: E402
 
 LEVELS = (("test/acc_patch", "patch"), ("test/acc_image", "image (mean prob.)"), ("test/acc_image_vote", "image (vote)"))
 
@@ -94,16 +94,7 @@ def write_report(sweep_dir: str | Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        return 2
-    try:
-        path = write_report(argv[0])
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(path.read_text())
-    return 0
+    return sweep_dir_cli(argv, __doc__, write_report)
 
 
 if __name__ == "__main__":
