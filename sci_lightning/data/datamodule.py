@@ -107,6 +107,7 @@ class SCIDataModule(pl.LightningDataModule):
         self.n_unmatched = 0
         self.skipped: list[tuple[str, str]] = []
         self._prepared: tuple[list[ImageRecord], PatchCache, int] | None = None
+        self.class_idx = np.empty(0, dtype=np.int64)  # class index of every usable record
 
     # -- building -------------------------------------------------------------------------------------------
     def _index_and_cache(self) -> tuple[list[ImageRecord], PatchCache, int]:
@@ -151,11 +152,11 @@ class SCIDataModule(pl.LightningDataModule):
                           group_by=self.split_cfg.get("group_by", "image"),
                           val_fraction=float(self.split_cfg.get("val_fraction", 0.1)))
         self.splits = {"train": split.train, "val": split.val, "test": split.test}
-        class_idx = np.array([self.classes.index(lbl) for lbl in labels], dtype=np.int64)
+        self.class_idx = np.array([self.classes.index(lbl) for lbl in labels], dtype=np.int64)
         for name, img_idx in self.splits.items():
             rows, owner = cache.patch_rows(self._cache_rows[img_idx])
             self.datasets[name] = PatchBatchDataset(cache.path / "patches.u8", cache.patches.shape, rows,
-                                                    class_idx[img_idx][owner], owner)
+                                                    self.class_idx[img_idx][owner], owner)
             log.info("fold %d/%d %s: %d images, %d patches, per class %s", self.fold, self.n_folds, name,
                      len(img_idx), len(rows), class_counts(labels, img_idx))
 
@@ -187,7 +188,8 @@ class SCIDataModule(pl.LightningDataModule):
         return [self.records[i] for i in self.splits[stage]]
 
     def split_labels(self, stage: str) -> np.ndarray:
-        return np.array([self.classes.index(r.label(self.label_field)) for r in self.split_records(stage)])
+        """Class indices of a split's images, in the same order as :meth:`split_records`."""
+        return self.class_idx[self.splits[stage]]
 
     def summary(self) -> dict[str, Any]:
         """Counts that go into metrics.json."""
