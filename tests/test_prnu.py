@@ -96,3 +96,26 @@ def test_evaluate_method_prnu_sweeps_folds_with_standard_outputs(tmp_path):
     assert group["n"] == 2 and group["model"] == "prnu"
     assert group["metrics"]["test/acc_image"]["mean"] >= 0.75  # chance is 0.25; measured 0.92 on fold 0
     assert np.asarray(group["pooled_confusion_image"]["matrix"]).sum() == 24
+
+
+def test_evaluate_method_prnu_ncc_decision_and_bad_decision(tmp_path):
+    """prnu.decision=ncc decides by NCC, both scores are written; an unknown decision is a clear error."""
+    import csv
+    import json
+
+    from conftest import run_entry
+
+    data = ["method=prnu", "task=sensor_level", "data.profile=units_of_one_model", "n_folds=3",
+            "data.images_per_camera=9", "data.image_size=128", "logger=none"]
+    proc = run_entry("evaluate.py", *data, "prnu.decision=ncc", run_dir=tmp_path / "ncc")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = json.loads((tmp_path / "ncc" / "metrics.json").read_text())
+    assert m["prnu_decision"] == "ncc" and m["test/acc_image"] >= 0.75
+    rows = list(csv.DictReader((tmp_path / "ncc" / "predictions.csv").open()))
+    classes = json.loads((tmp_path / "ncc" / "confusion_matrices.json").read_text())["classes"]
+    for row in rows:
+        ncc_scores = {c: float(row[f"ncc_{c}"]) for c in classes}
+        assert row["predicted"] == max(ncc_scores, key=ncc_scores.get)
+        assert all(f"pce_{c}" in row for c in classes)
+    bad = run_entry("evaluate.py", *data, "prnu.decision=peak", run_dir=tmp_path / "bad")
+    assert bad.returncode == 2 and "prnu.decision" in bad.stderr and "Traceback" not in bad.stderr

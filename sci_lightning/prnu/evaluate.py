@@ -2,7 +2,8 @@
 
 Per camera, a fingerprint is estimated from the fold's training and validation images (the references); each
 test image's residual is correlated with every fingerprint (PCE, images centre-cropped to a common size) and
-takes the class of the best-matching camera. PRNU decides per image, so only image-level metrics exist.
+takes the class of the best-matching camera by ``prnu.decision`` (``pce``, the default, or ``ncc``); both scores
+are written. PRNU decides per image, so only image-level metrics exist.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ from omegaconf import DictConfig
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
 from sci_lightning.data.build import parallel_map
+from sci_lightning.errors import SCIConfigError
 from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.prnu.core import GREY, crop_center, estimate_fingerprint, ncc, noise_residual, pce
 from sci_lightning.reporting import plot_confusion_matrix, write_json
 from sci_lightning.train import build_datamodule, run_metadata
 
 log = logging.getLogger(__name__)
+
+DECISIONS = ("pce", "ncc")
+
+
+def _decision(cfg: DictConfig) -> str:
+    decision = str(cfg.prnu.get("decision", "pce")).lower()
+    if decision not in DECISIONS:
+        raise SCIConfigError("prnu.decision", f"is {decision!r}", f"use one of {', '.join(DECISIONS)}")
+    return decision
 
 
 def _fingerprint(paths: list[str], kw: dict) -> np.ndarray:
@@ -51,6 +62,7 @@ def _scores(path: str, fingerprints: dict[str, np.ndarray], kw: dict) -> dict[st
 
 def run_prnu(cfg: DictConfig) -> dict[str, Any]:
     """Estimate fingerprints on the fold's references, decide on its test images, write the standard files."""
+    decision = _decision(cfg)  # before any work: a typo should not cost a fingerprint estimation
     dm = build_datamodule(cfg)
     kw = {k: cfg.prnu[k] for k in ("sigma", "levels", "wavelet")}
     refs = dm.split_records("train") + dm.split_records("val")
@@ -63,23 +75,29 @@ def run_prnu(cfg: DictConfig) -> dict[str, Any]:
     scored = list(parallel_map(partial(_scores, fingerprints=fps, kw=kw), [str(r.path) for r in tests], workers,
                                "PRNU test residuals"))
     n_cls = len(dm.classes)
-    class_pce = np.full((len(tests), n_cls), -np.inf)
+    # A class may own several cameras (model level): its score is its best camera's.
+    class_scores = {k: np.full((len(tests), n_cls), -np.inf) for k in DECISIONS}
     for row, s in enumerate(scored):
-        for cam, (value, _) in s.items():
-            class_pce[row, camera_class[cam]] = max(class_pce[row, camera_class[cam]], value)
-    truth, pred = dm.split_labels("test"), class_pce.argmax(1)
+        for cam, values in s.items():
+            for k, value in zip(DECISIONS, values):
+                col = camera_class[cam]
+                class_scores[k][row, col] = max(class_scores[k][row, col], value)
+    truth, pred = dm.split_labels("test"), class_scores[decision].argmax(1)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "predictions.csv").open("w", newline="") as fh:
         wr = csv.writer(fh)
-        wr.writerow(["path", "true", "predicted", "correct", "best_camera", *[f"pce_{c}" for c in dm.classes]])
-        for r, t, p, s, scores in zip(tests, truth, pred, scored, class_pce):
-            best = max(s, key=lambda c: s[c][0])
-            wr.writerow([r.path, dm.classes[t], dm.classes[p], int(t == p), best, *[f"{v:.2f}" for v in scores]])
+        wr.writerow(["path", "true", "predicted", "correct", "best_camera",
+                     *[f"{k}_{c}" for k in DECISIONS for c in dm.classes]])
+        idx = DECISIONS.index(decision)
+        for row, (r, t, p, s) in enumerate(zip(tests, truth, pred, scored)):
+            best = max(s, key=lambda c: s[c][idx])
+            scores = [f"{v:.4g}" for k in DECISIONS for v in class_scores[k][row]]
+            wr.writerow([r.path, dm.classes[t], dm.classes[p], int(t == p), best, *scores])
     matrix = confusion_matrix(truth, pred, labels=list(range(n_cls)))
     write_json(out_dir / "confusion_matrices.json", {"classes": dm.classes, "patch": None, "image": matrix.tolist()})
     plot_confusion_matrix(matrix, dm.classes, out_dir / "confusion_matrix_image.png", "PRNU (best PCE), image level")
-    metrics = {**run_metadata(cfg, dm), "model": "prnu", "method": "prnu",
+    metrics = {**run_metadata(cfg, dm), "model": "prnu", "method": "prnu", "prnu_decision": decision,
                "test/acc_image": accuracy_score(truth, pred),
                "test/acc_macro_image": balanced_accuracy_score(truth, pred),
                "test/f1_macro_image": f1_score(truth, pred, average="macro", labels=list(range(n_cls)),
