@@ -1,14 +1,14 @@
 """Figures for the paper's comparisons: ``python -m sci_lightning.report SWEEP_DIR``.
 
-Reads the sweep's ``cv_summary.json`` (made first if missing) and draws, per variant (the overrides that differ
-between the sweep's settings, e.g. ``model.net.filters`` in the depth ablation), the mean patch- and
+Summarises every job under the folder (re-written each time, so a PRNU sweep run into a sub-folder such as
+``SWEEP_DIR/prnu`` joins the CNN sweep) and draws, per variant (the overrides that differ between the settings,
+e.g. ``model.net.filters`` in the depth ablation, or the model name), the mean patch- and
 image-level test accuracy with error bars of one standard deviation over folds: ``report_accuracy.png`` plus
 a markdown table ``report.md``.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,22 @@ from sci_lightning.cv import summarise, sweep_dir_cli  # noqa: E402
 LEVELS = (("test/acc_patch", "patch"), ("test/acc_image", "image (mean prob.)"), ("test/acc_image_vote", "image (vote)"))
 
 
-def variant_labels(settings: list[str]) -> list[str]:
-    """Short names for settings: only the overrides whose values differ between them."""
+# Overrides that organise a sweep rather than define a variant (the model name is taken from metrics.json).
+ORGANISING_KEYS = ("experiment", "method")
+
+
+def variant_labels(settings: list[str], models: list[str | None] | None = None) -> list[str]:
+    """Short names for settings: only the overrides whose values differ between them.
+
+    ``models`` (each group's model name from its metrics.json) lets a CNN sweep and a PRNU sweep in one folder
+    be told apart by model even where one of them has no ``model=`` override.
+    """
     parsed = [dict(kv.split("=", 1) for kv in _split(s) if "=" in kv) for s in settings]
+    for p, model in zip(parsed, models or []):
+        if model:
+            p["model"] = model
+        for key in ORGANISING_KEYS:
+            p.pop(key, None)
     keys = sorted({k for p in parsed for k in p})
     differing = [k for k in keys if len({p.get(k) for p in parsed}) > 1]
     if not differing:
@@ -50,9 +63,20 @@ def _split(setting: str) -> list[str]:
     return [*parts, cur] if cur else parts
 
 
+def _labels(groups: list[dict[str, Any]]) -> list[str]:
+    return variant_labels([g["setting"] for g in groups], [g.get("model") for g in groups])
+
+
+def _cell(stats: dict[str, float]) -> str:
+    # A level a method does not have (PRNU decides per image: no patch accuracy) is a dash, not "nan".
+    if stats["n"] == 0:
+        return "—"
+    return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+
 def draw(summary: dict[str, Any], out_dir: Path) -> Path:
     groups = summary["groups"]
-    labels = variant_labels([g["setting"] for g in groups])
+    labels = _labels(groups)
     x = np.arange(len(groups))
     width = 0.8 / len(LEVELS)
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) + 2), 4.5), dpi=110)
@@ -78,15 +102,15 @@ def draw(summary: dict[str, Any], out_dir: Path) -> Path:
 def write_report(sweep_dir: str | Path) -> Path:
     """Draw the figure and write ``report.md`` for a sweep dir; returns the markdown's path."""
     sweep_dir = Path(sweep_dir)
-    summary_file = sweep_dir / "cv_summary.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else summarise(sweep_dir)
+    # Always re-summarised: a sweep folder may have gained jobs since (e.g. a PRNU sweep run into a sub-folder).
+    summary = summarise(sweep_dir)
     png = draw(summary, sweep_dir)
-    labels = variant_labels([g["setting"] for g in summary["groups"]])
+    labels = _labels(summary["groups"])
     lines = ["# Sweep report", "", f"![accuracy per variant]({png.name})", "",
              "| variant | model | folds | " + " | ".join(name for _, name in LEVELS) + " |",
              "|---" * (len(LEVELS) + 3) + "|"]
     for label, g in zip(labels, summary["groups"]):
-        cells = [f"{g['metrics'][k]['mean']:.3f} ± {g['metrics'][k]['std']:.3f}" for k, _ in LEVELS]
+        cells = [_cell(g["metrics"][k]) for k, _ in LEVELS]
         lines.append(f"| {label} | {g['model']} | {g['n']} | " + " | ".join(cells) + " |")
     path = sweep_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")

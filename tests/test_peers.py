@@ -117,3 +117,31 @@ def test_variant_labels_name_only_what_differs():
     settings = ["fold=x,model.net.filters=[64],n_folds=3", "fold=x,model.net.filters=[64,128],n_folds=3"]
     assert variant_labels(settings) == ["filters=[64]", "filters=[64,128]"]
     assert variant_labels(["a=1"]) == ["a=1"]
+
+
+def _fake_job(job_dir, overrides, metrics):
+    """A finished job folder as train.py/evaluate.py leave it (only the files the summary reads)."""
+    (job_dir / ".hydra").mkdir(parents=True)
+    (job_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    (job_dir / "metrics.json").write_text(json.dumps(metrics))
+    (job_dir / "confusion_matrices.json").write_text(json.dumps({"classes": ["a", "b"], "patch": None,
+                                                                 "image": [[2, 0], [1, 1]]}))
+
+
+def test_report_puts_a_prnu_subsweep_beside_the_cnn_sweep(tmp_path):
+    """A PRNU sweep run into SWEEP/prnu joins the CNN sweep's report as its own row, patch level shown as a dash."""
+    from sci_lightning.report import write_report
+
+    base = {"task": "model_level", "data": "synthetic", "n_folds": 2}
+    for k in (0, 1):
+        _fake_job(tmp_path / str(k), ["experiment=compare_peers", "model=tuama", f"fold={k}"],
+                  {**base, "fold": k, "model": "tuama", "test/acc_patch": 0.6 + k / 10, "test/acc_image": 0.8})
+        _fake_job(tmp_path / "prnu" / str(k), ["method=prnu", f"fold={k}"],
+                  {**base, "fold": k, "model": "prnu", "test/acc_image": 0.9 + k / 20})
+    write_report(tmp_path)  # the CNN sweep's own summary came first in real life; re-summarised here
+    rows = {line.split(" | ")[0]: line for line in (tmp_path / "report.md").read_text().splitlines()
+            if line.startswith("| model=")}
+    assert set(rows) == {"| model=prnu", "| model=tuama"}
+    assert "| 2 | — | 0.925 ± 0.035 |" in rows["| model=prnu"]
+    assert "0.650 ± 0.071 | 0.800 ± 0.000" in rows["| model=tuama"]
+    assert (tmp_path / "report_accuracy.png").stat().st_size > 1000
