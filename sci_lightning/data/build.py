@@ -30,6 +30,30 @@ def parallel_map(fn: Callable[[Any], T], jobs: Sequence[Any], workers: int, desc
         yield from tqdm(pool.map(fn, jobs, chunksize=chunk), total=len(jobs), desc=desc, unit="img", disable=None)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temp_folders(final: Path) -> None:
+    """Delete temporary folders for ``final`` left by builds whose process is gone (e.g. killed with SIGKILL).
+
+    Only this host's dead builders are detected (the pid is in the name); a live concurrent build is left alone.
+    """
+    for tmp in final.parent.glob(f".tmp-{final.name}-*"):
+        try:
+            pid = int(tmp.name[len(f".tmp-{final.name}-"):].split("-")[0])
+        except ValueError:
+            continue
+        if not _pid_alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 @contextmanager
 def atomic_folder(final: Path) -> Iterator[Path]:
     """Build into a temporary folder beside ``final`` and rename it into place only if the block succeeds.
@@ -38,6 +62,7 @@ def atomic_folder(final: Path) -> Iterator[Path]:
     copy into place first, ours is discarded and theirs kept.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_folders(final)
     tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:

@@ -2,10 +2,12 @@
 
 Layout of a cache folder ``<cache_dir>/patches-<key>/``:
 ``patches.u8`` (raw ``(N, s, s, 3)`` uint8), ``index.npz`` (per-image patch offsets, patch positions, image
-sizes) and ``meta.json`` (shape, settings, skipped images with reasons), written last. The key hashes the file
-list (path, size, mtime), the patch settings and :data:`FORMAT_VERSION`, so any change makes a new cache. A
-build happens in a temporary folder that is renamed into place only when complete, so a killed build is never
-mistaken for a finished one, and two processes building the same cache end with one valid copy.
+sizes) and ``meta.json`` (shape, settings, skipped images with reasons, checksums), written last. The key hashes
+the file list (path, size, mtime), the patch settings and :data:`FORMAT_VERSION`, so any change makes a new
+cache. A build happens in a temporary folder that is renamed into place only when complete, so a killed build
+is never mistaken for a finished one, and two processes building the same cache end with one valid copy.
+Opening checks the patch file's size, the index's SHA-256 and the SHA-256 of sampled blocks of the patch file,
+so a cache truncated or altered afterwards is rebuilt instead of read.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ from sci_lightning.data.patches import extract_patches
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Blocks of the patch file hashed for the integrity check: a fixed number, so opening a 3 GB cache costs the
+# same few milliseconds as a small one (size + index hash catch truncation; the samples catch most overwrites).
+SAMPLE_BLOCKS, SAMPLE_BLOCK_BYTES = 64, 1 << 16
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,26 @@ class PatchCache:
         starts = np.repeat(self.offsets[image_idx], counts)
         within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         return starts + within, owner
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sampled_sha256(path: Path) -> str:
+    """SHA-256 of :data:`SAMPLE_BLOCKS` evenly spaced blocks (first and last included) of ``path``."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    starts = np.unique(np.linspace(0, max(0, size - SAMPLE_BLOCK_BYTES), SAMPLE_BLOCKS).astype(np.int64))
+    with open(path, "rb") as fh:
+        for start in starts:
+            fh.seek(int(start))
+            h.update(fh.read(SAMPLE_BLOCK_BYTES))
+    return h.hexdigest()
 
 
 def _file_signature(path: Path) -> list:
@@ -116,7 +141,8 @@ def _build(paths: Sequence[Path], settings: PatchSettings, tmp: Path, num_worker
     pos = np.concatenate(positions) if positions else np.empty((0, 2), np.int32)
     np.savez(tmp / "index.npz", offsets=offsets, positions=pos, image_sizes=sizes)
     meta = {"version": FORMAT_VERSION, "n_images": n, "n_patches": int(offsets[-1]), "settings": settings.__dict__,
-            "files": [str(p) for p in paths], "skipped": {str(k): v for k, v in skipped.items()}}
+            "files": [str(p) for p in paths], "skipped": {str(k): v for k, v in skipped.items()},
+            "index_sha256": _sha256_file(tmp / "index.npz"), "patches_sampled_sha256": _sampled_sha256(tmp / "patches.u8")}
     # meta.json is written last: its presence (after the rename) marks a complete cache.
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
 
@@ -130,6 +156,11 @@ def _load(folder: Path, n_images: int) -> PatchCache | None:
         if meta["version"] != FORMAT_VERSION or meta["n_images"] != n_images:
             return None
         if (folder / "patches.u8").stat().st_size != n_patches * s * s * 3:
+            log.warning("patch cache %s: patches.u8 has the wrong size (truncated?)", folder)
+            return None
+        if (_sha256_file(folder / "index.npz") != meta["index_sha256"]
+                or _sampled_sha256(folder / "patches.u8") != meta["patches_sampled_sha256"]):
+            log.warning("patch cache %s: checksum mismatch (altered after it was built)", folder)
             return None
         with np.load(folder / "index.npz") as idx:
             offsets, positions, sizes = idx["offsets"], idx["positions"], idx["image_sizes"]
