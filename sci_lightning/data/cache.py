@@ -60,6 +60,7 @@ class PatchCache:
     positions: np.ndarray  # (N, 2) int32, top-left y, x of every patch
     image_sizes: np.ndarray  # (n_images, 2) int32 height, width (0 for skipped images)
     skipped: dict[int, str]  # image index -> reason
+    content_sha256: list[str]  # per image, of the file's bytes ("" if unreadable): finds duplicate photos
 
     @property
     def counts(self) -> np.ndarray:
@@ -112,23 +113,33 @@ def cache_key(paths: Sequence[Path], settings: PatchSettings) -> str:
     return h.hexdigest()[:24]
 
 
-def _patch_one(args: tuple[str, PatchSettings]) -> tuple[np.ndarray | None, np.ndarray | None, tuple[int, int], str]:
+def _content_hash(path: str) -> str:
+    try:
+        return _sha256_file(Path(path))
+    except OSError:
+        return ""
+
+
+def _patch_one(args: tuple[str, PatchSettings]) -> tuple[np.ndarray | None, np.ndarray | None, tuple[int, int], str, str]:
     path, s = args
+    digest = _content_hash(path)
     try:
         img = load_rgb(path, min_size=s.size)
     except SkippedImage as err:
-        return None, None, (0, 0), str(err)
+        return None, None, (0, 0), str(err), digest
     patches, positions = extract_patches(img, s.size, s.per_image, s.selection, s.seed, key=Path(path).name)
-    return patches, positions, img.shape[:2], ""
+    return patches, positions, img.shape[:2], "", digest
 
 
 def _build(paths: Sequence[Path], settings: PatchSettings, tmp: Path, num_workers: int) -> None:
     n = len(paths)
     offsets = np.zeros(n + 1, dtype=np.int64)
-    positions, sizes, skipped = [], np.zeros((n, 2), dtype=np.int32), {}
+    positions, sizes, skipped, digests = [], np.zeros((n, 2), dtype=np.int32), {}, []
     jobs = [(str(p), settings) for p in paths]
     with open(tmp / "patches.u8", "wb") as fh:
-        for i, (patches, pos, hw, reason) in enumerate(parallel_map(_patch_one, jobs, num_workers, "Cutting patches")):
+        for i, (patches, pos, hw, reason, digest) in enumerate(
+                parallel_map(_patch_one, jobs, num_workers, "Cutting patches")):
+            digests.append(digest)
             if reason:
                 skipped[i] = reason
                 log.warning("skipped %s: %s", paths[i], reason)
@@ -142,6 +153,7 @@ def _build(paths: Sequence[Path], settings: PatchSettings, tmp: Path, num_worker
     np.savez(tmp / "index.npz", offsets=offsets, positions=pos, image_sizes=sizes)
     meta = {"version": FORMAT_VERSION, "n_images": n, "n_patches": int(offsets[-1]), "settings": settings.__dict__,
             "files": [str(p) for p in paths], "skipped": {str(k): v for k, v in skipped.items()},
+            "content_sha256": digests,
             "index_sha256": _sha256_file(tmp / "index.npz"), "patches_sampled_sha256": _sampled_sha256(tmp / "patches.u8")}
     # meta.json is written last: its presence (after the rename) marks a complete cache.
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -171,7 +183,8 @@ def _load(folder: Path, n_images: int) -> PatchCache | None:
     patches = np.memmap(folder / "patches.u8", dtype=np.uint8, mode="r", shape=(n_patches, s, s, 3)) \
         if n_patches else np.empty((0, s, s, 3), np.uint8)
     skipped = {int(k): v for k, v in meta["skipped"].items()}
-    return PatchCache(folder, patches, offsets, positions, sizes, skipped)
+    digests = list(meta.get("content_sha256") or [""] * n_images)
+    return PatchCache(folder, patches, offsets, positions, sizes, skipped, digests)
 
 
 def load_or_build(paths: Sequence[Path], settings: PatchSettings, cache_dir: str | os.PathLike,

@@ -87,6 +87,21 @@ def keep_batch(batch: Any) -> Any:
     return batch
 
 
+def find_duplicates(records: list[ImageRecord], content: list[str], label_field: str) -> list[list[str]]:
+    """Byte-identical images (same content hash), logged; the folds keep each set on one side of every split."""
+    by_hash: dict[str, list[int]] = {}
+    for i, digest in enumerate(content):
+        if digest:
+            by_hash.setdefault(digest, []).append(i)
+    sets = [idx for idx in by_hash.values() if len(idx) > 1]
+    for idx in sets:
+        labels = sorted({records[i].label(label_field) for i in idx})
+        clash = f" -- LABELLED DIFFERENTLY ({', '.join(labels)}): check the data" if len(labels) > 1 else ""
+        log.warning("byte-identical images, kept in the same fold: %s%s",
+                    " == ".join(str(records[i].path) for i in idx), clash)
+    return [[str(records[i].path) for i in idx] for idx in sets]
+
+
 class SCIDataModule(pl.LightningDataModule):
     """Builds the image index, the patch cache and one fold's image-disjoint train/val/test loaders."""
 
@@ -106,6 +121,7 @@ class SCIDataModule(pl.LightningDataModule):
         self.cache: PatchCache | None = None
         self.n_unmatched = 0
         self.skipped: list[tuple[str, str]] = []
+        self.duplicates: list[list[str]] = []  # paths of byte-identical images, one list per content
         self._prepared: tuple[list[ImageRecord], PatchCache, int] | None = None
         self.class_idx = np.empty(0, dtype=np.int64)  # class index of every usable record
 
@@ -148,9 +164,11 @@ class SCIDataModule(pl.LightningDataModule):
             raise SCIConfigError("data.root", f"only one class ({self.classes}) for task {self.task_name}",
                                  "identification needs photos from at least two cameras")
         labels = [r.label(self.label_field) for r in self.records]
+        content = [cache.content_sha256[i] for i in usable]
+        self.duplicates = find_duplicates(self.records, content, self.label_field)
         split = make_fold(labels, [r.scene for r in self.records], self.fold, self.n_folds, self.seed,
                           group_by=self.split_cfg.get("group_by", "image"),
-                          val_fraction=float(self.split_cfg.get("val_fraction", 0.1)))
+                          val_fraction=float(self.split_cfg.get("val_fraction", 0.1)), content=content)
         self.splits = {"train": split.train, "val": split.val, "test": split.test}
         self.class_idx = np.array([self.classes.index(lbl) for lbl in labels], dtype=np.int64)
         for name, img_idx in self.splits.items():
@@ -195,7 +213,8 @@ class SCIDataModule(pl.LightningDataModule):
         """Counts that go into metrics.json."""
         out: dict[str, Any] = {f"n_{s}_images": int(len(self.splits[s])) for s in STAGES}
         out.update({f"n_{s}_patches": int(len(self.datasets[s])) for s in STAGES})
-        out.update(n_skipped_images=len(self.skipped), n_unmatched_files=self.n_unmatched)
+        out.update(n_skipped_images=len(self.skipped), n_unmatched_files=self.n_unmatched,
+                   n_duplicate_images=sum(len(d) - 1 for d in self.duplicates))
         return out
 
     def state_dict(self) -> dict[str, Any]:

@@ -30,6 +30,31 @@ def _groups(scenes: list[str], group_by: str) -> np.ndarray:
     raise SCIConfigError("data.split.group_by", f"unknown value {group_by!r}", "use 'image' or 'scene'")
 
 
+def merge_duplicate_groups(groups: np.ndarray, content: list[str]) -> np.ndarray:
+    """Give images with the same content hash one group (and with it everything already grouped with them).
+
+    Byte-identical photos under two names would otherwise be free to land on both sides of a split.
+    """
+    parent = {int(g): int(g) for g in np.unique(groups)}
+
+    def find(g: int) -> int:
+        while parent[g] != g:
+            parent[g] = parent[parent[g]]
+            g = parent[g]
+        return g
+
+    first: dict[str, int] = {}
+    for g, digest in zip(groups.tolist(), content):
+        if not digest:
+            continue
+        if digest in first:
+            a, b = find(first[digest]), find(g)
+            parent[max(a, b)] = min(a, b)
+        else:
+            first[digest] = g
+    return np.array([find(g) for g in groups.tolist()], dtype=np.int64)
+
+
 def _one_split(labels: np.ndarray, groups: np.ndarray, n_splits: int, index: int, seed: int):
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
@@ -49,11 +74,13 @@ def make_fold(
     seed: int,
     group_by: str = "image",
     val_fraction: float = 0.1,
+    content: list[str] | None = None,
 ) -> FoldSplit:
     """Split images for ``fold`` of ``n_folds``: stratified by label, grouped by image or scene.
 
     The validation images are taken from the training side only, with the same grouping, so no image (or
-    scene) is ever on two sides. Deterministic in ``seed``.
+    scene) is ever on two sides. ``content`` (a hash per image) puts duplicates in one group as well.
+    Deterministic in ``seed``.
     """
     if n_folds < 2:
         raise SCIConfigError("n_folds", f"must be at least 2 (got {n_folds})", "set n_folds=10 (the paper) or more than 1")
@@ -63,6 +90,8 @@ def make_fold(
         raise SCIConfigError("data.split.val_fraction", f"must be in [0, 1) (got {val_fraction})", "use e.g. 0.1")
     y = np.asarray(labels)
     groups = _groups(scenes, group_by)
+    if content is not None:
+        groups = merge_duplicate_groups(groups, content)
     per_class_groups = {c: len(set(groups[y == c])) for c in np.unique(y)}
     too_few = {c: n for c, n in per_class_groups.items() if n < n_folds}
     if too_few:

@@ -40,6 +40,8 @@ def load_rgb(path: str | Path, min_size: int = 1) -> np.ndarray:
     """
     path = Path(path)
     try:
+        if path.stat().st_size == 0:
+            raise SkippedImage("empty file (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
