@@ -158,3 +158,27 @@ def test_submitit_local_runs_a_fold(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "sub" / "0" / "metrics.json").read_text())["fold"] == 0
     assert json.loads((tmp_path / "sub" / "cv_summary.json").read_text())["groups"][0]["n"] == 1
+
+
+def test_run_killed_mid_epoch_resumes_to_the_same_test_metrics(tmp_path):
+    """SIGKILL in the middle of epoch 2 of 3, relaunch into the same run dir: same test metrics as no kill."""
+    from conftest import run_entry
+
+    args = [*[a for a in TINY if "max_epochs" not in a], "trainer.max_epochs=3", "logger=none",
+            "data.loader.batch_size=32"]
+    whole = run_entry("train.py", *args, run_dir=tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    steps_per_epoch = json.loads((tmp_path / "whole" / "metrics.json").read_text())["n_train_patches"] // 32 + 1
+    env = {"PYTHONPATH": str(REPO / "tests")}
+    killed = run_entry("train.py", *args, "+callbacks.killer._target_=killer.KillAtStep",
+                       f"+callbacks.killer.step={steps_per_epoch + steps_per_epoch // 2}", run_dir=tmp_path / "killed",
+                       env=env)
+    assert killed.returncode == -9 and not (tmp_path / "killed" / "metrics.json").exists()
+    assert (tmp_path / "killed" / "checkpoints" / "last.ckpt").is_file()
+    resumed = run_entry("train.py", *args, run_dir=tmp_path / "killed")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming the interrupted run from" in resumed.stdout + resumed.stderr
+    a = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    test_keys = sorted(k for k in a if k.startswith("test/"))
+    assert test_keys and {k: a[k] for k in test_keys} == {k: b[k] for k in test_keys}
