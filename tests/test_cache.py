@@ -51,7 +51,7 @@ def test_interrupted_build_is_not_reused(tmp_path, paths, monkeypatch, count_bui
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cache_mod, "extract_patches", boom)
+    monkeypatch.setattr(cache_mod, "patches_from_file", boom)
     with pytest.raises(KeyboardInterrupt):
         load_or_build(paths, s, tmp_path)
     assert os.listdir(tmp_path) == []  # no partial cache, no temp folder

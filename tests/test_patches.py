@@ -93,3 +93,15 @@ def test_bad_files_raise_skipped_with_reason(tmp_path):
         reasons[name] = str(err.value)
     assert "too small" in reasons["tiny.jpg"] and "not found" in reasons["missing.jpg"]
     assert all(reasons.values())
+
+
+@pytest.mark.parametrize("h,w,n", [(600, 800, 256), (100, 130, 256), (700, 900, 200), (64, 64, 4), (33, 90, 256)])
+def test_grid_from_a_cropped_decode_equals_the_whole_image(tmp_path, h, w, n):
+    """patches_from_file converts only the grid's box: same patches and positions as cutting the whole image."""
+    from sci_lightning.data.patches import patches_from_file
+
+    arr = np.random.default_rng(h * w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(tmp_path / "x.png")
+    whole, pos = extract_patches(load_rgb(tmp_path / "x.png"), 32, n, "grid")
+    cropped, pos2, full = patches_from_file(str(tmp_path / "x.png"), 32, n, "grid")
+    assert full == (h, w) and np.array_equal(whole, cropped) and np.array_equal(pos, pos2)

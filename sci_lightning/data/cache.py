@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from sci_lightning.data.build import atomic_folder, parallel_map
-from sci_lightning.data.images import SkippedImage, load_rgb
-from sci_lightning.data.patches import extract_patches
+from sci_lightning.data.images import SkippedImage
+from sci_lightning.data.patches import patches_from_file
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +124,10 @@ def _patch_one(args: tuple[str, PatchSettings]) -> tuple[np.ndarray | None, np.n
     path, s = args
     digest = _content_hash(path)
     try:
-        img = load_rgb(path, min_size=s.size)
+        patches, positions, hw = patches_from_file(path, s.size, s.per_image, s.selection, s.seed, Path(path).name)
     except SkippedImage as err:
         return None, None, (0, 0), str(err), digest
-    patches, positions = extract_patches(img, s.size, s.per_image, s.selection, s.seed, key=Path(path).name)
-    return patches, positions, img.shape[:2], "", digest
+    return patches, positions, hw, "", digest
 
 
 def _build(paths: Sequence[Path], settings: PatchSettings, tmp: Path, num_workers: int) -> None:

@@ -39,6 +39,19 @@ def _centred_block(rows: int, cols: int, n: int) -> np.ndarray:
     return cells
 
 
+def grid_box(h: int, w: int, size: int, per_image: int) -> tuple[int, int, int, int] | None:
+    """Pixel box ``(top, left, bottom, right)`` holding the ``grid`` selection's cells, or None if no cell fits.
+
+    Lets a loader crop a 12 MP photo to the 512x512 px the paper's grid uses before converting it to an array.
+    """
+    rows, cols, oy, ox = grid_cells(h, w, size)
+    if rows * cols == 0:
+        return None
+    cells = _centred_block(rows, cols, per_image)
+    top, left = oy + int(cells[:, 0].min()) * size, ox + int(cells[:, 1].min()) * size
+    return top, left, oy + (int(cells[:, 0].max()) + 1) * size, ox + (int(cells[:, 1].max()) + 1) * size
+
+
 def quality_scores(cells: np.ndarray, alpha: float = 0.7, beta: float = 4.0, gamma: float = math.log(0.01)) -> np.ndarray:
     """Bondi et al. 2017 patch quality: favours mid-grey, textured patches over flat, dark or saturated ones.
 
@@ -50,23 +63,27 @@ def quality_scores(cells: np.ndarray, alpha: float = 0.7, beta: float = 4.0, gam
     return (alpha * beta * (mu - mu * mu) + (1 - alpha) * (1 - np.exp(gamma * sigma))).mean(axis=1)
 
 
-def _cut(img: np.ndarray, cells: np.ndarray, size: int, oy: int, ox: int) -> tuple[np.ndarray, np.ndarray]:
+def _cut(img: np.ndarray, cells: np.ndarray, size: int, oy: int, ox: int,
+         origin: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
     ys = oy + cells[:, 0] * size
     xs = ox + cells[:, 1] * size
     patches = np.stack([img[y:y + size, x:x + size] for y, x in zip(ys, xs)]) if len(cells) else \
         np.empty((0, size, size, 3), np.uint8)
-    return np.ascontiguousarray(patches, dtype=np.uint8), np.stack([ys, xs], axis=1).astype(np.int32)
+    positions = np.stack([ys + origin[0], xs + origin[1]], axis=1).astype(np.int32)
+    return np.ascontiguousarray(patches, dtype=np.uint8), positions
 
 
 def extract_patches(
-    img: np.ndarray, size: int = 32, per_image: int = 256, selection: str = "grid", seed: int = 0, key: str = ""
+    img: np.ndarray, size: int = 32, per_image: int = 256, selection: str = "grid", seed: int = 0, key: str = "",
+    full_shape: tuple[int, int] | None = None, origin: tuple[int, int] = (0, 0),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut up to ``per_image`` non-overlapping ``size`` patches from an ``(H, W, 3)`` image.
 
     Returns ``(patches (k, size, size, 3) uint8, positions (k, 2) int32 top-left y, x)`` in row-major order.
     ``grid`` takes the centred block (the paper), ``random`` random cells (seeded by ``seed`` and ``key``,
     normally the file name, so it is repeatable), ``quality`` the best cells by :func:`quality_scores`.
-    Images with fewer cells than ``per_image`` give all their cells.
+    Images with fewer cells than ``per_image`` give all their cells. ``img`` may be a crop (at ``origin``) of a
+    ``full_shape`` image holding the selected cells (see :func:`grid_box`); positions are in the full image.
     """
     if selection not in SELECTIONS:
         raise SCIConfigError("data.patches.selection", f"unknown value {selection!r}", f"use one of {SELECTIONS}")
@@ -75,9 +92,13 @@ def extract_patches(
                              "use 32 (the paper) or another even size, so patches keep the CFA phase")
     if per_image < 1:
         raise SCIConfigError("data.patches.per_image", f"must be positive (got {per_image})", "use 256 (the paper)")
-    rows, cols, oy, ox = grid_cells(img.shape[0], img.shape[1], size)
+    if full_shape is not None and selection != "grid" and tuple(full_shape) != img.shape[:2]:
+        raise ValueError("only the grid selection can cut from a crop; pass the whole image")
+    h, w = full_shape if full_shape is not None else img.shape[:2]
+    rows, cols, oy, ox = grid_cells(h, w, size)
+    oy, ox = oy - origin[0], ox - origin[1]
     if rows * cols == 0:
-        return _cut(img, np.empty((0, 2), int), size, oy, ox)
+        return _cut(img, np.empty((0, 2), int), size, oy, ox, origin)
     if selection == "grid":
         cells = _centred_block(rows, cols, per_image)
     else:
@@ -92,4 +113,21 @@ def extract_patches(
             all_cells = region.reshape(rows, size, cols, size, 3).transpose(0, 2, 1, 3, 4).reshape(-1, size, size, 3)
             best = np.argsort(-quality_scores(all_cells), kind="stable")[:n]
             cells = every[np.sort(best)]
-    return _cut(img, cells, size, oy, ox)
+    return _cut(img, cells, size, oy, ox, origin)
+
+
+def patches_from_file(path: str, size: int = 32, per_image: int = 256, selection: str = "grid", seed: int = 0,
+                      key: str = "") -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Decode ``path`` and cut its patches: ``(patches, positions, (height, width))``.
+
+    For the grid selection only the grid's box is converted from the decoded image (same patches, less work).
+    Raises :class:`~sci_lightning.data.images.SkippedImage` for unusable files.
+    """
+    from sci_lightning.data.images import load_rgb_region
+
+    box = (lambda h, w: grid_box(h, w, size, per_image)) if selection == "grid" else None
+    img, full, origin = load_rgb_region(path, min_size=size, box=box)
+    patches, positions = extract_patches(img, size, per_image, selection, seed, key=key, full_shape=full,
+                                         origin=origin)
+    return patches, positions, full
+
