@@ -74,6 +74,22 @@ def merge_overrides(saved: dict, cfg: DictConfig) -> DictConfig:
     return merged
 
 
+def load_module(ckpt_path: str, cfg: DictConfig | None = None) -> tuple[Any, DictConfig, list[str], PatchSettings]:
+    """The trained network of a checkpoint, ready for inference: ``(module, run config, classes, patch settings)``.
+
+    ``cfg`` (this evaluation's config) supplies command-line overrides applied on top of the saved run config.
+    """
+    ckpt = load_checkpoint(ckpt_path)
+    hp = ckpt["hyper_parameters"]
+    run_cfg = merge_overrides(hp["run_config"], cfg) if cfg is not None else OmegaConf.create(hp["run_config"])
+    classes = list(hp["classes"])
+    settings = PatchSettings.from_cfg(run_cfg.data.patches, seed=run_cfg.seed)
+    module = build_module(run_cfg, classes, settings.size)
+    module.load_state_dict(ckpt["state_dict"])
+    module.eval()
+    return module, run_cfg, classes, settings
+
+
 def _questioned_paths(images: str, extensions: list[str]) -> list[Path]:
     target = Path(to_absolute_path(str(images)))
     if target.is_file():
@@ -96,13 +112,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         return run_prnu(cfg)
     if method != "cnn":
         raise SCIConfigError("method", f"unknown method {method!r}", "use method=cnn (a checkpoint) or method=prnu")
-    ckpt = load_checkpoint(cfg.get("ckpt_path"))
-    hp = ckpt["hyper_parameters"]
-    run_cfg = merge_overrides(hp["run_config"], cfg)
-    classes = list(hp["classes"])
-    settings = PatchSettings.from_cfg(run_cfg.data.patches, seed=run_cfg.seed)
-    module = build_module(run_cfg, classes, settings.size)
-    module.load_state_dict(ckpt["state_dict"])
+    module, run_cfg, classes, settings = load_module(cfg.get("ckpt_path"), cfg)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     loggers = build_loggers(cfg.get("logger"))

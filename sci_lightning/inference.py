@@ -11,19 +11,17 @@ import numpy as np
 import torch
 
 from sci_lightning.data.cache import PatchSettings
-from sci_lightning.data.images import SkippedImage, load_rgb
-from sci_lightning.data.patches import extract_patches
+from sci_lightning.data.images import SkippedImage
+from sci_lightning.data.patches import patches_from_file
 from sci_lightning.module import SCIClassifier, normalise_input
 
 log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def score_image(module: SCIClassifier, img: np.ndarray, settings: PatchSettings, key: str = "",
-                batch_size: int = 1024) -> dict[str, Any]:
-    """Patch probabilities of one decoded image and its image-level scores (mean probability, votes)."""
-    patches, positions = extract_patches(img, settings.size, settings.per_image, settings.selection,
-                                         settings.seed, key=key)
+def score_patches(module: SCIClassifier, patches: np.ndarray, positions: np.ndarray,
+                  batch_size: int = 1024) -> dict[str, Any]:
+    """Patch probabilities of one image's patches and its image-level scores (mean probability, votes)."""
     probs = []
     for start in range(0, len(patches), batch_size):
         x = torch.from_numpy(patches[start:start + batch_size]).to(module.device)
@@ -39,10 +37,11 @@ def score_files(module: SCIClassifier, paths: Sequence[Path], settings: PatchSet
     rows = []
     for path in paths:
         try:
-            img = load_rgb(path, min_size=settings.size)
+            patches, positions, hw = patches_from_file(str(path), settings.size, settings.per_image,
+                                                       settings.selection, settings.seed, key=Path(path).name)
         except SkippedImage as err:
             log.warning("skipped %s: %s", path, err)
             rows.append({"path": str(path), "reason": str(err)})
             continue
-        rows.append({"path": str(path), **score_image(module, img, settings, key=Path(path).name)})
+        rows.append({"path": str(path), "image_size": hw, **score_patches(module, patches, positions)})
     return rows
