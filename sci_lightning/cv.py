@@ -41,6 +41,45 @@ class Group:
     failed: list[tuple[int | None, str]] = field(default_factory=list)  # (fold, job dir)
 
 
+# Overrides that organise a sweep rather than define a variant (the model name is taken from metrics.json).
+ORGANISING_KEYS = ("experiment", "method")
+
+
+def variant_labels(settings: list[str], models: list[str | None] | None = None) -> list[str]:
+    """Short names for settings: only the overrides whose values differ between them.
+
+    ``models`` (each group's model name from its metrics.json) lets a CNN sweep and a PRNU sweep in one folder
+    be told apart by model even where one of them has no ``model=`` override.
+    """
+    parsed = [dict(kv.split("=", 1) for kv in _split(s) if "=" in kv) for s in settings]
+    for p, model in zip(parsed, models or []):
+        if model:
+            p["model"] = model
+        for key in ORGANISING_KEYS:
+            p.pop(key, None)
+    keys = sorted({k for p in parsed for k in p})
+    differing = [k for k in keys if len({p.get(k) for p in parsed}) > 1]
+    if not differing:
+        return settings
+    return [", ".join(f"{k.split('.')[-1]}={p.get(k, '—')}" for k in differing) for p in parsed]
+
+
+def _split(setting: str) -> list[str]:
+    """Split 'a=1,b=[1,2],c=x' on the commas that are not inside brackets."""
+    parts, depth, cur = [], 0, ""
+    for ch in setting:
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [*parts, cur] if cur else parts
+
+
 def _job_overrides(job_dir: Path) -> list[str]:
     path = job_dir / ".hydra" / "overrides.yaml"
     return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
@@ -112,6 +151,11 @@ def summarise(sweep_dir: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"no job folders (with .hydra/) under {sweep_dir}")
     summary: dict[str, Any] = {"sweep_dir": str(sweep_dir), "groups": []}
     md = [f"# Cross-validation summary\n\nSweep: `{sweep_dir}`\n"]
+    # File names carry only what tells the settings apart (e.g. model=tuama), not every shared override.
+    models = [next(iter(g.folds.values()), {}).get("model") for g in groups.values()]
+    labels = dict(zip(groups, variant_labels(list(groups), models)))
+    if len(set(labels.values())) < len(labels):  # not told apart by the short names: use the full settings
+        labels = {s: s for s in groups}
     for g in groups.values():
         first = next(iter(g.folds.values()), {})
         n_folds = int(first.get("n_folds", 0))
@@ -124,7 +168,7 @@ def summarise(sweep_dir: str | Path) -> dict[str, Any]:
             "per_fold": {str(f): {k: g.folds[f].get(k) for k in (*SUMMARY_KEYS, "n_test_images")}
                          for f in sorted(g.folds)},
         }
-        suffix = "" if len(groups) == 1 else f"_{_slug(g.setting)}"
+        suffix = "" if len(groups) == 1 else f"_{_slug(labels[g.setting])}"
         for level in ("image", "patch"):
             pooled = _pooled(g, level)
             if pooled:

@@ -19,48 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sci_lightning.cv import summarise, sweep_dir_cli  # noqa: E402
+from sci_lightning.cv import summarise, sweep_dir_cli, variant_labels  # noqa: E402,F401
 
 LEVELS = (("test/acc_patch", "patch"), ("test/acc_image", "image (mean prob.)"), ("test/acc_image_vote", "image (vote)"))
-
-
-# Overrides that organise a sweep rather than define a variant (the model name is taken from metrics.json).
-ORGANISING_KEYS = ("experiment", "method")
-
-
-def variant_labels(settings: list[str], models: list[str | None] | None = None) -> list[str]:
-    """Short names for settings: only the overrides whose values differ between them.
-
-    ``models`` (each group's model name from its metrics.json) lets a CNN sweep and a PRNU sweep in one folder
-    be told apart by model even where one of them has no ``model=`` override.
-    """
-    parsed = [dict(kv.split("=", 1) for kv in _split(s) if "=" in kv) for s in settings]
-    for p, model in zip(parsed, models or []):
-        if model:
-            p["model"] = model
-        for key in ORGANISING_KEYS:
-            p.pop(key, None)
-    keys = sorted({k for p in parsed for k in p})
-    differing = [k for k in keys if len({p.get(k) for p in parsed}) > 1]
-    if not differing:
-        return settings
-    return [", ".join(f"{k.split('.')[-1]}={p.get(k, '—')}" for k in differing) for p in parsed]
-
-
-def _split(setting: str) -> list[str]:
-    """Split 'a=1,b=[1,2],c=x' on the commas that are not inside brackets."""
-    parts, depth, cur = [], 0, ""
-    for ch in setting:
-        if ch in "[(":
-            depth += 1
-        elif ch in "])":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    return [*parts, cur] if cur else parts
 
 
 def _labels(groups: list[dict[str, Any]]) -> list[str]:
