@@ -1,7 +1,7 @@
 """Training throughput: the full Lightning pipeline (patch cache memmap -> DataLoader -> SCIClassifier) vs a bare
 PyTorch loop over the same patches held in memory as ready float tensors, same network, optimiser and batch size.
 
-    python bench/train_throughput.py [--images 60] [--batch-sizes 32 128 512] [--repeats 2]
+    python bench/train_throughput.py [--images 60] [--batch-sizes 32 128 512] [--repeats 2] [--gpu]
 
 Prints patches/s for both and their ratio (pipeline / bare); the target is >= 0.9 on CPU. Both sides feed the
 network channels_last float input (the layout the pipeline produces).
@@ -52,21 +52,23 @@ class StepTimer(pl.Callback):
         self.elapsed = time.perf_counter() - self.start
 
 
-def pipeline(dm: SCIDataModule, batch_size: int) -> float:
+def pipeline(dm: SCIDataModule, batch_size: int, accelerator: str = "cpu", precision: str = "32-true") -> float:
     dm.loader_cfg["batch_size"] = batch_size
     torch.manual_seed(0)
     module = SCIClassifier(SCICNN(len(dm.classes)), dm.classes, optimizer=lambda p: torch.optim.Adam(p, 1e-3))
     timer = StepTimer()
-    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+    trainer = pl.Trainer(max_epochs=1, accelerator=accelerator, precision=precision, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
                          callbacks=[timer])
     trainer.fit(module, datamodule=dm)
     return timer.patches / timer.elapsed
 
 
-def bare_loop(x: torch.Tensor, y: torch.Tensor, n_classes: int, batch_size: int) -> float:
+def bare_loop(x: torch.Tensor, y: torch.Tensor, n_classes: int, batch_size: int, device: str = "cpu",
+              bf16: bool = False) -> float:
     torch.manual_seed(0)
-    net = SCICNN(n_classes)
+    net = SCICNN(n_classes).to(device)
+    x, y = x.to(device), y.to(device)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     net.train()
@@ -78,11 +80,14 @@ def bare_loop(x: torch.Tensor, y: torch.Tensor, n_classes: int, batch_size: int)
         idx = order[i:i + batch_size]
         xb, yb = x[idx], y[idx]
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(net(xb), yb)
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(net(xb), yb)
         loss.backward()
         opt.step()
         if step >= WARMUP:
             patches += len(idx)
+    if device == "cuda":
+        torch.cuda.synchronize()
     return patches / (time.perf_counter() - start)
 
 
@@ -91,7 +96,10 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=60)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128, 512])
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--gpu", action="store_true", help="both sides on CUDA with bf16 autocast (trainer=gpu settings)")
     args = ap.parse_args()
+    accel, device = ("gpu", "cuda") if args.gpu else ("cpu", "cpu")
+    precision = "bf16-mixed" if args.gpu else "32-true"
     pl.seed_everything(0, verbose=False)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "photos"
@@ -105,15 +113,16 @@ def main() -> None:
         # The pipeline's NHWC uint8 patches become channels_last float tensors, which CPU convolutions run
         # markedly faster than NCHW; the bare loop gets the same layout so the ratio measures the data path only.
         x_mem, y_mem = normalise_input(xb, "centered").contiguous(memory_format=torch.channels_last), yb
+        gpu = f", GPU {torch.cuda.get_device_name()} bf16-mixed" if args.gpu else ""
         print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-              f"torch {torch.__version__}, lightning {pl.__version__}")
+              f"torch {torch.__version__}, lightning {pl.__version__}{gpu}")
         print(f"train patches per epoch: {len(train)} ({args.images} images, 256 patches each, 5-fold split)")
         print(f"{'batch':>6} {'pipeline p/s':>13} {'bare p/s':>10} {'ratio':>6}")
         for bs in args.batch_sizes:
             pipe, bare = [], []
             for _ in range(args.repeats):  # interleaved so drift in machine load hits both sides
-                pipe.append(pipeline(dm, bs))
-                bare.append(bare_loop(x_mem, y_mem, len(dm.classes), bs))
+                pipe.append(pipeline(dm, bs, accel, precision))
+                bare.append(bare_loop(x_mem, y_mem, len(dm.classes), bs, device, bf16=args.gpu))
             p, b = max(pipe), max(bare)
             print(f"{bs:>6} {p:>13.0f} {b:>10.0f} {p / b:>6.3f}")
 
