@@ -55,3 +55,55 @@ def test_class_with_only_bad_images_is_a_clear_error(folder_tree, tmp_path):
     (root / "C" / "C1" / "x.jpg").write_text("nope")
     with pytest.raises(SCIConfigError, match="no usable images"):
         make_dm(root, tmp_path / "cache")
+
+
+def _fixed_dm(tmp_path, data, **kw):
+    dm = SCIDataModule({"cache_dir": str(tmp_path / "cache"), "cache_workers": 1, **data}, seed=0,
+                       task_name=kw.pop("task", "sensor_level"), **kw)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def test_fixed_split_from_two_roots(tmp_path):
+    from fakedata import make_folder_tree
+
+    cams = [("A", "A1"), ("A", "A2"), ("B", "B1")]
+    make_folder_tree(tmp_path / "refs", cams, per_camera=8)
+    make_folder_tree(tmp_path / "questioned", cams, per_camera=3)
+    dm = _fixed_dm(tmp_path, {"layout": "folder", "reference_root": str(tmp_path / "refs"),
+                              "questioned_root": str(tmp_path / "questioned"),
+                              "split": {"mode": "roots", "val_fraction": 0.25}})
+    sides = {s: {r.path.parent.parent.parent.name for r in dm.split_records(s)} for s in ("train", "val", "test")}
+    assert sides == {"train": {"refs"}, "val": {"refs"}, "test": {"questioned"}}
+    assert len(dm.splits["test"]) == 9 and len(dm.splits["train"]) + len(dm.splits["val"]) == 24
+    assert len(dm.splits["val"]) >= 3 and dm.summary()["split_mode"] == "roots"
+
+
+def test_fixed_split_from_a_manifest_column_with_a_camera_left_out(tmp_path):
+    import csv
+
+    from fakedata import make_folder_tree
+
+    root = make_folder_tree(tmp_path / "data", [("A", "A1"), ("B", "B1"), ("C", "C1")], per_camera=8)
+    with (root / "manifest.csv").open("w", newline="") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(["path", "device", "camera", "content"])
+        for cam in ("A", "B", "C"):
+            for k in range(8):
+                wr.writerow([f"{cam}/{cam}1/img_{k:03d}.jpg", cam, f"{cam}1", "flat" if k < 6 else "natural"])
+    data = {"layout": "manifest", "root": str(root),
+            "split": {"mode": "column", "column": "content", "reference_values": ["flat"],
+                      "questioned_values": ["natural"], "exclude_reference": ["C1"], "val_fraction": 0.2}}
+    dm = _fixed_dm(tmp_path, data)
+    assert dm.classes == ["A1", "B1"]
+    assert {r.extra["content"] for s in ("train", "val") for r in dm.split_records(s)} == {"flat"}
+    assert {r.camera for r in dm.split_records("test")} == {"A1", "B1"} and len(dm.splits["test"]) == 4
+    assert [r.camera for r in dm.unknown_records()] == ["C1", "C1"]
+    assert dm.summary()["n_unknown_camera_images"] == 2
+    bad = {**data, "split": {**data["split"], "exclude_reference": ["Z9"]}}
+    with pytest.raises(SCIConfigError, match="exclude_reference"):
+        _fixed_dm(tmp_path, bad)
+    bad = {**data, "split": {**data["split"], "questioned_values": ["outdoor"]}}
+    with pytest.raises(SCIConfigError, match="neither"):
+        _fixed_dm(tmp_path, bad)

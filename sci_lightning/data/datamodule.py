@@ -15,9 +15,9 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from sci_lightning.data.cache import PatchCache, PatchSettings, load_or_build
-from sci_lightning.data.folds import class_counts, make_fold
-from sci_lightning.data.layouts import build_index
+from sci_lightning.data.folds import class_counts, make_fixed_split, make_fold
 from sci_lightning.data.records import ImageRecord, class_names, label_field_for
+from sci_lightning.data.sides import QUESTIONED, REFERENCE, indexed_records, split_mode
 from sci_lightning.errors import SCIConfigError
 
 log = logging.getLogger(__name__)
@@ -123,15 +123,17 @@ class SCIDataModule(pl.LightningDataModule):
         self.skipped: list[tuple[str, str]] = []
         self.duplicates: list[list[str]] = []  # paths of byte-identical images, one list per content
         self._prepared: tuple[list[ImageRecord], PatchCache, int] | None = None
-        self.class_idx = np.empty(0, dtype=np.int64)  # class index of every usable record
+        self.class_idx = np.empty(0, dtype=np.int64)  # class index of every usable record (-1: unknown camera)
+        self.mode = "kfold"
+        self.unknown_idx = np.empty(0, dtype=np.int64)  # questioned images of cameras without references
 
     # -- building -------------------------------------------------------------------------------------------
     def _index_and_cache(self) -> tuple[list[ImageRecord], PatchCache, int]:
-        index = build_index(self.cfg)
+        records, n_unmatched = indexed_records(self.cfg)
         cache_dir = self.cfg.get("cache_dir") or os.path.join("~", ".cache", "sci_lightning")
         workers = int(self.cfg.get("cache_workers") or os.cpu_count() or 1)
-        cache = load_or_build([r.path for r in index.records], self.settings, cache_dir, workers)
-        return index.records, cache, len(index.unmatched)
+        cache = load_or_build([r.path for r in records], self.settings, cache_dir, workers)
+        return records, cache, n_unmatched
 
     def prepare_data(self) -> None:
         # Runs on one process per node: the cache is built once, the other ranks then load it in setup().
@@ -146,6 +148,7 @@ class SCIDataModule(pl.LightningDataModule):
         self._prepared = None
         self.cache = cache
         all_classes = class_names(records, self.label_field)
+        self.mode = split_mode(self.cfg)
         usable = [i for i in range(len(records)) if i not in cache.skipped and cache.counts[i] > 0]
         usable_set = set(usable)
         self.skipped = [(str(records[i].path), cache.skipped.get(i, "no patches")) for i in range(len(records))
@@ -155,28 +158,69 @@ class SCIDataModule(pl.LightningDataModule):
                         len(records))
         self.records = [records[i] for i in usable]
         self._cache_rows = np.asarray(usable, dtype=np.int64)  # record index -> cache image index
-        self.classes = class_names(self.records, self.label_field)
-        empty = sorted(set(all_classes) - set(self.classes))
-        if empty:
-            raise SCIConfigError("data.root", f"classes {empty} have no usable images (all skipped)",
-                                 "check those images (see the skip reasons in the log) or remove the class")
-        if len(self.classes) < 2:
-            raise SCIConfigError("data.root", f"only one class ({self.classes}) for task {self.task_name}",
-                                 "identification needs photos from at least two cameras")
         labels = [r.label(self.label_field) for r in self.records]
         content = [cache.content_sha256[i] for i in usable]
         self.duplicates = find_duplicates(self.records, content, self.label_field)
-        split = make_fold(labels, [r.scene for r in self.records], self.fold, self.n_folds, self.seed,
-                          group_by=self.split_cfg.get("group_by", "image"),
-                          val_fraction=float(self.split_cfg.get("val_fraction", 0.1)), content=content)
+        group_by = self.split_cfg.get("group_by", "image")
+        val_fraction = float(self.split_cfg.get("val_fraction", 0.1))
+        scenes = [r.scene for r in self.records]
+        if self.mode == "kfold":
+            self.classes = class_names(self.records, self.label_field)
+            self._check_classes(all_classes, self.classes, "")
+            split = make_fold(labels, scenes, self.fold, self.n_folds, self.seed, group_by=group_by,
+                              val_fraction=val_fraction, content=content)
+        else:
+            reference, questioned = self._fixed_sides(labels, records)
+            split = make_fixed_split(labels, scenes, reference, questioned, self.seed, group_by=group_by,
+                                     val_fraction=val_fraction, content=content)
         self.splits = {"train": split.train, "val": split.val, "test": split.test}
-        self.class_idx = np.array([self.classes.index(lbl) for lbl in labels], dtype=np.int64)
+        known = {c: i for i, c in enumerate(self.classes)}
+        self.class_idx = np.array([known.get(lbl, -1) for lbl in labels], dtype=np.int64)  # -1: unknown camera
+        where = f"fold {self.fold}/{self.n_folds}" if self.mode == "kfold" else f"fixed split ({self.mode})"
         for name, img_idx in self.splits.items():
             rows, owner = cache.patch_rows(self._cache_rows[img_idx])
             self.datasets[name] = PatchBatchDataset(cache.path / "patches.u8", cache.patches.shape, rows,
                                                     self.class_idx[img_idx][owner], owner)
-            log.info("fold %d/%d %s: %d images, %d patches, per class %s", self.fold, self.n_folds, name,
-                     len(img_idx), len(rows), class_counts(labels, img_idx))
+            log.info("%s %s: %d images, %d patches, per class %s", where, name, len(img_idx), len(rows),
+                     class_counts(labels, img_idx))
+        if len(self.unknown_idx):
+            log.info("%d questioned images of cameras without references (the right verdict is 'unknown'): %s",
+                     len(self.unknown_idx), class_counts(labels, self.unknown_idx))
+
+    def _check_classes(self, expected: list[str], classes: list[str], side: str) -> None:
+        empty = sorted(set(expected) - set(classes))
+        if empty:
+            raise SCIConfigError("data.root", f"classes {empty} have no usable {side}images (all skipped)",
+                                 "check those images (see the skip reasons in the log) or remove the class")
+        if len(classes) < 2:
+            raise SCIConfigError("data.root", f"only one class ({classes}) for task {self.task_name}",
+                                 "identification needs photos from at least two cameras")
+
+    def _fixed_sides(self, labels: list[str], all_records: list[ImageRecord]) -> tuple[np.ndarray, np.ndarray]:
+        """Reference and known-questioned image indices; sets the classes (the references') and unknown_idx."""
+        y = np.asarray(labels)
+        side = np.array([r.extra.get("side") for r in self.records])
+        excluded = [str(c) for c in self.split_cfg.get("exclude_reference") or []]
+        every_class = class_names(all_records, self.label_field)
+        if set(excluded) - set(every_class):
+            raise SCIConfigError("data.split.exclude_reference", f"{sorted(set(excluded) - set(every_class))} "
+                                 "are not classes of this task", f"use names from {every_class}")
+        ref_mask = (side == REFERENCE) & ~np.isin(y, excluded)
+        expected = sorted({r.label(self.label_field) for r in all_records if r.extra.get("side") == REFERENCE}
+                          - set(excluded))
+        self.classes = sorted(set(y[ref_mask].tolist()))
+        self._check_classes(expected, self.classes, "reference ")
+        q_mask = side == QUESTIONED
+        if not q_mask.any():
+            raise SCIConfigError("data.split", "no usable questioned images",
+                                 "check data.questioned_root or the questioned values of data.split.column")
+        known = np.isin(y, self.classes)
+        self.unknown_idx = np.flatnonzero(q_mask & ~known)
+        path_side = {str(r.path): r.extra.get("side") for r in self.records}
+        for dup in self.duplicates:
+            if len({path_side[p] for p in dup}) > 1:
+                log.warning("the same photo is both a reference and a questioned image: %s", " == ".join(dup))
+        return np.flatnonzero(ref_mask), np.flatnonzero(q_mask & known)
 
     # -- loaders -----------------------------------------------------------------------------------------------
     def _loader(self, stage: str, shuffle: bool) -> DataLoader:
@@ -205,6 +249,10 @@ class SCIDataModule(pl.LightningDataModule):
         """The ImageRecords of a split, in the order of the image indices the loaders report."""
         return [self.records[i] for i in self.splits[stage]]
 
+    def unknown_records(self) -> list[ImageRecord]:
+        """Questioned images of cameras left out of the references (fixed splits only)."""
+        return [self.records[i] for i in self.unknown_idx]
+
     def split_labels(self, stage: str) -> np.ndarray:
         """Class indices of a split's images, in the same order as :meth:`split_records`."""
         return self.class_idx[self.splits[stage]]
@@ -214,6 +262,7 @@ class SCIDataModule(pl.LightningDataModule):
         out: dict[str, Any] = {f"n_{s}_images": int(len(self.splits[s])) for s in STAGES}
         out.update({f"n_{s}_patches": int(len(self.datasets[s])) for s in STAGES})
         out.update(n_skipped_images=len(self.skipped), n_unmatched_files=self.n_unmatched,
+                   split_mode=self.mode, n_unknown_camera_images=int(len(self.unknown_idx)),
                    n_duplicate_images=sum(len(d) - 1 for d in self.duplicates))
         return out
 

@@ -104,15 +104,46 @@ def make_fold(
     if n_groups < n_folds:
         raise SCIConfigError("n_folds", f"only {n_groups} groups for {n_folds} folds", "lower n_folds")
     rest, test = _one_split(y, groups, n_folds, fold, seed)
+    rest, val = _carve_val(y, groups, rest, val_fraction, seed)
+    return FoldSplit(train=np.sort(rest), val=np.sort(val), test=np.sort(test))
+
+
+def _carve_val(y: np.ndarray, groups: np.ndarray, rest: np.ndarray, val_fraction: float,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validation images from the training side ``rest`` (stratified, same grouping): ``(train, val)``."""
     val = np.array([], dtype=int)
-    if val_fraction > 0:
+    if val_fraction > 0 and len(rest):
         # Small data: fewer validation splits than 1/val_fraction (so a larger share) rather than none.
         biggest_class = max(len(set(groups[rest][y[rest] == c])) for c in np.unique(y[rest]))
         n_val_splits = min(max(2, round(1 / val_fraction)), len(np.unique(groups[rest])), biggest_class)
         if n_val_splits >= 2:
             tr, va = _one_split(y[rest], groups[rest], n_val_splits, 0, seed + 1)
             rest, val = rest[tr], rest[va]
-    return FoldSplit(train=np.sort(rest), val=np.sort(val), test=np.sort(test))
+    return rest, val
+
+
+def make_fixed_split(
+    labels: list[str],
+    scenes: list[str],
+    reference: np.ndarray,
+    questioned: np.ndarray,
+    seed: int,
+    group_by: str = "image",
+    val_fraction: float = 0.1,
+    content: list[str] | None = None,
+) -> FoldSplit:
+    """The forensic protocol's split: train + validation from the ``reference`` images, test = ``questioned``.
+
+    Validation images are carved from the references only (stratified, grouped like the k-fold splits).
+    """
+    if not 0 <= val_fraction < 1:
+        raise SCIConfigError("data.split.val_fraction", f"must be in [0, 1) (got {val_fraction})", "use e.g. 0.1")
+    y = np.asarray(labels)
+    groups = _groups(scenes, group_by)
+    if content is not None:
+        groups = merge_duplicate_groups(groups, content)
+    rest, val = _carve_val(y, groups, np.asarray(reference, dtype=int), val_fraction, seed)
+    return FoldSplit(train=np.sort(rest), val=np.sort(val), test=np.sort(np.asarray(questioned, dtype=int)))
 
 
 def class_counts(labels: list[str], idx: np.ndarray) -> dict[str, int]:
