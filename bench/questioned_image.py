@@ -47,7 +47,7 @@ def main() -> None:
         print(machine_line())
         print(f"questioned image: 4000x3000 JPEG, {photo.stat().st_size / 2**20:.1f} MiB; checkpoint {ckpt.name}")
         start = time.perf_counter()
-        module, _, classes, settings = load_module(str(ckpt))
+        module, _, classes, settings, _ = load_module(str(ckpt))
         load_s = time.perf_counter() - start
         times = []
         for _ in range(args.repeats):

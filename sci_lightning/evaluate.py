@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -20,9 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 from sci_lightning.data.cache import PatchSettings
 from sci_lightning.data.layouts import list_images
 from sci_lightning.errors import SCIConfigError
-from sci_lightning.inference import score_files
+from sci_lightning.calibration import Calibration
+from sci_lightning.forensic import CKPT_KEY, cnn_verdicts, questioned_verdicts, score_rows_for_csv, write_cnn_verdicts
 from sci_lightning.loggers import build_loggers, finish_wandb, log_summary
-from sci_lightning.reporting import write_json, write_ranked_predictions
+from sci_lightning.reporting import write_json, write_ranked_predictions, write_skipped
+from sci_lightning.verdict import UNKNOWN
 from sci_lightning.train import build_datamodule, build_module, run_metadata, test_and_report
 
 log = logging.getLogger(__name__)
@@ -74,8 +76,18 @@ def merge_overrides(saved: dict, cfg: DictConfig) -> DictConfig:
     return merged
 
 
-def load_module(ckpt_path: str, cfg: DictConfig | None = None) -> tuple[Any, DictConfig, list[str], PatchSettings]:
-    """The trained network of a checkpoint, ready for inference: ``(module, run config, classes, patch settings)``.
+class Loaded(NamedTuple):
+    """A checkpoint ready for inference."""
+
+    module: Any
+    run_cfg: DictConfig
+    classes: list[str]
+    settings: PatchSettings
+    calibration: Calibration | None  # None for checkpoints written before calibration existed
+
+
+def load_module(ckpt_path: str, cfg: DictConfig | None = None) -> Loaded:
+    """The trained network of a checkpoint, its run config, classes, patch settings and calibration.
 
     ``cfg`` (this evaluation's config) supplies command-line overrides applied on top of the saved run config.
     """
@@ -87,7 +99,7 @@ def load_module(ckpt_path: str, cfg: DictConfig | None = None) -> tuple[Any, Dic
     module = build_module(run_cfg, classes, settings.size)
     module.load_state_dict(ckpt["state_dict"])
     module.eval()
-    return module, run_cfg, classes, settings
+    return Loaded(module, run_cfg, classes, settings, Calibration.from_dict(ckpt.get(CKPT_KEY)))
 
 
 def _questioned_paths(images: str, extensions: list[str]) -> list[Path]:
@@ -112,21 +124,32 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         return run_prnu(cfg)
     if method != "cnn":
         raise SCIConfigError("method", f"unknown method {method!r}", "use method=cnn (a checkpoint) or method=prnu")
-    module, run_cfg, classes, settings = load_module(cfg.get("ckpt_path"), cfg)
+    module, run_cfg, classes, settings, cal = load_module(cfg.get("ckpt_path"), cfg)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    what = f"the {run_cfg.model.name} CNN of checkpoint {cfg.ckpt_path}"
+    max_heatmaps = int((cfg.get("verdict") or {}).get("max_heatmaps", 200))
+    if cal is None:
+        log.warning("checkpoint %s holds no calibration (written before it existed): scores are raw mean patch "
+                    "probabilities and no 'unknown' verdicts are given", cfg.ckpt_path)
     loggers = build_loggers(cfg.get("logger"))
     try:
         if cfg.get("images"):
-            rows = score_files(module, _questioned_paths(cfg.images, list(cfg.image_extensions)), settings)
-            write_ranked_predictions(out_dir / "predictions.csv", classes, rows)
-            n_skipped = sum(1 for r in rows if r.get("reason"))
+            paths = _questioned_paths(cfg.images, list(cfg.image_extensions))
+            verdicts, skipped = cnn_verdicts(module, paths, settings, classes, cal)
+            write_ranked_predictions(out_dir / "predictions.csv", classes,
+                                     score_rows_for_csv(verdicts, skipped))
+            write_cnn_verdicts(out_dir, verdicts, classes, settings, cal, what, max_heatmaps)
+            if skipped:
+                write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
             metrics = {"ckpt_path": str(cfg.ckpt_path), "task": run_cfg.task.name, "classes": classes,
-                       "n_images": len(rows) - n_skipped, "n_skipped_images": n_skipped}
+                       "n_images": len(verdicts), "n_skipped_images": len(skipped),
+                       "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts),
+                       "calibrated": cal is not None}
             write_json(out_dir / "metrics.json", metrics)
             log_summary(loggers, metrics)
-            log.info("scored %d questioned images (%d skipped) -> %s", len(rows) - n_skipped, n_skipped,
-                     out_dir / "predictions.csv")
+            log.info("verdicts for %d questioned images (%d skipped, %d unknown) -> %s", len(verdicts),
+                     len(skipped), metrics["n_unknown_verdicts"], out_dir / "report.md")
             return metrics
         dm = build_datamodule(run_cfg)
         if dm.classes != classes:
@@ -134,6 +157,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                                  f"{classes}", "evaluate on data with the same cameras and task as the training run")
         trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[], enable_checkpointing=False)
         meta = {**run_metadata(run_cfg, dm), "ckpt_path": str(cfg.ckpt_path)}
-        return test_and_report(trainer, module, dm, out_dir, meta)
+
+        def after() -> dict[str, Any]:  # fixed splits: verdicts with the checkpoint's own calibration
+            return questioned_verdicts(module, dm, out_dir, cal, what, max_heatmaps) if dm.mode != "kfold" else {}
+
+        return test_and_report(trainer, module, dm, out_dir, meta, after=after)
     finally:
         finish_wandb(loggers)

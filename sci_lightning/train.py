@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from sci_lightning.data.datamodule import SCIDataModule
+from sci_lightning.forensic import after_test
 from sci_lightning.loggers import build_loggers, finish_wandb, log_images, log_summary
 from sci_lightning.module import SCIClassifier
 from sci_lightning.reporting import write_test_outputs
@@ -61,12 +63,18 @@ def run_metadata(cfg: DictConfig, dm: SCIDataModule) -> dict[str, Any]:
 
 
 def test_and_report(trainer: pl.Trainer, module: SCIClassifier, dm: SCIDataModule, out_dir: Path,
-                    meta: dict[str, Any], ckpt_path: str | None = None) -> dict[str, Any]:
-    """Run the test loop and write metrics.json, predictions.csv and the confusion matrices."""
+                    meta: dict[str, Any], ckpt_path: str | None = None,
+                    after: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run the test loop and write metrics.json, predictions.csv and the confusion matrices.
+
+    ``after`` runs once the module holds the tested weights (calibration, verdicts); its metrics join the rest.
+    """
     tested = trainer.test(module, datamodule=dm, ckpt_path=ckpt_path, verbose=False)
     metrics = {**meta, **dict(sorted(tested[0].items())), **dm.summary()}
     if not trainer.is_global_zero:  # under DDP the metrics are already gathered; one process writes the files
         return metrics
+    if after is not None:
+        metrics.update(after())
     pngs = write_test_outputs(out_dir, dm.classes, [str(r.path) for r in dm.split_records("test")],
                               module.test_results, metrics, dm.skipped)
     log_images(trainer.loggers, pngs)
@@ -139,6 +147,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         trainer.fit(module, datamodule=dm, ckpt_path=resume_checkpoint(cfg, out_dir))
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         meta = {**run_metadata(cfg, dm), "best_checkpoint": best or None}
-        return test_and_report(trainer, module, dm, out_dir, meta, ckpt_path="best" if best else None)
+        last = Path(trainer.checkpoint_callback.last_model_path or "") if trainer.checkpoint_callback else None
+
+        def after() -> dict[str, Any]:
+            return after_test(module, dm, out_dir, cfg.get("verdict") or {}, [best, last],
+                              f"the {cfg.model.name} CNN trained in this run")
+
+        return test_and_report(trainer, module, dm, out_dir, meta, ckpt_path="best" if best else None, after=after)
     finally:
         finish_wandb(loggers)
