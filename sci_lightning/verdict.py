@@ -89,7 +89,9 @@ def draw_block_heatmap(path: str, block_map: np.ndarray, block: int, origin: tup
     h, w = block_map.shape
     y0, x0 = origin
     extent = (x0 * scale, (x0 + w * block) * scale, (y0 + h * block) * scale, y0 * scale)
-    im = ax.imshow(block_map, cmap="magma", alpha=0.6, extent=extent, interpolation="nearest")
+    # A fixed lower end at 0 (no correlation): an auto-scaled colour bar would paint noise as contrast.
+    vmax = max(0.05, float(np.nanmax(block_map)))
+    im = ax.imshow(block_map, cmap="magma", alpha=0.6, extent=extent, interpolation="nearest", vmin=0, vmax=vmax)
     fig.colorbar(im, ax=ax, fraction=0.035, pad=0.01, label=label)
     ax.set_xlim(0, thumb.shape[1])
     ax.set_ylim(thumb.shape[0], 0)

@@ -117,6 +117,25 @@ def pce(a: np.ndarray, b: np.ndarray, exclude: int = 11, search: bool = False) -
     return (float(np.sign(peak) * peak * peak / energy) if energy > 0 else 0.0), shift
 
 
+def block_ncc(a: np.ndarray, b: np.ndarray, block: int = 64) -> np.ndarray:
+    """NCC of ``a`` and ``b`` in every non-overlapping ``block`` x ``block`` tile: where the fingerprint shows.
+
+    Returns an ``(H // block, W // block)`` map (vectorised over tiles).
+    """
+    h, w = (a.shape[0] // block) * block, (a.shape[1] // block) * block
+    if h == 0 or w == 0:
+        return np.zeros((0, 0))
+
+    def tiles(x: np.ndarray) -> np.ndarray:
+        t = np.asarray(x[:h, :w], np.float64).reshape(h // block, block, w // block, block)
+        return t - t.mean(axis=(1, 3), keepdims=True)
+
+    ta, tb = tiles(a), tiles(b)
+    num = (ta * tb).sum(axis=(1, 3))
+    den = np.sqrt((ta * ta).sum(axis=(1, 3)) * (tb * tb).sum(axis=(1, 3)))
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
 def crop_center(x: np.ndarray, height: int, width: int) -> np.ndarray:
     """The centred ``height`` x ``width`` window of ``x`` (for comparing images of different sizes)."""
     h, w = x.shape[:2]
