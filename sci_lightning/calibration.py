@@ -4,7 +4,8 @@ Everything is fitted on the validation images, which are never trained on and ne
 
 * **Temperature scaling** (Guo et al. 2017) of the image-level scores: calibrated probabilities are
   ``softmax(log(mean patch probability) / T)``. One parameter, so the decision (argmax) never changes; ``T`` is
-  fitted by minimising the negative log-likelihood of the validation images' true cameras.
+  fitted by minimising the cross-entropy of the validation images' true cameras (targets smoothed by
+  Laplace's rule, see :func:`fit_temperature`).
 * **Expected calibration error** (ECE, 10 equal-width confidence bins) before and after, and the reliability
   diagram: how often a top-1 score of 0.8 is right.
 * **Open-set threshold.** A verdict names a camera only if its calibrated probability reaches ``threshold``;
@@ -38,14 +39,24 @@ def calibrated_probs(mean_probs: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def fit_temperature(mean_probs: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature minimising the validation NLL (searched over T in [e^-4, e^4])."""
+    """The temperature minimising the validation cross-entropy (searched over T in [e^-4, e^4]).
+
+    The targets are smoothed by Laplace's rule of succession (the true class gets ``1 - 1/(n + 2)`` for ``n``
+    validation images): when every validation image is right, plain NLL keeps falling as T -> 0 and would
+    declare every future verdict certain -- including those on cameras never seen, which would then never come
+    out "unknown". ``n`` images cannot support more confidence than that.
+    """
     labels = np.asarray(labels, dtype=np.int64)
-    if len(labels) == 0:
+    n, c = len(labels), np.asarray(mean_probs).shape[1]
+    if n == 0:
         return 1.0
+    eps = 1.0 / (n + 2)
+    target = np.full((n, c), eps / max(1, c - 1))
+    target[np.arange(n), labels] = 1 - eps
 
     def nll(log_t: float) -> float:
         p = calibrated_probs(mean_probs, math.exp(log_t))
-        return float(-np.log(np.clip(p[np.arange(len(labels)), labels], EPS, None)).mean())
+        return float(-(target * np.log(np.clip(p, EPS, None))).sum(1).mean())
 
     return float(math.exp(minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded").x))
 

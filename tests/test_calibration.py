@@ -41,3 +41,14 @@ def test_calibration_does_not_modify_its_inputs():
     calibrate(p, y)
     impostor_scores(p, y)
     assert np.array_equal(p, p0) and np.array_equal(y, y0)
+
+
+def test_separable_validation_does_not_make_every_score_certain():
+    """All validation images right: T stays finite and confidence near (n+1)/(n+2), not 1."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 12)
+    p = np.full((12, 3), 0.2)
+    p[np.arange(12), y] = 0.6
+    t = fit_temperature(p, y)
+    conf = calibrated_probs(p, t).max(1).mean()
+    assert 0.05 < t and abs(conf - 13 / 14) < 0.03
