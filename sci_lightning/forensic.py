@@ -56,7 +56,7 @@ def calibration_header(cal: Calibration | None, what: str) -> list[str]:
             f"- Scores: class probabilities calibrated by temperature scaling (T = {cal.temperature:.3f}) fitted "
             f"on {cal.n_images} validation images (never trained or tested on).",
             f"- Calibration on those images: expected calibration error {cal.ece_before:.3f} before, "
-            f"{cal.ece_after:.3f} after (reliability diagram: `reliability.png`, when written by this run).",
+            f"{cal.ece_after:.3f} after (reliability diagram: `reliability.png`).",
             f"- A camera is named only if its calibrated probability is at least {thr}; otherwise the verdict is "
             f"**unknown**. The threshold lets at most {cal.target_false_attribution:.0%} of validation images "
             "through when scored as if their own camera were not among the candidates (an imitation of an "
@@ -89,6 +89,11 @@ def cnn_verdicts(module: SCIClassifier, paths: Sequence[Path], settings: PatchSe
 
 def write_cnn_verdicts(out_dir: Path, verdicts: list[dict], classes: list[str], settings: PatchSettings,
                        cal: Calibration | None, what: str, max_heatmaps: int = 200) -> dict[str, Any]:
+    if cal is not None and not (out_dir / "reliability.png").exists():  # evaluate.py: from the stored bins
+        out_dir.mkdir(parents=True, exist_ok=True)
+        plot_reliability([("validation, raw", cal.bins_before), ("validation, calibrated", cal.bins_after)],
+                         out_dir / "reliability.png", f"image-level reliability (T = {cal.temperature:.2f})")
+
     def heatmap(v: dict, png: Path) -> Path:
         return draw_patch_heatmap(v["path"], v["positions"], v["patch_probs"], settings.size, classes, png,
                                   f"{Path(v['path']).name}: {v['decision']} (patch colour = camera it points to)")

@@ -79,6 +79,7 @@ def test_evaluate_images_dir_gives_calibrated_verdicts(cnn_run, case, tmp_path):
     for r in rows:  # the decision follows the stored threshold
         assert (r["decision"] == "B/B1") == (float(r["score1"]) >= cal["threshold"] - 1e-4)
     assert len(list((out / "verdicts").glob("*.png"))) == 4 and (out / "report.md").is_file()
+    assert (out / "reliability.png").stat().st_size > 1000
 
 
 def test_prnu_fixed_split_and_questioned_folder(case, tmp_path):

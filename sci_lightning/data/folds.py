@@ -55,6 +55,17 @@ def merge_duplicate_groups(groups: np.ndarray, content: list[str]) -> np.ndarray
     return np.array([find(g) for g in groups.tolist()], dtype=np.int64)
 
 
+def _labels_and_groups(labels: list[str], scenes: list[str], group_by: str, val_fraction: float,
+                       content: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Label array and split groups (image or scene, duplicates merged); checks ``val_fraction``."""
+    if not 0 <= val_fraction < 1:
+        raise SCIConfigError("data.split.val_fraction", f"must be in [0, 1) (got {val_fraction})", "use e.g. 0.1")
+    groups = _groups(scenes, group_by)
+    if content is not None:
+        groups = merge_duplicate_groups(groups, content)
+    return np.asarray(labels), groups
+
+
 def _one_split(labels: np.ndarray, groups: np.ndarray, n_splits: int, index: int, seed: int):
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
@@ -86,12 +97,7 @@ def make_fold(
         raise SCIConfigError("n_folds", f"must be at least 2 (got {n_folds})", "set n_folds=10 (the paper) or more than 1")
     if not 0 <= fold < n_folds:
         raise SCIConfigError("fold", f"{fold} is out of range for n_folds={n_folds}", f"use fold=0..{n_folds - 1}")
-    if not 0 <= val_fraction < 1:
-        raise SCIConfigError("data.split.val_fraction", f"must be in [0, 1) (got {val_fraction})", "use e.g. 0.1")
-    y = np.asarray(labels)
-    groups = _groups(scenes, group_by)
-    if content is not None:
-        groups = merge_duplicate_groups(groups, content)
+    y, groups = _labels_and_groups(labels, scenes, group_by, val_fraction, content)
     per_class_groups = {c: len(set(groups[y == c])) for c in np.unique(y)}
     too_few = {c: n for c, n in per_class_groups.items() if n < n_folds}
     if too_few:
@@ -136,12 +142,7 @@ def make_fixed_split(
 
     Validation images are carved from the references only (stratified, grouped like the k-fold splits).
     """
-    if not 0 <= val_fraction < 1:
-        raise SCIConfigError("data.split.val_fraction", f"must be in [0, 1) (got {val_fraction})", "use e.g. 0.1")
-    y = np.asarray(labels)
-    groups = _groups(scenes, group_by)
-    if content is not None:
-        groups = merge_duplicate_groups(groups, content)
+    y, groups = _labels_and_groups(labels, scenes, group_by, val_fraction, content)
     rest, val = _carve_val(y, groups, np.asarray(reference, dtype=int), val_fraction, seed)
     return FoldSplit(train=np.sort(rest), val=np.sort(val), test=np.sort(np.asarray(questioned, dtype=int)))
 
