@@ -41,8 +41,10 @@ class Group:
     failed: list[tuple[int | None, str]] = field(default_factory=list)  # (fold, job dir)
 
 
-# Overrides that organise a sweep rather than define a variant (the model name is taken from metrics.json).
-ORGANISING_KEYS = ("experiment", "method")
+# Overrides that organise a sweep or change how it runs, never its numbers: not part of a variant's name (the
+# model name is taken from metrics.json).
+ORGANISING_KEYS = ("experiment", "method", "logger", "torch_threads", "trainer.enable_progress_bar",
+                   "trainer.enable_model_summary", "data.cache_workers")
 
 
 def variant_labels(settings: list[str], models: list[str | None] | None = None) -> list[str]:
@@ -51,7 +53,8 @@ def variant_labels(settings: list[str], models: list[str | None] | None = None) 
     ``models`` (each group's model name from its metrics.json) lets a CNN sweep and a PRNU sweep in one folder
     be told apart by model even where one of them has no ``model=`` override.
     """
-    parsed = [dict(kv.split("=", 1) for kv in _split(s) if "=" in kv) for s in settings]
+    parsed = [{k.lstrip("+~"): v for k, v in (kv.split("=", 1) for kv in _split(s) if "=" in kv)}
+              for s in settings]
     for p, model in zip(parsed, models or []):
         if model:
             p["model"] = model
