@@ -30,7 +30,8 @@ from sci_lightning.train import build_datamodule, build_module, run_metadata, te
 log = logging.getLogger(__name__)
 
 # Keys that belong to the evaluation run itself, never copied into the training config.
-EVAL_KEYS = ("ckpt_path", "method", "prnu", "images", "image_extensions", "logger", "trainer", "paths", "hydra", "callbacks")
+EVAL_KEYS = ("ckpt_path", "method", "prnu", "images", "image_extensions", "verdict", "logger", "trainer", "paths", "hydra",
+             "callbacks")
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:
