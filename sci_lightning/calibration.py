@@ -4,8 +4,8 @@ Everything is fitted on the validation images, which are never trained on and ne
 
 * **Temperature scaling** (Guo et al. 2017) of the image-level scores: calibrated probabilities are
   ``softmax(log(mean patch probability) / T)``. One parameter, so the decision (argmax) never changes; ``T`` is
-  fitted by minimising the cross-entropy of the validation images' true cameras (targets smoothed by
-  Laplace's rule, see :func:`fit_temperature`).
+  fitted by minimising the Brier score of the validation images' true cameras (targets smoothed by Laplace's
+  rule, see :func:`fit_temperature`).
 * **Expected calibration error** (ECE, 10 equal-width confidence bins) before and after, and the reliability
   diagram: how often a top-1 score of 0.8 is right.
 * **Open-set threshold.** A verdict names a camera only if its calibrated probability reaches ``threshold``;
@@ -13,7 +13,9 @@ Everything is fitted on the validation images, which are never trained on and ne
   scoring each validation image *as if its own camera were not a candidate* (its class removed, the rest
   renormalised): the threshold is set so that at most ``target_false_attribution`` of these impostor scores would
   still name a camera. The leave-one-camera-out experiment measures how well that carries over to a camera the
-  network never saw (README "Forensic protocol").
+  network never saw (README "Forensic protocol"). With only two candidate cameras that imitation is impossible
+  (one candidate is left, with probability 1); the threshold then rejects at most that share of the *correctly*
+  attributed validation images instead (``threshold_rule = "genuine"``).
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ def calibrated_probs(mean_probs: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def fit_temperature(mean_probs: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature minimising the validation cross-entropy (searched over T in [e^-4, e^4]).
+    """The temperature minimising the validation Brier score (searched over T in [e^-4, e^4]).
 
-    The targets are smoothed by Laplace's rule of succession (the true class gets ``1 - 1/(n + 2)`` for ``n``
-    validation images): when every validation image is right, plain NLL keeps falling as T -> 0 and would
-    declare every future verdict certain -- including those on cameras never seen, which would then never come
-    out "unknown". ``n`` images cannot support more confidence than that.
+    Two choices for the small validation sets of forensic cases: the **Brier score** (a proper scoring rule,
+    bounded per image) rather than the log-loss, because a single confidently wrong image would otherwise
+    dominate the fit and flatten every score towards uniform; and **targets smoothed by Laplace's rule of
+    succession** (the true class gets ``1 - 1/(n + 2)`` for ``n`` validation images), because when every
+    validation image is right an unsmoothed fit drives T -> 0 and declares every future verdict certain --
+    including those on cameras never seen, which would then never come out "unknown".
     """
     labels = np.asarray(labels, dtype=np.int64)
     n, c = len(labels), np.asarray(mean_probs).shape[1]
@@ -54,11 +58,11 @@ def fit_temperature(mean_probs: np.ndarray, labels: np.ndarray) -> float:
     target = np.full((n, c), eps / max(1, c - 1))
     target[np.arange(n), labels] = 1 - eps
 
-    def nll(log_t: float) -> float:
+    def brier(log_t: float) -> float:
         p = calibrated_probs(mean_probs, math.exp(log_t))
-        return float(-(target * np.log(np.clip(p, EPS, None))).sum(1).mean())
+        return float(((p - target) ** 2).sum(1).mean())
 
-    return float(math.exp(minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded").x))
+    return float(math.exp(minimize_scalar(brier, bounds=(-4.0, 4.0), method="bounded").x))
 
 
 def reliability(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> tuple[float, list[dict[str, float]]]:
@@ -105,6 +109,7 @@ class Calibration:
     method: str = "temperature"
     temperature: float = 1.0
     threshold: float | None = None  # calibrated top-1 probability needed to name a camera
+    threshold_rule: str = "impostor"  # impostor (at most the target of imitated unknowns pass) | genuine
     target_false_attribution: float = 0.05
     n_images: int = 0
     ece_before: float = float("nan")
@@ -130,8 +135,21 @@ def calibrate(mean_probs: np.ndarray, labels: np.ndarray, target_false_attributi
     after = calibrated_probs(mean_probs, t)
     ece_b, bins_b = reliability(calibrated_probs(mean_probs, 1.0), labels)
     ece_a, bins_a = reliability(after, labels)
-    threshold = open_set_threshold(impostor_scores(after, labels), target_false_attribution)
-    return Calibration("temperature", t, threshold, target_false_attribution, len(labels), ece_b, ece_a, bins_b, bins_a)
+    if mean_probs.shape[1] >= 3:
+        rule, threshold = "impostor", open_set_threshold(impostor_scores(after, labels), target_false_attribution)
+    else:
+        rule, threshold = "genuine", genuine_threshold(after, labels, target_false_attribution)
+    return Calibration("temperature", t, threshold, rule, target_false_attribution, len(labels), ece_b, ece_a,
+                       bins_b, bins_a)
+
+
+def genuine_threshold(probs: np.ndarray, labels: np.ndarray, target: float) -> float | None:
+    """Largest threshold that rejects at most ``target`` of the correctly attributed images."""
+    right = probs.argmax(1) == labels
+    scores = np.sort(probs.max(1)[right])
+    if len(scores) == 0:
+        return None
+    return float(scores[int(math.floor(target * len(scores)))])
 
 
 def plot_reliability(curves: Sequence[tuple[str, list[dict[str, float]]]], path: Path, title: str,

@@ -58,9 +58,13 @@ def calibration_header(cal: Calibration | None, what: str) -> list[str]:
             f"- Calibration on those images: expected calibration error {cal.ece_before:.3f} before, "
             f"{cal.ece_after:.3f} after (reliability diagram: `reliability.png`).",
             f"- A camera is named only if its calibrated probability is at least {thr}; otherwise the verdict is "
-            f"**unknown**. The threshold lets at most {cal.target_false_attribution:.0%} of validation images "
-            "through when scored as if their own camera were not among the candidates (an imitation of an "
-            "unknown camera)."]
+            f"**unknown**. " + (
+                f"The threshold lets at most {cal.target_false_attribution:.0%} of validation images through when "
+                "scored as if their own camera were not among the candidates (an imitation of an unknown camera)."
+                if cal.threshold_rule == "impostor" else
+                f"With two candidate cameras an unknown camera cannot be imitated on validation images, so the "
+                f"threshold rejects at most {cal.target_false_attribution:.0%} of the correctly attributed "
+                "validation images instead.")]
 
 
 def cnn_verdicts(module: SCIClassifier, paths: Sequence[Path], settings: PatchSettings, classes: list[str],

@@ -52,3 +52,21 @@ def test_separable_validation_does_not_make_every_score_certain():
     t = fit_temperature(p, y)
     conf = calibrated_probs(p, t).max(1).mean()
     assert 0.05 < t and abs(conf - 13 / 14) < 0.03
+
+
+def test_one_confidently_wrong_image_does_not_flatten_every_score():
+    """Brier fit: 9 of 10 right at 0.95, one wrong at 0.999 -> confidence stays near 0.8-0.95, not 0.5."""
+    p = np.tile([0.95, 0.05], (10, 1))
+    p[9] = [0.999, 0.001]
+    y = np.array([0] * 9 + [1])
+    conf = calibrated_probs(p, fit_temperature(p, y)).max(1)[:9].mean()
+    assert 0.75 < conf < 0.97
+
+
+def test_two_classes_use_the_genuine_rule():
+    p = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6], [0.6, 0.4]])
+    y = np.array([0, 0, 1, 1, 1])
+    cal = calibrate(p, y, target_false_attribution=0.25)
+    assert cal.threshold_rule == "genuine" and cal.threshold is not None and cal.threshold < 1
+    right = calibrated_probs(p, cal.temperature)[[0, 1, 2, 3]].max(1)
+    assert (right < cal.threshold).mean() <= 0.25
