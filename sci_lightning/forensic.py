@@ -53,8 +53,9 @@ def calibration_header(cal: Calibration | None, what: str) -> list[str]:
                 "raw mean patch probabilities; no 'unknown' verdicts are given."]
     thr = "none" if cal.threshold is None else f"{cal.threshold:.3f}"
     return [f"Decided by {what}.", "",
-            f"- Scores: class probabilities calibrated by temperature scaling (T = {cal.temperature:.3f}) fitted "
-            f"on {cal.n_images} validation images (never trained or tested on).",
+            f"- Scores: class probabilities calibrated by temperature scaling (T = {cal.temperature:.3f}) on "
+            f"{cal.n_images} validation images (never trained or tested on): their mean top-1 score equals their "
+            "accuracy, smoothed by Laplace's rule.",
             f"- Calibration on those images: expected calibration error {cal.ece_before:.3f} before, "
             f"{cal.ece_after:.3f} after (reliability diagram: `reliability.png`).",
             f"- A camera is named only if its calibrated probability is at least {thr}; otherwise the verdict is "
