@@ -17,15 +17,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
+from sci_lightning.calibration import Calibration
 from sci_lightning.data.cache import PatchSettings
 from sci_lightning.data.layouts import list_images
 from sci_lightning.errors import SCIConfigError
-from sci_lightning.calibration import Calibration
 from sci_lightning.forensic import CKPT_KEY, cnn_verdicts, questioned_verdicts, score_rows_for_csv, write_cnn_verdicts
 from sci_lightning.loggers import build_loggers, finish_wandb, log_summary
 from sci_lightning.reporting import write_json, write_ranked_predictions, write_skipped
-from sci_lightning.verdict import UNKNOWN
 from sci_lightning.train import build_datamodule, build_module, run_metadata, test_and_report
+from sci_lightning.verdict import UNKNOWN
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,8 @@ def load_module(ckpt_path: str, cfg: DictConfig | None = None) -> Loaded:
     return Loaded(module, run_cfg, classes, settings, Calibration.from_dict(ckpt.get(CKPT_KEY)))
 
 
-def _questioned_paths(images: str, extensions: list[str]) -> list[Path]:
+def questioned_paths(images: str, extensions: list[str]) -> list[Path]:
+    """The photos named by ``images=`` (a folder, searched recursively, or one file)."""
     target = Path(to_absolute_path(str(images)))
     if target.is_file():
         return [target]
@@ -136,7 +137,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_loggers(cfg.get("logger"))
     try:
         if cfg.get("images"):
-            paths = _questioned_paths(cfg.images, list(cfg.image_extensions))
+            paths = questioned_paths(cfg.images, list(cfg.image_extensions))
             verdicts, skipped = cnn_verdicts(module, paths, settings, classes, cal)
             write_ranked_predictions(out_dir / "predictions.csv", classes,
                                      score_rows_for_csv(verdicts, skipped))

@@ -125,10 +125,10 @@ def after_test(module: SCIClassifier, dm: SCIDataModule, out_dir: Path, verdict_
     target = float(verdict_cfg.get("target_false_attribution", 0.05))
     val_probs = split_image_probs(module, dm, "val")
     cal = calibrate(val_probs, dm.split_labels("val"), target)
-    test_probs = split_image_probs(module, dm, "test")
-    ece_test_before, bins_test = reliability(calibrated_probs(test_probs, 1.0), dm.split_labels("test"))
-    ece_test_after, bins_test_after = reliability(calibrated_probs(test_probs, cal.temperature),
-                                                  dm.split_labels("test"))
+    # The test loop already aggregated the test images with the same weights: reuse its scores.
+    test_probs, test_labels = module.test_results["mean_probs"].numpy(), module.test_results["target"].numpy()
+    ece_test_before, _ = reliability(calibrated_probs(test_probs, 1.0), test_labels)
+    ece_test_after, bins_test_after = reliability(calibrated_probs(test_probs, cal.temperature), test_labels)
     write_json(out_dir / "calibration.json", {**cal.to_dict(), "ece_test_before": ece_test_before,
                                               "ece_test_after": ece_test_after, "bins_test_after": bins_test_after})
     plot_reliability([("validation, raw", cal.bins_before), ("validation, calibrated", cal.bins_after),

@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 
 from sci_lightning.calibration import plot_reliability, reliability
 from sci_lightning.data.datamodule import SCIDataModule
-from sci_lightning.evaluate import _questioned_paths
+from sci_lightning.evaluate import questioned_paths
 from sci_lightning.prnu.evaluate import HEAT_BLOCK, fingerprints_of, score_images
 from sci_lightning.reporting import write_json, write_skipped
 from sci_lightning.verdict import UNKNOWN, draw_block_heatmap, write_verdicts
@@ -139,7 +139,7 @@ def questioned_folder_verdicts(cfg: DictConfig, dm: SCIDataModule, fps: dict, ca
     workers = os.cpu_count() or 1
     threshold = float(cfg.prnu.get("pce_threshold", 60.0))
     cal = calibrate_pce(dm, kw, workers)
-    paths = [str(p) for p in _questioned_paths(cfg.images, list(cfg.image_extensions))]
+    paths = [str(p) for p in questioned_paths(cfg.images, list(cfg.image_extensions))]
     scored = score_images(paths, fps, kw, workers, "PRNU verdicts", heat_block=HEAT_BLOCK)
     verdicts, skipped = _verdicts(paths, scored, camera_class, dm.classes, cal, threshold, None)
     max_heatmaps = int((cfg.get("verdict") or {}).get("max_heatmaps", 200))
