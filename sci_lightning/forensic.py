@@ -19,8 +19,8 @@ import torch
 from sci_lightning.calibration import Calibration, calibrate, calibrated_probs, plot_reliability, reliability
 from sci_lightning.data.cache import PatchSettings
 from sci_lightning.data.datamodule import SCIDataModule
-from sci_lightning.inference import score_files
-from sci_lightning.module import SCIClassifier, normalise_input
+from sci_lightning.inference import patch_probabilities, score_files
+from sci_lightning.module import SCIClassifier
 from sci_lightning.reporting import write_json
 from sci_lightning.verdict import UNKNOWN, decide, draw_patch_heatmap, write_verdicts
 
@@ -39,7 +39,7 @@ def split_image_probs(module: SCIClassifier, dm: SCIDataModule, stage: str, batc
     counts = np.zeros(n_images)
     for start in range(0, len(ds), batch_size):
         x, _, owner = ds.__getitems__(list(range(start, min(len(ds), start + batch_size))))
-        p = module(normalise_input(x.to(module.device), module.input_norm)).softmax(1).float().cpu().numpy()
+        p = patch_probabilities(module, x)
         np.add.at(sums, owner.numpy(), p)
         np.add.at(counts, owner.numpy(), 1)
     return sums / np.clip(counts, 1, None)[:, None]

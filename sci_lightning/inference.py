@@ -19,14 +19,17 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
+def patch_probabilities(module: SCIClassifier, patches: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Class probabilities ``(n, C)`` of one batch of raw uint8 NHWC patches."""
+    x = torch.as_tensor(patches).to(module.device)
+    return module(normalise_input(x, module.input_norm)).softmax(1).float().cpu().numpy()
+
+
 def score_patches(module: SCIClassifier, patches: np.ndarray, positions: np.ndarray,
                   batch_size: int = 1024) -> dict[str, Any]:
     """Patch probabilities of one image's patches and its image-level scores (mean probability, votes)."""
-    probs = []
-    for start in range(0, len(patches), batch_size):
-        x = torch.from_numpy(patches[start:start + batch_size]).to(module.device)
-        probs.append(module(normalise_input(x, module.input_norm)).softmax(1).float().cpu())
-    p = torch.cat(probs).numpy()
+    p = np.concatenate([patch_probabilities(module, patches[start:start + batch_size])
+                        for start in range(0, len(patches), batch_size)])
     votes = np.bincount(p.argmax(1), minlength=p.shape[1])
     return {"n_patches": len(p), "mean_probs": p.mean(0), "votes": votes, "patch_probs": p, "positions": positions}
 

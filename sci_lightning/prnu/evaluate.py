@@ -119,7 +119,9 @@ def run_prnu(cfg: DictConfig) -> dict[str, Any]:
 
         return questioned_folder_verdicts(cfg, dm, fps, camera_class, kw, out_dir)
     tests = dm.split_records("test")
-    scored = score_images([str(r.path) for r in tests], fps, kw, workers, "PRNU test residuals")
+    # On a fixed split the same scores feed the verdicts: compute the heat maps now, not a second residual later.
+    heat = HEAT_BLOCK if dm.mode != "kfold" else 0
+    scored = score_images([str(r.path) for r in tests], fps, kw, workers, "PRNU test residuals", heat_block=heat)
     n_cls = len(dm.classes)
     scores = class_scores(scored, camera_class, n_cls)
     truth, pred = dm.split_labels("test"), scores[decision].argmax(1)
@@ -145,7 +147,7 @@ def run_prnu(cfg: DictConfig) -> dict[str, Any]:
     if dm.mode != "kfold":
         from sci_lightning.prnu.verdicts import fixed_split_verdicts
 
-        metrics.update(fixed_split_verdicts(cfg, dm, fps, camera_class, kw, out_dir))
+        metrics.update(fixed_split_verdicts(cfg, dm, fps, camera_class, kw, out_dir, scored))
     write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
     log.info("PRNU fold %d: image acc %.4f on %d images -> %s", cfg.fold, metrics["test/acc_image"], len(tests),
              out_dir / "metrics.json")

@@ -56,16 +56,20 @@ def calibrate_pce(dm: SCIDataModule, kw: dict, workers: int) -> dict[str, Any] |
         return None
     model = LogisticRegression(C=100.0).fit(_feature(np.array(x)), np.array(y))
     a, b = float(model.coef_[0, 0]), float(model.intercept_[0])
-    prob = 1 / (1 + np.exp(-(a * _feature(np.array(x))[:, 0] + b)))
+    prob = _platt(np.array(x), a, b)
     ece, bins = reliability(np.stack([1 - prob, prob], axis=1), np.array(y))
     return {"method": "platt", "a": a, "b": b, "n_images": len(val), "n_pairs": len(y), "ece_after": ece,
             "bins_after": bins}
 
 
+def _platt(pce_values: np.ndarray, a: float, b: float) -> np.ndarray:
+    return 1 / (1 + np.exp(-(a * _feature(pce_values)[:, 0] + b)))
+
+
 def p_match(pce_value: float, cal: dict[str, Any] | None) -> float | None:
     if cal is None:
         return None
-    return float(1 / (1 + np.exp(-(cal["a"] * _feature(np.array([pce_value]))[0, 0] + cal["b"]))))
+    return float(_platt(np.array([pce_value]), cal["a"], cal["b"])[0])
 
 
 def _verdicts(paths: list[str], scored: list[dict], camera_class: dict[str, int], classes: list[str],
@@ -118,32 +122,39 @@ def _write(out_dir: Path, verdicts: list[dict], cal: dict | None, threshold: flo
                           score_name="P(match)" if cal else "PCE")
 
 
-def fixed_split_verdicts(cfg: DictConfig, dm: SCIDataModule, fps: dict, camera_class: dict[str, int], kw: dict,
-                         out_dir: Path) -> dict[str, Any]:
-    """Verdicts on a fixed split's questioned images, those of cameras without references included."""
+def _decide_and_write(cfg: DictConfig, dm: SCIDataModule, fps: dict, camera_class: dict[str, int], kw: dict,
+                      out_dir: Path, paths: list[str], scored: list[dict],
+                      truth: dict[str, str] | None) -> tuple[list[dict], list[dict], dict[str, Any]]:
+    """Score what is not scored yet, calibrate, decide and write the report: ``(verdicts, skipped, metrics)``
+    (threshold, calibrated or not, open-set rates). ``scored`` holds the first ``len(scored)`` paths' scores."""
     workers = os.cpu_count() or 1
     threshold = float(cfg.prnu.get("pce_threshold", 60.0))
     cal = calibrate_pce(dm, kw, workers)
-    questioned = dm.split_records("test") + dm.unknown_records()
-    paths = [str(r.path) for r in questioned]
-    scored = score_images(paths, fps, kw, workers, "PRNU verdicts", heat_block=HEAT_BLOCK)
-    truth = {str(r.path): r.label(dm.label_field) for r in dm.split_records("test")}
-    verdicts, _ = _verdicts(paths, scored, camera_class, dm.classes, cal, threshold, truth)
+    scored = scored + score_images(paths[len(scored):], fps, kw, workers, "PRNU verdicts", heat_block=HEAT_BLOCK)
+    verdicts, skipped = _verdicts(paths, scored, camera_class, dm.classes, cal, threshold, truth)
     max_heatmaps = int((cfg.get("verdict") or {}).get("max_heatmaps", 200))
-    return {"prnu/pce_threshold": threshold, **_write(out_dir, verdicts, cal, threshold, max_heatmaps)}
+    metrics = {"prnu/pce_threshold": threshold, "calibrated": cal is not None,
+               **_write(out_dir, verdicts, cal, threshold, max_heatmaps)}
+    return verdicts, skipped, metrics
+
+
+def fixed_split_verdicts(cfg: DictConfig, dm: SCIDataModule, fps: dict, camera_class: dict[str, int], kw: dict,
+                         out_dir: Path, test_scored: list[dict]) -> dict[str, Any]:
+    """Verdicts on a fixed split's questioned images, those of cameras without references included.
+
+    ``test_scored``: the known questioned (test) images' scores from the test run, heat maps included.
+    """
+    questioned = dm.split_records("test") + dm.unknown_records()
+    truth = {str(r.path): r.label(dm.label_field) for r in dm.split_records("test")}
+    return _decide_and_write(cfg, dm, fps, camera_class, kw, out_dir, [str(r.path) for r in questioned],
+                             test_scored, truth)[2]
 
 
 def questioned_folder_verdicts(cfg: DictConfig, dm: SCIDataModule, fps: dict, camera_class: dict[str, int],
                                kw: dict, out_dir: Path) -> dict[str, Any]:
     """``evaluate.py method=prnu images=DIR``: verdicts on unlabelled photos against the references."""
-    workers = os.cpu_count() or 1
-    threshold = float(cfg.prnu.get("pce_threshold", 60.0))
-    cal = calibrate_pce(dm, kw, workers)
     paths = [str(p) for p in questioned_paths(cfg.images, list(cfg.image_extensions))]
-    scored = score_images(paths, fps, kw, workers, "PRNU verdicts", heat_block=HEAT_BLOCK)
-    verdicts, skipped = _verdicts(paths, scored, camera_class, dm.classes, cal, threshold, None)
-    max_heatmaps = int((cfg.get("verdict") or {}).get("max_heatmaps", 200))
-    _write(out_dir, verdicts, cal, threshold, max_heatmaps)
+    verdicts, skipped, decided = _decide_and_write(cfg, dm, fps, camera_class, kw, out_dir, paths, [], None)
     with (out_dir / "predictions.csv").open("w", newline="") as fh:
         wr = csv.writer(fh)
         wr.writerow(["path", "decision", "ranking", *[f"pce_{c}" for c in dm.classes]])
@@ -155,7 +166,7 @@ def questioned_folder_verdicts(cfg: DictConfig, dm: SCIDataModule, fps: dict, ca
         write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
     metrics = {"method": "prnu", "task": cfg.task.name, "classes": dm.classes, "n_images": len(verdicts),
                "n_skipped_images": len(skipped), "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts),
-               "prnu/pce_threshold": threshold, "calibrated": cal is not None}
+               "prnu/pce_threshold": decided["prnu/pce_threshold"], "calibrated": decided["calibrated"]}
     write_json(out_dir / "metrics.json", metrics)
     log.info("PRNU verdicts for %d questioned images (%d unknown) -> %s", len(verdicts),
              metrics["n_unknown_verdicts"], out_dir / "report.md")
