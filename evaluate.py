@@ -6,8 +6,8 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    from sci_lightning.cli import guarded
-    from sci_lightning.evaluate import run
+    from sci_lightning.run.cli import guarded
+    from sci_lightning.run.evaluate import run
 
     guarded(run, cfg)
 

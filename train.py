@@ -1,4 +1,4 @@
-"""Train and test the source-camera classifier on one fold: ``python train.py [overrides]`` (see README)."""
+"""Train and test on one fold: ``python train.py [overrides]`` (see README)."""
 
 import hydra
 from omegaconf import DictConfig
@@ -6,11 +6,10 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    from sci_lightning.cli import guarded
-    from sci_lightning.train import run
+    from sci_lightning.run.cli import guarded
+    from sci_lightning.run.train import optimized_value, run
 
-    metrics = guarded(run, cfg)
-    return float(metrics.get("test/acc_image", float("nan")))  # the value a Hydra sweeper optimises
+    return optimized_value(cfg, guarded(run, cfg))  # a validation metric: what a Hydra sweeper optimises
 
 
 if __name__ == "__main__":

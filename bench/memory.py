@@ -63,7 +63,7 @@ def child(folder: Path, steps: int, batch_size: int) -> None:
     from sci_lightning.data import cache as cache_mod
     from sci_lightning.data.datamodule import PatchBatchDataset, keep_batch
     from sci_lightning.models.sci_cnn import SCICNN
-    from sci_lightning.module import SCIClassifier
+    from sci_lightning.methods.cnn.module import SCIClassifier
 
     with PeakMemory() as mem:
         n_images = json.loads((folder / "meta.json").read_text())["n_images"]

@@ -38,8 +38,8 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from sci_lightning.evaluate import load_module
-    from sci_lightning.inference import score_files
+    from sci_lightning.methods.cnn.checkpoint import load_module
+    from sci_lightning.methods.cnn.inference import score_files
 
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = args.ckpt or train_tiny(Path(tmp) / "run")

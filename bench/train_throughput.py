@@ -22,7 +22,7 @@ from PIL import Image
 
 from sci_lightning.data.datamodule import SCIDataModule
 from sci_lightning.models.sci_cnn import SCICNN
-from sci_lightning.module import SCIClassifier, normalise_input
+from sci_lightning.methods.cnn.module import SCIClassifier, normalise_input
 
 WARMUP = 5
 

@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from hypothesis import settings as hypothesis_settings
+from omegaconf import DictConfig, open_dict
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fakedata import make_dresden_tree, make_folder_tree, make_miche_tree  # noqa: E402
@@ -48,6 +51,33 @@ def miche_tree(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def dresden_tree(tmp_path_factory) -> Path:
     return make_dresden_tree(tmp_path_factory.mktemp("dresden"))
+
+
+def compose_config(entry: str, *overrides: str, run_dir: Path) -> DictConfig:
+    """The config ``python {entry}.py overrides`` would run with, composed in-process (Hydra's compose API).
+
+    ``HydraConfig`` is set as a real run sets it (the evaluation reads its command-line overrides from there);
+    the output folder is ``run_dir``.
+    """
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name=entry, return_hydra_config=True,
+                      overrides=[*overrides, f"paths.output_dir={run_dir}", f"paths.root_dir={REPO}"])
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):  # a real run's task function never sees the hydra node either
+        del cfg["hydra"]
+    return cfg
+
+
+def run_in_process(entry: str, *overrides: str, run_dir: Path) -> dict:
+    """Run ``train``/``evaluate`` the way the entry point does, without a new interpreter; returns the metrics.
+
+    A user error raises :class:`SCIConfigError` (the entry point turns it into exit code 2, tested with
+    :func:`run_entry`).
+    """
+    from sci_lightning.run import evaluate, train
+
+    cfg = compose_config(entry, *overrides, run_dir=run_dir)
+    return (train if entry == "train" else evaluate).run(cfg)
 
 
 def run_entry(script: str, *overrides: str, run_dir: Path, env: dict | None = None,

@@ -1,7 +1,13 @@
 import numpy as np
 
-from sci_lightning.calibration import (calibrate, calibrated_probs, fit_temperature, impostor_scores,
-                                       open_set_threshold, reliability)
+from sci_lightning.forensic.calibration import (
+    calibrate,
+    calibrated_probs,
+    fit_temperature,
+    impostor_scores,
+    open_set_threshold,
+    reliability,
+)
 
 
 def _overconfident(n=400, c=3, seed=0):

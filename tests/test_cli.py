@@ -1,4 +1,4 @@
-"""End to end: train.py and evaluate.py in subprocesses, as a user runs them."""
+"""End to end: train.py as a user runs it (one subprocess), evaluate.py and the errors in-process."""
 
 import csv
 import json
@@ -8,7 +8,9 @@ import shutil
 import pytest
 import torch
 
-from conftest import FAST, run_entry
+from sci_lightning.errors import SCIConfigError
+
+from conftest import FAST, run_entry, run_in_process
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -61,8 +63,7 @@ def test_wandb_offline_run_has_metrics_and_confusion_matrices(trained):
 def test_evaluate_reproduces_test_metrics(trained, tmp_path):
     run_dir, _ = trained
     best = next((run_dir / "checkpoints").glob("best-*.ckpt"))
-    proc = run_entry("evaluate.py", f"ckpt_path={best}", run_dir=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_in_process("evaluate", f"ckpt_path={best}", "logger=none", run_dir=tmp_path)
     train_m = json.loads((run_dir / "metrics.json").read_text())
     eval_m = json.loads((tmp_path / "metrics.json").read_text())
     for key in train_m:
@@ -79,9 +80,8 @@ def test_evaluate_scores_a_folder_of_questioned_images(trained, miche_tree, tmp_
     for src in sorted(miche_tree.rglob("00[12]_GS4_*_R_*"))[:3]:
         shutil.copy(src, questioned / src.name)
     (questioned / "broken.jpg").write_bytes(b"not a jpeg")
-    proc = run_entry("evaluate.py", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", f"images={questioned}",
-                     run_dir=tmp_path / "out")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_in_process("evaluate", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", f"images={questioned}",
+                   "logger=none", run_dir=tmp_path / "out")
     rows = list(csv.DictReader((tmp_path / "out" / "predictions.csv").open()))
     assert len(rows) == 4
     broken = next(r for r in rows if r["path"].endswith("broken.jpg"))
@@ -109,9 +109,9 @@ def test_evaluate_refuses_code_executing_checkpoint(tmp_path):
     bad = tmp_path / "evil.ckpt"
     with bad.open("wb") as fh:
         pickle.dump({"state_dict": {}, "x": _Exploit()}, fh)
-    proc = run_entry("evaluate.py", f"ckpt_path={bad}", run_dir=tmp_path / "out")
-    assert proc.returncode == 2 and "refused" in proc.stderr
-    assert not list(tmp_path.rglob("PWNED_BY_CHECKPOINT")) and "Traceback" not in proc.stderr
+    with pytest.raises(SCIConfigError, match="refused"):
+        run_in_process("evaluate", f"ckpt_path={bad}", "logger=none", run_dir=tmp_path / "out")
+    assert not list(tmp_path.rglob("PWNED_BY_CHECKPOINT"))
 
 
 @pytest.mark.parametrize("overrides,setting", [
@@ -120,10 +120,41 @@ def test_evaluate_refuses_code_executing_checkpoint(tmp_path):
     (["data=folder", "data.root={folder}", "fold=7", "n_folds=3"], "fold"),
     (["data=folder", "data.root={folder}", "data.layout=flickr"], "data.layout"),
     (["data=folder", "data.root={folder}", "n_folds=50"], "n_folds"),
+    (["fold=abc"], "fold"),
+    (["method=svm"], "method"),
+    (["optimized_metric=test/acc_image"], "optimized_metric"),
+    (["prnu.decision=peak"], "prnu.decision"),
 ])
-def test_clear_errors_without_traceback(overrides, setting, folder_tree, tmp_path):
-    proc = run_entry("train.py", *[o.format(folder=folder_tree) for o in overrides], "logger=none",
+def test_clear_errors_name_the_setting(overrides, setting, folder_tree, tmp_path):
+    with pytest.raises(SCIConfigError) as err:
+        run_in_process("train", *[o.format(folder=folder_tree) for o in overrides], "logger=none", run_dir=tmp_path)
+    assert err.value.setting == setting and err.value.fix
+
+
+def test_user_error_exits_2_without_traceback(folder_tree, tmp_path):
+    proc = run_entry("train.py", "data=folder", f"data.root={folder_tree}", "fold=7", "n_folds=3", "logger=none",
                      run_dir=tmp_path)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert f"error: {setting}" in proc.stderr and "fix:" in proc.stderr
+    assert "error: fold" in proc.stderr and "fix:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_evaluate_cnn_needs_a_checkpoint(tmp_path):
+    with pytest.raises(SCIConfigError, match="not set") as err:
+        run_in_process("evaluate", "logger=none", run_dir=tmp_path)
+    assert err.value.setting == "ckpt_path"
+
+
+def test_evaluation_overrides_are_read_by_hydras_parser(tmp_path):
+    from sci_lightning.methods.cnn.checkpoint import merge_overrides
+
+    from conftest import compose_config
+
+    saved = {"fold": 0, "data": {"root": "a", "loader": {"pin_memory": False, "batch_size": 32}},
+             "model": {"name": "sci_cnn", "net": {"filters": [64, 128]}}}
+    cfg = compose_config("evaluate", "fold=2", "~data.loader.pin_memory", "data.loader.batch_size=7",
+                         "model.net.filters=[1]", run_dir=tmp_path)
+    merged = merge_overrides(saved, cfg)
+    assert merged.fold == 2 and merged.data.loader.batch_size == 7 and merged.data.root == "a"
+    assert "pin_memory" not in merged.data.loader  # ~key deletes the key (it used to become key=None)
+    assert list(merged.model.net.filters) == [64, 128]  # the network is fixed by the checkpoint

@@ -1,6 +1,7 @@
 """Cross-validation sweeps: self-aggregating multiruns, W&B grouping, skipping finished folds."""
 
 import json
+import logging
 import statistics
 import subprocess
 import sys
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
+from sci_lightning.sweep.summary import collect, summarise
+
 from conftest import REPO
-from sci_lightning.cv import collect, summarise
 
 # one torch thread everywhere, so the basic and joblib launchers compute bit-identical folds
 TINY = ["n_folds=3", "data.images_per_camera=6", "data.image_size=96", "trainer.max_epochs=1",
@@ -61,13 +63,17 @@ def test_wandb_runs_grouped_with_fold_job_types(cv_sweep):
     assert f"wandb sync {sweep_dir}/wandb/offline-run-* {sweep_dir}/*/wandb/offline-run-*" in proc.stderr + proc.stdout
 
 
-def test_relaunch_runs_only_unfinished_folds(cv_sweep):
+def test_relaunch_runs_only_unfinished_folds(cv_sweep, caplog):
+    """Every job of a sweep relaunched into the same sweep dir: finished folds are skipped, the rest run."""
+    from conftest import run_in_process
+
     sweep_dir, _ = cv_sweep
     before = {k: (sweep_dir / str(k) / "metrics.json").read_text() for k in range(3)}
     (sweep_dir / "2" / "metrics.json").unlink()  # fold 2 was killed before it finished
-    proc = sweep(sweep_dir, "+sweep=cv", env_mode="disabled")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout + proc.stderr
+    caplog.set_level(logging.INFO)
+    for k in range(3):  # what the relaunched multirun runs in each job dir
+        run_in_process("train", *TINY, f"fold={k}", "logger=none", run_dir=sweep_dir / str(k))
+    out = "\n".join(r.getMessage() for r in caplog.records)
     assert "fold 0 already finished" in out and "fold 1 already finished" in out
     assert "fold 2 already finished" not in out
     assert all((sweep_dir / str(k) / "metrics.json").read_text() == before[k] for k in (0, 1))
@@ -114,26 +120,25 @@ def test_settings_are_never_averaged_together_and_failures_are_listed(tmp_path):
 def test_cv_module_cli(tmp_path):
     _fake_job(tmp_path, 0, ["fold=0"], {"task": "t", "data": "d", "model": "m", "fold": 0, "n_folds": 2,
                                         "test/acc_image": 1.0, "n_test_images": 3})
-    proc = subprocess.run([sys.executable, "-m", "sci_lightning.cv", str(tmp_path)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "sci_lightning.sweep", "summary", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 0 and "1 of 2 folds finished" in proc.stdout and "folds [1]" in proc.stdout
-    bad = subprocess.run([sys.executable, "-m", "sci_lightning.cv", str(tmp_path / "nope")], capture_output=True,
+    bad = subprocess.run([sys.executable, "-m", "sci_lightning.sweep", "summary", str(tmp_path / "nope")], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "no job folders" in bad.stderr
 
 
-def test_interrupted_fold_resumes_from_last_checkpoint(tmp_path):
-    from conftest import run_entry
+def test_interrupted_fold_resumes_from_last_checkpoint(tmp_path, caplog):
+    from conftest import run_in_process
 
     args = [*TINY, "logger=csv"]
-    first = run_entry("train.py", *args, run_dir=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
+    run_in_process("train", *args, run_dir=tmp_path)
     (tmp_path / "metrics.json").unlink()  # killed after the epoch's checkpoint, before the test
-    again = run_entry("train.py", *[a for a in args if "max_epochs" not in a], "trainer.max_epochs=2",
-                      run_dir=tmp_path)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "resuming the interrupted run from" in again.stdout + again.stderr
-    assert "Restored all states from the checkpoint" in again.stdout + again.stderr
-    assert json.loads((tmp_path / "metrics.json").read_text())["fold"] == 0
+    caplog.set_level(logging.INFO)
+    run_in_process("train", *[a for a in args if "max_epochs" not in a], "trainer.max_epochs=2", run_dir=tmp_path)
+    restored = [r.getMessage() for r in caplog.records if "Restored all states from the checkpoint" in r.getMessage()]
+    assert restored and "last.ckpt" in restored[0]  # trainer.fit(ckpt_path="last") found the interrupted run's
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["fold"] == 0 and "val/acc_image" in m
 
 
 def test_ddp_two_cpu_processes_count_every_test_patch_once(tmp_path):
@@ -160,14 +165,13 @@ def test_submitit_local_runs_a_fold(tmp_path):
     assert json.loads((tmp_path / "sub" / "cv_summary.json").read_text())["groups"][0]["n"] == 1
 
 
-def test_run_killed_mid_epoch_resumes_to_the_same_test_metrics(tmp_path):
+def test_run_killed_mid_epoch_resumes_to_the_same_test_metrics(tmp_path, caplog):
     """SIGKILL in the middle of epoch 2 of 3, relaunch into the same run dir: same test metrics as no kill."""
-    from conftest import run_entry
+    from conftest import run_entry, run_in_process
 
     args = [*[a for a in TINY if "max_epochs" not in a], "trainer.max_epochs=3", "logger=none",
             "data.loader.batch_size=32"]
-    whole = run_entry("train.py", *args, run_dir=tmp_path / "whole")
-    assert whole.returncode == 0, whole.stderr[-3000:]
+    run_in_process("train", *args, run_dir=tmp_path / "whole")
     steps_per_epoch = json.loads((tmp_path / "whole" / "metrics.json").read_text())["n_train_patches"] // 32 + 1
     env = {"PYTHONPATH": str(REPO / "tests")}
     killed = run_entry("train.py", *args, "+callbacks.killer._target_=killer.KillAtStep",
@@ -175,10 +179,26 @@ def test_run_killed_mid_epoch_resumes_to_the_same_test_metrics(tmp_path):
                        env=env)
     assert killed.returncode == -9 and not (tmp_path / "killed" / "metrics.json").exists()
     assert (tmp_path / "killed" / "checkpoints" / "last.ckpt").is_file()
-    resumed = run_entry("train.py", *args, run_dir=tmp_path / "killed")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming the interrupted run from" in resumed.stdout + resumed.stderr
+    caplog.set_level(logging.INFO)
+    run_in_process("train", *args, run_dir=tmp_path / "killed")
+    assert any("Restored all states from the checkpoint" in r.getMessage() for r in caplog.records)
     a = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     b = json.loads((tmp_path / "killed" / "metrics.json").read_text())
     test_keys = sorted(k for k in a if k.startswith("test/"))
     assert test_keys and {k: a[k] for k in test_keys} == {k: b[k] for k in test_keys}
+
+
+def test_optuna_search_optimises_validation_never_test(tmp_path):
+    """hparams_search=cnn_optuna: every trial returns its selected checkpoint's val/acc_image; the study's best
+    value is the best of those, and no test metric reaches the sweeper."""
+    proc = sweep(tmp_path / "optuna", "hparams_search=cnn_optuna", "hydra.sweeper.n_trials=3",
+                 "hydra.sweeper.sampler.n_startup_trials=3", "logger=none", env_mode="disabled")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = [json.loads((tmp_path / "optuna" / str(k) / "metrics.json").read_text()) for k in range(3)]
+    overrides = [yaml.safe_load((tmp_path / "optuna" / str(k) / ".hydra" / "overrides.yaml").read_text())
+                 for k in range(3)]
+    assert all(any(o.startswith("model.optimizer.lr=") for o in ov) for ov in overrides)  # the space was searched
+    assert all(any(o.startswith("model.net.filters=") for o in ov) for ov in overrides)
+    best = yaml.safe_load((tmp_path / "optuna" / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(t["val/acc_image"] for t in trials))
+    assert {"model.optimizer.lr", "model.net.dropout_keep", "model.net.filters"} <= set(best["best_params"])

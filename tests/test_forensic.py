@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import FAST, run_entry
+from conftest import FAST, run_in_process
 from fakedata import camera_image, make_folder_tree, write_jpeg
 
 # X1 gets no references: its photos should come out 'unknown'. The fake cameras differ mostly by a colour cast,
@@ -40,9 +40,8 @@ def _rows(path):
 @pytest.fixture(scope="module")
 def cnn_run(case, tmp_path_factory):
     out = tmp_path_factory.mktemp("cnn")
-    proc = run_entry("train.py", *_fixed(case), *[a for a in FAST if "max_epochs" not in a and "n_folds" not in a],
-                     "trainer.max_epochs=8", "trainer.deterministic=true", "torch_threads=1", run_dir=out)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_in_process("train", *_fixed(case), *[a for a in FAST if "max_epochs" not in a and "n_folds" not in a],
+                   "trainer.max_epochs=8", "trainer.deterministic=true", "torch_threads=1", run_dir=out)
     return out
 
 
@@ -60,7 +59,7 @@ def test_cnn_fixed_split_writes_calibrated_verdicts_and_finds_the_unknown_camera
     unknown = [r for r in rows if r["true"] == "unknown"]
     assert len(unknown) == 4 and m["open/unknown_rate_unknown"] >= 0.75  # the left-out camera: mostly unknown
     assert m["open/unknown_rate_unknown"] == sum(r["decision"] == "unknown" for r in unknown) / 4
-    report = (cnn_run / "report.md").read_text()
+    report = (cnn_run / "verdict_report.md").read_text()
     assert "calibrated by temperature scaling" in report and report.count("![heat map") == 16
     assert len(list((cnn_run / "verdicts").glob("*.png"))) == 16
 
@@ -68,9 +67,7 @@ def test_cnn_fixed_split_writes_calibrated_verdicts_and_finds_the_unknown_camera
 def test_evaluate_images_dir_gives_calibrated_verdicts(cnn_run, case, tmp_path):
     ckpt = next((cnn_run / "checkpoints").glob("best-*.ckpt"))
     out = tmp_path / "eval"
-    proc = run_entry("evaluate.py", f"ckpt_path={ckpt}", f"images={case / 'questioned' / 'B'}", "logger=none",
-                     run_dir=out)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_in_process("evaluate", f"ckpt_path={ckpt}", f"images={case / 'questioned' / 'B'}", "logger=none", run_dir=out)
     m = json.loads((out / "metrics.json").read_text())
     assert m["calibrated"] is True and m["n_images"] == 4
     rows = _rows(out / "verdicts.csv")
@@ -78,21 +75,18 @@ def test_evaluate_images_dir_gives_calibrated_verdicts(cnn_run, case, tmp_path):
     cal = json.loads((cnn_run / "calibration.json").read_text())
     for r in rows:  # the decision follows the stored threshold
         assert (r["decision"] == "B/B1") == (float(r["score1"]) >= cal["threshold"] - 1e-4)
-    assert len(list((out / "verdicts").glob("*.png"))) == 4 and (out / "report.md").is_file()
+    assert len(list((out / "verdicts").glob("*.png"))) == 4 and (out / "verdict_report.md").is_file()
     assert (out / "reliability.png").stat().st_size > 1000
 
 
 def test_prnu_fixed_split_and_questioned_folder(case, tmp_path):
-    proc = run_entry("evaluate.py", "method=prnu", *_fixed(case), run_dir=tmp_path / "fixed")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_in_process("evaluate", "method=prnu", *_fixed(case), run_dir=tmp_path / "fixed")
     m = json.loads((tmp_path / "fixed" / "metrics.json").read_text())
     assert m["test/acc_image"] == 1.0 and m["open/correct_attribution_known"] == 1.0
     assert m["open/unknown_rate_unknown"] == 1.0  # best PCE below 60 for the camera without references
-    assert (tmp_path / "fixed" / "report.md").is_file() and len(list((tmp_path / "fixed" / "verdicts").glob("*.png"))) == 16
+    assert (tmp_path / "fixed" / "verdict_report.md").is_file() and len(list((tmp_path / "fixed" / "verdicts").glob("*.png"))) == 16
     assert json.loads((tmp_path / "fixed" / "calibration.json").read_text())["method"] == "platt"
-    proc = run_entry("evaluate.py", "method=prnu", *_fixed(case), f"images={case / 'questioned' / 'X'}",
-                     run_dir=tmp_path / "dir")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_in_process("evaluate", "method=prnu", *_fixed(case), f"images={case / 'questioned' / 'X'}", run_dir=tmp_path / "dir")
     rows = _rows(tmp_path / "dir" / "verdicts.csv")
     assert len(rows) == 4 and all(r["decision"] == "unknown" for r in rows)
 
@@ -105,8 +99,8 @@ def test_every_peer_runs_the_fixed_split(model, tmp_path, tmp_path_factory):
     make_folder_tree(root / "questioned", cams, per_camera=2, size=(256, 256))
     args = ["data=folder", "data.split.mode=roots", f"data.reference_root={root / 'refs'}",
             f"data.questioned_root={root / 'questioned'}", "data.split.val_fraction=0.34", "task=sensor_level",
-            "logger=none", f"model={model}", "trainer.max_epochs=1", "+trainer.enable_progress_bar=false"]
-    proc = run_entry("train.py", *args, run_dir=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+            "logger=none", f"model={model}", "trainer.max_epochs=1", "+trainer.enable_progress_bar=false",
+            "verdict.max_heatmaps=0"]
+    run_in_process("train", *args, run_dir=tmp_path)
     assert len(_rows(tmp_path / "verdicts.csv")) == 6 and (tmp_path / "calibration.json").is_file()
     assert json.loads((tmp_path / "metrics.json").read_text())["model"] == model

@@ -4,10 +4,11 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import REPO, VISION3
 from sci_lightning.data.layouts import build_index, read_folder, read_manifest, read_regex
 from sci_lightning.data.records import class_names
 from sci_lightning.errors import SCIConfigError
+
+from conftest import REPO, VISION3
 
 
 def preset(name: str, root: Path) -> dict:

@@ -1,11 +1,10 @@
-import numpy as np
 import pytest
 import torch
 
-from sci_lightning.metrics import ImageAggregator, vote_decision
-from sci_lightning.models.sci_cnn import SCICNN
-from sci_lightning.module import normalise_input
 from sci_lightning.errors import SCIConfigError
+from sci_lightning.methods.cnn.metrics import ImageAggregator, vote_decision
+from sci_lightning.methods.cnn.module import normalise_input
+from sci_lightning.models.sci_cnn import SCICNN
 
 
 def test_paper_cnn_shapes():

@@ -1,16 +1,18 @@
 """Peer networks of the paper's comparison: shapes, sizes, the MISLnet constraint, automatic patch sizes."""
 
 import json
+import logging
 
 import lightning.pytorch as pl
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import run_entry
 from sci_lightning.errors import SCIConfigError
+from sci_lightning.methods.cnn.module import SCIClassifier
 from sci_lightning.models.peers import BaroffioNet, BondiNet, MISLNet, TuamaNet, high_pass_kernel
-from sci_lightning.module import SCIClassifier
+
+from conftest import run_in_process
 
 PEERS = [(BaroffioNet, 48, 322_453), (TuamaNet, 64, 1_304_165), (BondiNet, 64, 338_965), (MISLNet, 128, 346_590)]
 
@@ -62,12 +64,11 @@ def test_mislnet_constraint_holds_after_optimizer_steps(tmp_path):
 
 
 @pytest.mark.parametrize("model,size", [("bondi", 64), ("baroffio", 48)])
-def test_peer_gets_its_patch_size_automatically(model, size, tmp_path):
-    proc = run_entry("train.py", f"model={model}", "logger=none", "n_folds=3", "data.images_per_camera=6",
-                     "data.image_size=128", "trainer.max_epochs=1", "+trainer.enable_progress_bar=false",
-                     run_dir=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"takes {size} px patches" in proc.stdout + proc.stderr
+def test_peer_gets_its_patch_size_automatically(model, size, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    run_in_process("train", f"model={model}", "logger=none", "n_folds=3", "data.images_per_camera=6",
+                   "data.image_size=128", "trainer.max_epochs=1", "+trainer.enable_progress_bar=false", run_dir=tmp_path)
+    assert any(f"takes {size} px patches" in r.getMessage() for r in caplog.records)
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["model"] == model and m["n_test_patches"] > 0
 
@@ -103,20 +104,23 @@ def test_ablation_sweep_keeps_one_summary_per_variant(tmp_path):
     groups = json.loads((tmp_path / "cv_summary.json").read_text())["groups"]
     variants = sorted(g["setting"].split("model.net.activation=")[1].split(",")[0] for g in groups)
     assert variants == ["leaky_relu", "relu"] and all(g["n"] == 2 for g in groups)
-    report = subprocess.run([sys.executable, "-m", "sci_lightning.report", str(tmp_path)], capture_output=True,
-                            text=True)
-    assert report.returncode == 0, report.stderr
-    assert (tmp_path / "report_accuracy.png").stat().st_size > 1000
-    rows = [line for line in (tmp_path / "report.md").read_text().splitlines() if line.startswith("| activation=")]
+    from sci_lightning.sweep.__main__ import main as sweep_cli
+
+    assert sweep_cli(["report", str(tmp_path)]) == 0
+    assert (tmp_path / "sweep_accuracy.png").stat().st_size > 1000
+    rows = [line for line in (tmp_path / "sweep_report.md").read_text().splitlines() if line.startswith("| activation=")]
     assert sorted(r.split(" |")[0] for r in rows) == ["| activation=leaky_relu", "| activation=relu"]
 
 
 def test_variant_labels_name_only_what_differs():
-    from sci_lightning.report import variant_labels
+    from sci_lightning.sweep.summary import variant_labels
 
-    settings = ["fold=x,model.net.filters=[64],n_folds=3", "fold=x,model.net.filters=[64,128],n_folds=3"]
+    settings = [["model.net.filters=[64]", "n_folds=3"], ["model.net.filters=[64,128]", "n_folds=3"]]
     assert variant_labels(settings) == ["filters=[64]", "filters=[64,128]"]
-    assert variant_labels(["a=1"]) == ["a=1"]
+    assert variant_labels([["a=1"]]) == ["a=1"]
+    # Hydra's own parser: a deletion and an addition are told apart from a plain value (no string splitting)
+    assert variant_labels([["~model.scheduler", "+x=[1,2]"], ["model.scheduler=null", "+x=[1,2]"]]) == \
+        ["scheduler=~", "scheduler=null"]
 
 
 def _fake_job(job_dir, overrides, metrics):
@@ -130,7 +134,7 @@ def _fake_job(job_dir, overrides, metrics):
 
 def test_report_puts_a_prnu_subsweep_beside_the_cnn_sweep(tmp_path):
     """A PRNU sweep run into SWEEP/prnu joins the CNN sweep's report as its own row, patch level shown as a dash."""
-    from sci_lightning.report import write_report
+    from sci_lightning.sweep.figures import write_report
 
     base = {"task": "model_level", "data": "synthetic", "n_folds": 2}
     for k in (0, 1):
@@ -139,9 +143,9 @@ def test_report_puts_a_prnu_subsweep_beside_the_cnn_sweep(tmp_path):
         _fake_job(tmp_path / "prnu" / str(k), ["method=prnu", f"fold={k}"],
                   {**base, "fold": k, "model": "prnu", "test/acc_image": 0.9 + k / 20})
     write_report(tmp_path)  # the CNN sweep's own summary came first in real life; re-summarised here
-    rows = {line.split(" | ")[0]: line for line in (tmp_path / "report.md").read_text().splitlines()
+    rows = {line.split(" | ")[0]: line for line in (tmp_path / "sweep_report.md").read_text().splitlines()
             if line.startswith("| model=")}
     assert set(rows) == {"| model=prnu", "| model=tuama"}
     assert "| 2 | — | 0.925 ± 0.035 |" in rows["| model=prnu"]
     assert "0.650 ± 0.071 | 0.800 ± 0.000" in rows["| model=tuama"]
-    assert (tmp_path / "report_accuracy.png").stat().st_size > 1000
+    assert (tmp_path / "sweep_accuracy.png").stat().st_size > 1000

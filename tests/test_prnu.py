@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from sci_lightning.prnu import crop_center, estimate_fingerprint, ncc, noise_residual, pce, zero_mean_total
+from sci_lightning.methods.prnu import crop_center, estimate_fingerprint, ncc, noise_residual, pce, zero_mean_total
 
 H = W = 192
 GREY = np.array([0.299, 0.587, 0.114], np.float32)
@@ -103,12 +103,13 @@ def test_evaluate_method_prnu_ncc_decision_and_bad_decision(tmp_path):
     import csv
     import json
 
-    from conftest import run_entry
+    from sci_lightning.errors import SCIConfigError
+
+    from conftest import run_in_process
 
     data = ["method=prnu", "task=sensor_level", "data.profile=units_of_one_model", "n_folds=3",
             "data.images_per_camera=9", "data.image_size=128", "logger=none"]
-    proc = run_entry("evaluate.py", *data, "prnu.decision=ncc", run_dir=tmp_path / "ncc")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_in_process("evaluate", *data, "prnu.decision=NCC", run_dir=tmp_path / "ncc")
     m = json.loads((tmp_path / "ncc" / "metrics.json").read_text())
     assert m["prnu_decision"] == "ncc" and m["test/acc_image"] >= 0.75
     rows = list(csv.DictReader((tmp_path / "ncc" / "predictions.csv").open()))
@@ -117,5 +118,48 @@ def test_evaluate_method_prnu_ncc_decision_and_bad_decision(tmp_path):
         ncc_scores = {c: float(row[f"ncc_{c}"]) for c in classes}
         assert row["predicted"] == max(ncc_scores, key=ncc_scores.get)
         assert all(f"pce_{c}" in row for c in classes)
-    bad = run_entry("evaluate.py", *data, "prnu.decision=peak", run_dir=tmp_path / "bad")
-    assert bad.returncode == 2 and "prnu.decision" in bad.stderr and "Traceback" not in bad.stderr
+    with pytest.raises(SCIConfigError) as err:
+        run_in_process("evaluate", *data, "prnu.decision=peak", run_dir=tmp_path / "bad")
+    assert err.value.setting == "prnu.decision" and not (tmp_path / "bad").exists()  # refused before any work
+
+
+NO_TORCH_RUN = """
+import sys
+from pathlib import Path
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+import sci_lightning.methods.prnu
+assert "torch" not in sys.modules and "lightning" not in sys.modules, "importing the PRNU package loaded torch"
+from sci_lightning.run import evaluate, train
+repo, out, entry = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+with initialize_config_dir(config_dir=str(repo / "conf"), version_base="1.3"):
+    cfg = compose(config_name=entry, return_hydra_config=True, overrides=[
+        "method=prnu", "task=sensor_level", "n_folds=3", "data.images_per_camera=6", "data.image_size=96",
+        "logger=none", f"paths.output_dir={out}"])
+HydraConfig.instance().set_config(cfg)
+with open_dict(cfg):
+    del cfg["hydra"]
+metrics = (train if entry == "train" else evaluate).run(cfg)
+assert metrics["method"] == "prnu", metrics
+loaded = sorted(m for m in ("torch", "lightning", "torchmetrics") if m in sys.modules)
+assert not loaded, f"a PRNU run loaded {loaded}"
+print("acc", metrics["test/acc_image"])
+"""
+
+
+@pytest.mark.parametrize("entry", ["train", "evaluate"])
+def test_prnu_runs_without_torch_and_without_patch_caches(entry, tmp_path):
+    """method=prnu (train.py or evaluate.py) never imports torch/Lightning and cuts no patches."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {**os.environ, "SCI_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH_RUN, str(REPO), str(tmp_path / "out"), entry],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "out" / "metrics.json").is_file()
+    assert (tmp_path / "cache" / "synthetic").is_dir() and not list((tmp_path / "cache").glob("patches-*"))

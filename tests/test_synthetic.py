@@ -12,12 +12,13 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from conftest import REPO, run_entry
 from sci_lightning.data.layouts import build_index
 from sci_lightning.data.records import class_names
 from sci_lightning.data.synthetic import SyntheticSettings, generate
 from sci_lightning.data.synthetic.camera import cfa_masks, demosaic, sensor_patterns
 from sci_lightning.errors import SCIConfigError
+
+from conftest import REPO, run_in_process
 
 SMALL = dict(images_per_camera=4, image_size=96)
 
@@ -150,9 +151,8 @@ def test_default_config_uses_the_synthetic_set():
 
 def test_default_train_runs_on_virtual_cameras(tmp_path):
     """`python train.py` with no data settings: generates the set (no download) and trains on it."""
-    proc = run_entry("train.py", "data.images_per_camera=6", "data.image_size=96", "n_folds=3",
-                     "trainer.max_epochs=1", "+trainer.enable_progress_bar=false", run_dir=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_in_process("train", "data.images_per_camera=6", "data.image_size=96", "n_folds=3", "logger=none",
+                   "trainer.max_epochs=1", "+trainer.enable_progress_bar=false", run_dir=tmp_path)
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["data"] == "synthetic" and m["classes"] == ["SYN-A", "SYN-B", "SYN-C"]
     assert m["n_train_images"] + m["n_val_images"] + m["n_test_images"] == 30

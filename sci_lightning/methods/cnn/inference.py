@@ -13,7 +13,8 @@ import torch
 from sci_lightning.data.cache import PatchSettings
 from sci_lightning.data.images import SkippedImage
 from sci_lightning.data.patches import patches_from_file
-from sci_lightning.module import SCIClassifier, normalise_input
+from sci_lightning.data.datamodule import SCIDataModule
+from sci_lightning.methods.cnn.module import SCIClassifier, normalise_input
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +49,19 @@ def score_files(module: SCIClassifier, paths: Sequence[Path], settings: PatchSet
             continue
         rows.append({"path": str(path), "image_size": hw, **score_patches(module, patches, positions)})
     return rows
+
+
+@torch.no_grad()
+def split_image_probs(module: SCIClassifier, dm: SCIDataModule, stage: str, batch_size: int = 1024) -> np.ndarray:
+    """Mean patch probabilities of every image of a split, in the order of ``dm.split_records(stage)``."""
+    module.eval()
+    ds = dm.datasets[stage]
+    n_images = len(dm.splits[stage])
+    sums = np.zeros((n_images, len(dm.classes)))
+    counts = np.zeros(n_images)
+    for start in range(0, len(ds), batch_size):
+        x, _, owner = ds.__getitems__(list(range(start, min(len(ds), start + batch_size))))
+        p = patch_probabilities(module, x)
+        np.add.at(sums, owner.numpy(), p)
+        np.add.at(counts, owner.numpy(), 1)
+    return sums / np.clip(counts, 1, None)[:, None]

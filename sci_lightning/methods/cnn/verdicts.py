@@ -1,7 +1,7 @@
 """The forensic protocol for the CNN: calibration on validation images, verdicts on questioned photos.
 
-``train.py`` calls :func:`after_test` once the test loop has run with the best weights: it fits the calibration
-(:mod:`sci_lightning.calibration`) on the validation images, stores it in the run's checkpoints (so
+Training calls :func:`after_test` once the test loop has run with the best weights: it fits the calibration
+(:mod:`sci_lightning.forensic.calibration`) on the validation images, stores it in the run's checkpoints (so
 ``evaluate.py ckpt_path=... images=DIR`` gives calibrated verdicts), and, on a fixed split, writes verdicts for
 every questioned image, including those of cameras left out of the references.
 """
@@ -14,36 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from sci_lightning.calibration import Calibration, calibrate, calibrated_probs, plot_reliability, reliability
 from sci_lightning.data.cache import PatchSettings
 from sci_lightning.data.datamodule import SCIDataModule
-from sci_lightning.inference import patch_probabilities, score_files
-from sci_lightning.module import SCIClassifier
-from sci_lightning.reporting import write_json
-from sci_lightning.verdict import UNKNOWN, decide, draw_patch_heatmap, write_verdicts
+from sci_lightning.forensic.calibration import Calibration, calibrate, calibrated_probs, reliability
+from sci_lightning.forensic.decisions import UNKNOWN, decide
+from sci_lightning.forensic.figures import draw_patch_heatmap, plot_reliability
+from sci_lightning.forensic.report import write_verdicts
+from sci_lightning.methods.cnn.checkpoint import store_calibration
+from sci_lightning.methods.cnn.inference import score_files, split_image_probs
+from sci_lightning.methods.cnn.module import SCIClassifier
+from sci_lightning.outputs import write_json
 
 log = logging.getLogger(__name__)
-
-CKPT_KEY = "sci_calibration"
-
-
-@torch.no_grad()
-def split_image_probs(module: SCIClassifier, dm: SCIDataModule, stage: str, batch_size: int = 1024) -> np.ndarray:
-    """Mean patch probabilities of every image of a split, in the order of ``dm.split_records(stage)``."""
-    module.eval()
-    ds = dm.datasets[stage]
-    n_images = len(dm.splits[stage])
-    sums = np.zeros((n_images, len(dm.classes)))
-    counts = np.zeros(n_images)
-    for start in range(0, len(ds), batch_size):
-        x, _, owner = ds.__getitems__(list(range(start, min(len(ds), start + batch_size))))
-        p = patch_probabilities(module, x)
-        np.add.at(sums, owner.numpy(), p)
-        np.add.at(counts, owner.numpy(), 1)
-    return sums / np.clip(counts, 1, None)[:, None]
-
 
 def calibration_header(cal: Calibration | None, what: str) -> list[str]:
     """The lines that open a verdict report: what decided, how scores were calibrated, and how well."""
@@ -93,7 +76,8 @@ def cnn_verdicts(module: SCIClassifier, paths: Sequence[Path], settings: PatchSe
 
 
 def write_cnn_verdicts(out_dir: Path, verdicts: list[dict], classes: list[str], settings: PatchSettings,
-                       cal: Calibration | None, what: str, max_heatmaps: int = 200) -> dict[str, Any]:
+                       cal: Calibration | None, what: str, max_heatmaps: int) -> dict[str, Any]:
+    """The verdict report of scored photos (and, from the stored bins, the reliability diagram if missing)."""
     if cal is not None and not (out_dir / "reliability.png").exists():  # evaluate.py: from the stored bins
         out_dir.mkdir(parents=True, exist_ok=True)
         plot_reliability([("validation, raw", cal.bins_before), ("validation, calibrated", cal.bins_after)],
@@ -106,23 +90,13 @@ def write_cnn_verdicts(out_dir: Path, verdicts: list[dict], classes: list[str], 
     return write_verdicts(out_dir, verdicts, calibration_header(cal, what), heatmap, max_heatmaps)
 
 
-def store_calibration(cal: Calibration, ckpt_paths: Sequence[str | Path]) -> None:
-    """Add the calibration to checkpoints (plain values only: they still load with ``weights_only=True``)."""
-    for path in {str(p) for p in ckpt_paths if p and Path(p).is_file()}:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        ckpt[CKPT_KEY] = cal.to_dict()
-        tmp = Path(f"{path}.tmp")
-        torch.save(ckpt, tmp)
-        tmp.replace(path)
-
-
 def after_test(module: SCIClassifier, dm: SCIDataModule, out_dir: Path, verdict_cfg: Mapping[str, Any],
                ckpt_paths: Sequence[str | Path], what: str) -> dict[str, Any]:
     """Calibrate on the validation images, store it, and (fixed splits) write verdicts; returns metrics."""
     if not len(dm.splits["val"]):
         log.warning("no validation images: scores stay uncalibrated and no 'unknown' verdicts are possible")
         return {}
-    target = float(verdict_cfg.get("target_false_attribution", 0.05))
+    target = float(verdict_cfg["target_false_attribution"])
     val_probs = split_image_probs(module, dm, "val")
     cal = calibrate(val_probs, dm.split_labels("val"), target)
     # The test loop already aggregated the test images with the same weights: reuse its scores.
@@ -141,15 +115,14 @@ def after_test(module: SCIClassifier, dm: SCIDataModule, out_dir: Path, verdict_
     log.info("calibration: T=%.3f, ECE val %.3f -> %.3f, test %.3f -> %.3f, unknown below %s", cal.temperature,
              cal.ece_before, cal.ece_after, ece_test_before, ece_test_after, cal.threshold)
     if dm.mode != "kfold":
-        metrics.update(questioned_verdicts(module, dm, out_dir, cal, what, int(verdict_cfg.get("max_heatmaps", 200))))
+        metrics.update(questioned_verdicts(module, dm, out_dir, cal, what, int(verdict_cfg["max_heatmaps"])))
     return metrics
 
 
 def questioned_verdicts(module: SCIClassifier, dm: SCIDataModule, out_dir: Path, cal: Calibration | None, what: str,
-                        max_heatmaps: int = 200) -> dict[str, Any]:
+                        max_heatmaps: int) -> dict[str, Any]:
     """Verdicts on a fixed split's questioned images (those of cameras without references included)."""
-    questioned = dm.split_records("test") + dm.unknown_records()
-    truth = {str(r.path): r.label(dm.label_field) for r in dm.split_records("test")}
+    questioned, truth = dm.questioned()
     verdicts, _ = cnn_verdicts(module, [r.path for r in questioned], dm.settings, dm.classes, cal, truth)
     return write_cnn_verdicts(out_dir, verdicts, dm.classes, dm.settings, cal, what, max_heatmaps)
 

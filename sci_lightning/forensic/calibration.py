@@ -156,31 +156,31 @@ def genuine_threshold(probs: np.ndarray, labels: np.ndarray, target: float) -> f
     return float(scores[int(math.floor(target * len(scores)))])
 
 
-def plot_reliability(curves: Sequence[tuple[str, list[dict[str, float]]]], path: Path, title: str,
-                     xlabel: str = "top-1 score") -> Path:
-    """Reliability diagram: accuracy per confidence bin (marker size ~ count) against the diagonal."""
-    import matplotlib
+def signed_log(x: np.ndarray) -> np.ndarray:
+    """``sign(x) * log(1 + |x|)``: a score spanning orders of magnitude (PCE) on a scale a logistic fit can use."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * np.log1p(np.abs(x))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(4.6, 4.2), dpi=110)
-    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfect calibration")
-    for name, bins in curves:
-        if bins:
-            x = [b["confidence"] for b in bins]
-            y = [b["accuracy"] for b in bins]
-            n = np.array([b["count"] for b in bins], dtype=float)
-            ax.plot(x, y, marker="o", lw=1.2, label=name)
-            ax.scatter(x, y, s=20 + 200 * n / n.max(), alpha=0.3)
-    ax.set_xlim(0, 1.02)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("fraction correct")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+def platt_probability(scores: np.ndarray, a: float, b: float) -> np.ndarray:
+    """P(match | score) = ``1 / (1 + exp(-(a * signed_log(score) + b)))``."""
+    return 1 / (1 + np.exp(-(a * signed_log(scores) + b)))
+
+
+def fit_platt(scores: np.ndarray, is_match: np.ndarray) -> dict[str, Any] | None:
+    """Platt scaling (logistic regression on :func:`signed_log` of the score) of labelled pairs.
+
+    Returns ``a``, ``b``, the number of pairs and the reliability (ECE and bins) of the fitted probabilities on
+    those pairs, or None when the pairs hold only matches or only non-matches.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    scores, y = np.asarray(scores, dtype=np.float64), np.asarray(is_match, dtype=np.int64)
+    if len(set(y.tolist())) < 2:
+        return None
+    # C=100: nearly unregularised; the pairs of a validation set are few and the two parameters need no prior.
+    model = LogisticRegression(C=100.0).fit(signed_log(scores)[:, None], y)
+    a, b = float(model.coef_[0, 0]), float(model.intercept_[0])
+    prob = platt_probability(scores, a, b)
+    ece, bins = reliability(np.stack([1 - prob, prob], axis=1), y)
+    return {"method": "platt", "a": a, "b": b, "n_pairs": len(y), "ece_after": ece, "bins_after": bins}

@@ -22,54 +22,35 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
-from sklearn.linear_model import LogisticRegression
 
-from sci_lightning.calibration import plot_reliability, reliability
-from sci_lightning.data.datamodule import SCIDataModule
-from sci_lightning.evaluate import questioned_paths
-from sci_lightning.prnu.evaluate import HEAT_BLOCK, fingerprints_of, score_images
-from sci_lightning.reporting import write_json, write_skipped
-from sci_lightning.verdict import UNKNOWN, draw_block_heatmap, write_verdicts
+from sci_lightning.data.selection import Selection, questioned_files
+from sci_lightning.forensic.calibration import fit_platt, platt_probability
+from sci_lightning.forensic.decisions import UNKNOWN
+from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
+from sci_lightning.forensic.report import REPORT_NAME, write_verdicts
+from sci_lightning.methods.prnu.run import HEAT_BLOCK, fingerprints_of, score_images
+from sci_lightning.outputs import write_json, write_skipped
 
 log = logging.getLogger(__name__)
 
 
-def _feature(pce_values: np.ndarray) -> np.ndarray:
-    x = np.asarray(pce_values, dtype=np.float64)
-    return (np.sign(x) * np.log1p(np.abs(x)))[:, None]
-
-
-def calibrate_pce(dm: SCIDataModule, kw: dict, workers: int) -> dict[str, Any] | None:
+def calibrate_pce(sel: Selection, kw: dict, workers: int) -> dict[str, Any] | None:
     """Platt scaling of PCE -> P(match), fitted on validation images vs training-only fingerprints."""
-    val = dm.split_records("val")
+    val = sel.split_records("val")
     if not val:
         log.warning("no validation images: PRNU scores are reported as raw PCE (no calibrated probability)")
         return None
-    fps = fingerprints_of(dm.split_records("train"), kw, workers, "PRNU fingerprints (calibration)")
+    fps = fingerprints_of(sel.split_records("train"), kw, workers, "PRNU fingerprints (calibration)")
     scored = score_images([str(r.path) for r in val], fps, kw, workers, "PRNU validation residuals")
-    x, y = [], []
-    for r, s in zip(val, scored):
-        for cam, (p, _) in s.get("scores", {}).items():
-            x.append(p)
-            y.append(int(cam == r.camera))
-    if len(set(y)) < 2:
-        return None
-    model = LogisticRegression(C=100.0).fit(_feature(np.array(x)), np.array(y))
-    a, b = float(model.coef_[0, 0]), float(model.intercept_[0])
-    prob = _platt(np.array(x), a, b)
-    ece, bins = reliability(np.stack([1 - prob, prob], axis=1), np.array(y))
-    return {"method": "platt", "a": a, "b": b, "n_images": len(val), "n_pairs": len(y), "ece_after": ece,
-            "bins_after": bins}
-
-
-def _platt(pce_values: np.ndarray, a: float, b: float) -> np.ndarray:
-    return 1 / (1 + np.exp(-(a * _feature(pce_values)[:, 0] + b)))
+    pairs = [(p, cam == r.camera) for r, s in zip(val, scored) for cam, (p, _) in s.get("scores", {}).items()]
+    cal = fit_platt(np.array([p for p, _ in pairs]), np.array([m for _, m in pairs])) if pairs else None
+    return {**cal, "n_images": len(val)} if cal else None
 
 
 def p_match(pce_value: float, cal: dict[str, Any] | None) -> float | None:
     if cal is None:
         return None
-    return float(_platt(np.array([pce_value]), cal["a"], cal["b"])[0])
+    return float(platt_probability(np.array([pce_value]), cal["a"], cal["b"])[0])
 
 
 def _verdicts(paths: list[str], scored: list[dict], camera_class: dict[str, int], classes: list[str],
@@ -122,52 +103,51 @@ def _write(out_dir: Path, verdicts: list[dict], cal: dict | None, threshold: flo
                           score_name="P(match)" if cal else "PCE")
 
 
-def _decide_and_write(cfg: DictConfig, dm: SCIDataModule, fps: dict, camera_class: dict[str, int], kw: dict,
+def _decide_and_write(cfg: DictConfig, sel: Selection, fps: dict, camera_class: dict[str, int], kw: dict,
                       out_dir: Path, paths: list[str], scored: list[dict],
                       truth: dict[str, str] | None) -> tuple[list[dict], list[dict], dict[str, Any]]:
     """Score what is not scored yet, calibrate, decide and write the report: ``(verdicts, skipped, metrics)``
     (threshold, calibrated or not, open-set rates). ``scored`` holds the first ``len(scored)`` paths' scores."""
     workers = os.cpu_count() or 1
-    threshold = float(cfg.prnu.get("pce_threshold", 60.0))
-    cal = calibrate_pce(dm, kw, workers)
+    threshold = float(cfg.prnu.pce_threshold)
+    cal = calibrate_pce(sel, kw, workers)
     scored = scored + score_images(paths[len(scored):], fps, kw, workers, "PRNU verdicts", heat_block=HEAT_BLOCK)
-    verdicts, skipped = _verdicts(paths, scored, camera_class, dm.classes, cal, threshold, truth)
-    max_heatmaps = int((cfg.get("verdict") or {}).get("max_heatmaps", 200))
+    verdicts, skipped = _verdicts(paths, scored, camera_class, sel.classes, cal, threshold, truth)
+    max_heatmaps = int(cfg.verdict.max_heatmaps)
     metrics = {"prnu/pce_threshold": threshold, "calibrated": cal is not None,
                **_write(out_dir, verdicts, cal, threshold, max_heatmaps)}
     return verdicts, skipped, metrics
 
 
-def fixed_split_verdicts(cfg: DictConfig, dm: SCIDataModule, fps: dict, camera_class: dict[str, int], kw: dict,
+def fixed_split_verdicts(cfg: DictConfig, sel: Selection, fps: dict, camera_class: dict[str, int], kw: dict,
                          out_dir: Path, test_scored: list[dict]) -> dict[str, Any]:
     """Verdicts on a fixed split's questioned images, those of cameras without references included.
 
     ``test_scored``: the known questioned (test) images' scores from the test run, heat maps included.
     """
-    questioned = dm.split_records("test") + dm.unknown_records()
-    truth = {str(r.path): r.label(dm.label_field) for r in dm.split_records("test")}
-    return _decide_and_write(cfg, dm, fps, camera_class, kw, out_dir, [str(r.path) for r in questioned],
+    questioned, truth = sel.questioned()
+    return _decide_and_write(cfg, sel, fps, camera_class, kw, out_dir, [str(r.path) for r in questioned],
                              test_scored, truth)[2]
 
 
-def questioned_folder_verdicts(cfg: DictConfig, dm: SCIDataModule, fps: dict, camera_class: dict[str, int],
+def questioned_folder_verdicts(cfg: DictConfig, sel: Selection, fps: dict, camera_class: dict[str, int],
                                kw: dict, out_dir: Path) -> dict[str, Any]:
     """``evaluate.py method=prnu images=DIR``: verdicts on unlabelled photos against the references."""
-    paths = [str(p) for p in questioned_paths(cfg.images, list(cfg.image_extensions))]
-    verdicts, skipped, decided = _decide_and_write(cfg, dm, fps, camera_class, kw, out_dir, paths, [], None)
+    paths = [str(p) for p in questioned_files(cfg.images, cfg.image_extensions)]
+    verdicts, skipped, decided = _decide_and_write(cfg, sel, fps, camera_class, kw, out_dir, paths, [], None)
     with (out_dir / "predictions.csv").open("w", newline="") as fh:
         wr = csv.writer(fh)
-        wr.writerow(["path", "decision", "ranking", *[f"pce_{c}" for c in dm.classes]])
+        wr.writerow(["path", "decision", "ranking", *[f"pce_{c}" for c in sel.classes]])
         for v in verdicts:
             ranking = " > ".join(f"{c} (PCE {v['pce'][c]:.1f})" for c, _ in v["ranked"])
             wr.writerow([v["path"], v["decision"], ranking, *[f"{v['pce'].get(c, float('nan')):.4g}"
-                                                              for c in dm.classes]])
+                                                              for c in sel.classes]])
     if skipped:
         write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
-    metrics = {"method": "prnu", "task": cfg.task.name, "classes": dm.classes, "n_images": len(verdicts),
+    metrics = {"method": "prnu", "task": cfg.task.name, "classes": sel.classes, "n_images": len(verdicts),
                "n_skipped_images": len(skipped), "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts),
                "prnu/pce_threshold": decided["prnu/pce_threshold"], "calibrated": decided["calibrated"]}
     write_json(out_dir / "metrics.json", metrics)
     log.info("PRNU verdicts for %d questioned images (%d unknown) -> %s", len(verdicts),
-             metrics["n_unknown_verdicts"], out_dir / "report.md")
+             metrics["n_unknown_verdicts"], out_dir / REPORT_NAME)
     return metrics

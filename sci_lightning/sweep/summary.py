@@ -1,8 +1,9 @@
 """Cross-validation summaries: fold results of a sweep -> mean ± std and pooled confusion matrices.
 
-Runs at the end of every multirun (Hydra callback ``on_multirun_end``, which reads the jobs' files from the
-sweep dir, so it works under every launcher), or by hand: ``python -m sci_lightning.cv SWEEP_DIR``.
-Jobs are grouped by their overrides other than ``fold``: folds of different settings are never averaged together.
+Runs at the end of every multirun (:mod:`.callback`), or by hand: ``python -m sci_lightning.sweep summary
+SWEEP_DIR``. Writes ``cv_summary.json``, ``cv_summary.md`` and ``cv_confusion_matrix_<level>[_<variant>].png``.
+Jobs are grouped by their overrides other than ``fold`` (read with Hydra's own override parser): folds of
+different settings are never averaged together.
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ import logging
 import math
 import re
 import statistics
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from sci_lightning.reporting import plot_confusion_matrix, write_json
+from sci_lightning.outputs import plot_confusion_matrix, write_json
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +34,7 @@ class Group:
     """The folds of one setting (task/data/model/... combination) in a sweep."""
 
     setting: str
+    overrides: list[str] = field(default_factory=list)  # the setting's overrides (fold and hydra.* left out)
     folds: dict[int, dict[str, Any]] = field(default_factory=dict)  # fold -> metrics.json
     job_dirs: dict[int, Path] = field(default_factory=dict)
     failed: list[tuple[int | None, str]] = field(default_factory=list)  # (fold, job dir)
@@ -47,14 +46,19 @@ ORGANISING_KEYS = ("experiment", "method", "logger", "torch_threads", "trainer.e
                    "trainer.enable_model_summary", "data.cache_workers")
 
 
-def variant_labels(settings: list[str], models: list[str | None] | None = None) -> list[str]:
-    """Short names for settings: only the overrides whose values differ between them.
+def _parsed(overrides: list[str]) -> dict[str, str]:
+    """``{key: value}`` of Hydra override strings (``+``/``~`` prefixes and bracketed lists understood)."""
+    return {o.key_or_group: o.get_value_element_as_str() if not o.is_delete() else "~"
+            for o in OverridesParser.create().parse_overrides(overrides)}
+
+
+def variant_labels(overrides: list[list[str]], models: list[str | None] | None = None) -> list[str]:
+    """Short names for settings (each a list of overrides): only the overrides whose values differ between them.
 
     ``models`` (each group's model name from its metrics.json) lets a CNN sweep and a PRNU sweep in one folder
     be told apart by model even where one of them has no ``model=`` override.
     """
-    parsed = [{k.lstrip("+~"): v for k, v in (kv.split("=", 1) for kv in _split(s) if "=" in kv)}
-              for s in settings]
+    parsed = [_parsed(o) for o in overrides]
     for p, model in zip(parsed, models or []):
         if model:
             p["model"] = model
@@ -63,24 +67,8 @@ def variant_labels(settings: list[str], models: list[str | None] | None = None) 
     keys = sorted({k for p in parsed for k in p})
     differing = [k for k in keys if len({p.get(k) for p in parsed}) > 1]
     if not differing:
-        return settings
+        return [",".join(sorted(o)) or "default" for o in overrides]
     return [", ".join(f"{k.split('.')[-1]}={p.get(k, '—')}" for k in differing) for p in parsed]
-
-
-def _split(setting: str) -> list[str]:
-    """Split 'a=1,b=[1,2],c=x' on the commas that are not inside brackets."""
-    parts, depth, cur = [], 0, ""
-    for ch in setting:
-        if ch in "[(":
-            depth += 1
-        elif ch in "])":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    return [*parts, cur] if cur else parts
 
 
 def _job_overrides(job_dir: Path) -> list[str]:
@@ -88,15 +76,15 @@ def _job_overrides(job_dir: Path) -> list[str]:
     return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
 
 
-def _setting_and_fold(overrides: list[str]) -> tuple[str, int | None]:
+def _setting_and_fold(overrides: list[str]) -> tuple[list[str], int | None]:
+    """The overrides that make a setting (sorted) and the fold of a job's overrides."""
     fold, rest = None, []
-    for ov in overrides:
-        key, _, value = ov.partition("=")
-        if key.lstrip("+~") == "fold":
-            fold = int(value)
-        elif not key.startswith("hydra"):
-            rest.append(ov)
-    return ",".join(sorted(rest)) or "default", fold
+    for ov in OverridesParser.create().parse_overrides(overrides):
+        if ov.key_or_group == "fold":
+            fold = int(ov.value())
+        elif not ov.key_or_group.startswith("hydra"):
+            rest.append(ov.input_line)
+    return sorted(rest), fold
 
 
 def collect(sweep_dir: Path) -> dict[str, Group]:
@@ -106,8 +94,9 @@ def collect(sweep_dir: Path) -> dict[str, Group]:
         job_dir = hydra_dir.parent
         if job_dir == sweep_dir:
             continue
-        setting, fold = _setting_and_fold(_job_overrides(job_dir))
-        g = groups.setdefault(setting, Group(setting))
+        rest, fold = _setting_and_fold(_job_overrides(job_dir))
+        setting = ",".join(rest) or "default"
+        g = groups.setdefault(setting, Group(setting, rest))
         metrics_file = job_dir / "metrics.json"
         if not metrics_file.is_file():
             g.failed.append((fold, str(job_dir)))
@@ -156,7 +145,7 @@ def summarise(sweep_dir: str | Path) -> dict[str, Any]:
     md = [f"# Cross-validation summary\n\nSweep: `{sweep_dir}`\n"]
     # File names carry only what tells the settings apart (e.g. model=tuama), not every shared override.
     models = [next(iter(g.folds.values()), {}).get("model") for g in groups.values()]
-    labels = dict(zip(groups, variant_labels(list(groups), models)))
+    labels = dict(zip(groups, variant_labels([g.overrides for g in groups.values()], models)))
     if len(set(labels.values())) < len(labels):  # not told apart by the short names: use the full settings
         labels = {s: s for s in groups}
     for g in groups.values():
@@ -164,7 +153,7 @@ def summarise(sweep_dir: str | Path) -> dict[str, Any]:
         n_folds = int(first.get("n_folds", 0))
         missing = sorted(set(range(n_folds)) - set(g.folds)) if n_folds else []
         entry: dict[str, Any] = {
-            "setting": g.setting, "task": first.get("task"), "data": first.get("data"), "model": first.get("model"),
+            "setting": g.setting, "overrides": g.overrides, "task": first.get("task"), "data": first.get("data"), "model": first.get("model"),
             "n": len(g.folds), "n_folds": n_folds, "folds": sorted(g.folds), "missing_folds": missing,
             "failed_jobs": [{"fold": f, "dir": d} for f, d in g.failed],
             "metrics": {k: _stats([g.folds[f].get(k) for f in sorted(g.folds)]) for k in SUMMARY_KEYS},
@@ -212,80 +201,3 @@ def _markdown(e: dict[str, Any]) -> list[str]:
 
 def _fmt(v: Any) -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
-
-
-def log_summary_runs(summary: dict[str, Any], wandb_cfg: DictConfig) -> list[str]:
-    """One W&B run per setting, in the sweep's group (``job_type=cv-summary``), carrying the fold table, the
-    mean ± std and the pooled confusion matrices. Returns the offline run dirs (to sync later)."""
-    import wandb
-
-    from sci_lightning.loggers import sweep_group, wandb_settings
-
-    settings = wandb_settings(wandb_cfg)
-    if settings is None:
-        return []
-    sweep_dir = Path(summary["sweep_dir"])
-    offline = []
-    for e in summary["groups"]:
-        run = wandb.init(project=settings["project"], dir=str(sweep_dir), mode=settings["mode"],
-                         group=sweep_group(str(sweep_dir), e["task"], e["data"], e["model"]),
-                         job_type="cv-summary", name=f"cv-{e['task']}-{e['data']}-{e['model']}",
-                         config={"setting": e["setting"], "folds": e["folds"], "n_folds": e["n_folds"]}, reinit=True)
-        try:
-            cols = ["fold", *SUMMARY_KEYS]
-            table = wandb.Table(columns=cols, data=[[int(f), *[row.get(k) for k in SUMMARY_KEYS]]
-                                                   for f, row in e["per_fold"].items()])
-            run.log({"cv/folds": table, **{f"cv/{lvl}_confusion": wandb.Image(str(sweep_dir / e[f"pooled_confusion_{lvl}"]["png"]))
-                                           for lvl in ("image", "patch") if f"pooled_confusion_{lvl}" in e}})
-            run.summary.update({f"cv/{k}_{stat}": v[stat] for k, v in e["metrics"].items() for stat in ("mean", "std")})
-            run.summary.update({"cv/n_folds_finished": e["n"], "cv/missing_folds": str(e["missing_folds"])})
-            if settings["mode"] == "offline":
-                offline.append(str(Path(run.dir).parent))
-        finally:
-            run.finish()
-    return offline
-
-
-class CVSummaryCallback(Callback):
-    """Hydra callback: summarise the sweep's folds when a multirun ends (in the launching process)."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        try:
-            summary = summarise(sweep_dir)
-        except FileNotFoundError as err:
-            log.warning("no cross-validation summary: %s", err)
-            return
-        wandb_cfg = (config.get("logger") or {}).get("wandb")
-        if wandb_cfg and log_summary_runs(summary, wandb_cfg):
-            log.info("W&B runs of this sweep were saved offline. Upload all of them with:\n    wandb sync %s",
-                     f"{sweep_dir}/wandb/offline-run-* {sweep_dir}/*/wandb/offline-run-*")
-
-
-def sweep_dir_cli(argv: list[str], usage: str, write: Callable[[str], Path]) -> int:
-    """The shared shape of ``python -m sci_lightning.{cv,report} SWEEP_DIR``: write, then print the markdown."""
-    if len(argv) != 1 or argv[0] in ("-h", "--help"):
-        print(usage)
-        return 2
-    try:
-        path = write(argv[0])
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(path.read_text())
-    return 0
-
-
-def _write_summary(sweep_dir: str) -> Path:
-    summarise(sweep_dir)
-    return Path(sweep_dir) / "cv_summary.md"
-
-
-def main(argv: list[str]) -> int:
-    usage = "usage: python -m sci_lightning.cv SWEEP_DIR   (writes cv_summary.json/.md and pooled matrices)"
-    return sweep_dir_cli(argv, usage, _write_summary)
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    sys.exit(main(sys.argv[1:]))

@@ -1,4 +1,8 @@
-"""Run outputs: metrics.json, predictions.csv, skipped_images.csv and confusion-matrix PNGs."""
+"""Per-run outputs every method writes: metrics.json, predictions.csv, skipped_images.csv, confusion matrices.
+
+Figures use matplotlib's object API (:class:`~matplotlib.figure.Figure`), never pyplot's global state, so
+importing this module changes no backend and figures drawn in worker threads or a notebook do not interfere.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on servers or in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def _plain(value: Any) -> Any:
@@ -25,6 +26,7 @@ def _plain(value: Any) -> Any:
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """JSON with NumPy/torch scalars as plain numbers and non-finite values as null."""
     path.write_text(json.dumps({k: _plain(v) for k, v in data.items()}, indent=2, sort_keys=False) + "\n")
 
 
@@ -34,7 +36,8 @@ def plot_confusion_matrix(matrix: np.ndarray, classes: Sequence[str], path: Path
     row_sum = matrix.sum(axis=1, keepdims=True)
     pct = np.divide(matrix, row_sum, out=np.zeros(matrix.shape, float), where=row_sum > 0) * 100
     n = len(classes)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * n, 1.2 + 1.0 * n), dpi=110)
+    fig = Figure(figsize=(1.6 + 1.1 * n, 1.2 + 1.0 * n), dpi=110)
+    ax = fig.subplots()
     ax.imshow(pct, cmap="Blues", vmin=0, vmax=100)
     ax.set_xticks(range(n), labels=classes, rotation=45, ha="right")
     ax.set_yticks(range(n), labels=classes)
@@ -49,7 +52,6 @@ def plot_confusion_matrix(matrix: np.ndarray, classes: Sequence[str], path: Path
                     color="white" if pct[i, j] > 60 else "black")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
@@ -83,6 +85,7 @@ def write_ranked_predictions(path: Path, classes: Sequence[str], rows: Sequence[
 
 
 def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:
+    """``skipped_images.csv``: every unusable file with the reason it was skipped."""
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["path", "reason"])
@@ -111,3 +114,18 @@ def write_test_outputs(out_dir: Path, classes: Sequence[str], test_paths: Sequen
     }
     write_json(out_dir / "metrics.json", metrics)
     return pngs
+
+
+def run_metadata(cfg: Any, classes: Sequence[str], method: str) -> dict[str, Any]:
+    """The descriptive keys that open every metrics.json (any method; ``cfg`` is the run's composed config)."""
+    return {"task": cfg.task.name, "data": cfg.data.name, "model": cfg.model.name, "method": method,
+            "fold": int(cfg.fold), "n_folds": int(cfg.n_folds), "seed": int(cfg.seed), "classes": list(classes)}
+
+
+def finished_metrics(out_dir: Path, fold: int) -> dict[str, Any] | None:
+    """The metrics of a run dir whose fold already finished (metrics.json is written last), else None."""
+    try:
+        metrics = json.loads((out_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if metrics.get("fold") == fold and "test/acc_image" in metrics else None

@@ -11,7 +11,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from sci_lightning.errors import SCIConfigError
-from sci_lightning.metrics import ImageAggregator, classification_metrics, vote_decision
+from sci_lightning.methods.cnn.metrics import ImageAggregator, classification_metrics, vote_decision
 
 INPUT_NORMS = ("unit", "centered", "patch_mean")
 EVAL_STAGES = ("val", "test")

@@ -1,31 +1,27 @@
-"""Figures for the paper's comparisons: ``python -m sci_lightning.report SWEEP_DIR``.
+"""Figures for the paper's comparisons: ``python -m sci_lightning.sweep report SWEEP_DIR``.
 
 Summarises every job under the folder (re-written each time, so a PRNU sweep run into a sub-folder such as
 ``SWEEP_DIR/prnu`` joins the CNN sweep) and draws, per variant (the overrides that differ between the settings,
 e.g. ``model.net.filters`` in the depth ablation, or the model name), the mean patch- and
-image-level test accuracy with error bars of one standard deviation over folds: ``report_accuracy.png`` plus
-a markdown table ``report.md``.
+image-level test accuracy with error bars of one standard deviation over folds: ``sweep_accuracy.png`` plus
+a markdown table ``sweep_report.md``.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from sci_lightning.cv import summarise, sweep_dir_cli, variant_labels  # noqa: E402,F401
+from sci_lightning.sweep.summary import summarise, variant_labels
 
 LEVELS = (("test/acc_patch", "patch"), ("test/acc_image", "image (mean prob.)"), ("test/acc_image_vote", "image (vote)"))
 
 
 def _labels(groups: list[dict[str, Any]]) -> list[str]:
-    return variant_labels([g["setting"] for g in groups], [g.get("model") for g in groups])
+    return variant_labels([g["overrides"] for g in groups], [g.get("model") for g in groups])
 
 
 def _cell(stats: dict[str, float]) -> str:
@@ -36,11 +32,13 @@ def _cell(stats: dict[str, float]) -> str:
 
 
 def draw(summary: dict[str, Any], out_dir: Path) -> Path:
+    """``sweep_accuracy.png``: mean accuracy per variant and level, error bars one std over folds."""
     groups = summary["groups"]
     labels = _labels(groups)
     x = np.arange(len(groups))
     width = 0.8 / len(LEVELS)
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) + 2), 4.5), dpi=110)
+    fig = Figure(figsize=(max(6, 1.6 * len(groups) + 2), 4.5), dpi=110)
+    ax = fig.subplots()
     for i, (key, name) in enumerate(LEVELS):
         means = [g["metrics"][key]["mean"] for g in groups]
         stds = [g["metrics"][key]["std"] for g in groups]
@@ -54,14 +52,13 @@ def draw(summary: dict[str, Any], out_dir: Path) -> Path:
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    path = out_dir / "report_accuracy.png"
+    path = out_dir / "sweep_accuracy.png"
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
 def write_report(sweep_dir: str | Path) -> Path:
-    """Draw the figure and write ``report.md`` for a sweep dir; returns the markdown's path."""
+    """Draw the figure and write ``sweep_report.md`` for a sweep dir; returns the markdown's path."""
     sweep_dir = Path(sweep_dir)
     # Always re-summarised: a sweep folder may have gained jobs since (e.g. a PRNU sweep run into a sub-folder).
     summary = summarise(sweep_dir)
@@ -73,14 +70,7 @@ def write_report(sweep_dir: str | Path) -> Path:
     for label, g in zip(labels, summary["groups"]):
         cells = [_cell(g["metrics"][k]) for k, _ in LEVELS]
         lines.append(f"| {label} | {g['model']} | {g['n']} | " + " | ".join(cells) + " |")
-    path = sweep_dir / "report.md"
+    path = sweep_dir / "sweep_report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
 
-
-def main(argv: list[str]) -> int:
-    return sweep_dir_cli(argv, __doc__, write_report)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,97 @@
+"""Where a training step's time goes: the Lightning pipeline with parts of ``SCIClassifier.training_step`` taken
+away, against the bare PyTorch loop of ``bench/train_throughput.py``, all in one run.
+
+    python bench/step_cost.py [--images 60] [--batch-sizes 128 512] [--repeats 3]
+
+Variants (each a subclass that changes only ``training_step``):
+  full        the module as shipped: loss, train-metric update, ``self.log`` of the loss every step
+  no_metrics  without the train-metric update (MetricCollection of accuracy, macro accuracy, macro F1)
+  no_log      without ``self.log`` of the loss
+  bare_step   neither (only forward, loss, backward, optimiser: what Lightning itself adds remains)
+Prints patches/s and the ratio of each to the bare loop, so the per-step cost of each part is the difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from train_throughput import StepTimer, bare_loop, make_photos
+
+from sci_lightning.data.datamodule import SCIDataModule
+from sci_lightning.methods.cnn.module import SCIClassifier, normalise_input
+from sci_lightning.models.sci_cnn import SCICNN
+
+
+class NoMetrics(SCIClassifier):
+    def training_step(self, batch, batch_idx):
+        x, y, _ = batch
+        loss = self.criterion(self(x), y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        return loss
+
+
+class NoLog(SCIClassifier):
+    def training_step(self, batch, batch_idx):
+        x, y, _ = batch
+        logits = self(x)
+        self.train_metrics.update(logits, y)
+        return self.criterion(logits, y)
+
+
+class BareStep(SCIClassifier):
+    def training_step(self, batch, batch_idx):
+        x, y, _ = batch
+        return self.criterion(self(x), y)
+
+
+VARIANTS = {"full": SCIClassifier, "no_metrics": NoMetrics, "no_log": NoLog, "bare_step": BareStep}
+
+
+def run_variant(cls: type, dm: SCIDataModule, batch_size: int) -> float:
+    dm.loader_cfg["batch_size"] = batch_size
+    torch.manual_seed(0)
+    module = cls(SCICNN(len(dm.classes)), dm.classes, optimizer=lambda p: torch.optim.Adam(p, 1e-3))
+    timer = StepTimer()
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                         callbacks=[timer])
+    trainer.fit(module, datamodule=dm)
+    return timer.patches / timer.elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=60)
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 512])
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    pl.seed_everything(0, verbose=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "photos"
+        make_photos(root, args.images)
+        dm = SCIDataModule({"layout": "folder", "root": str(root), "cache_dir": str(Path(tmp) / "cache"),
+                            "split": {"val_fraction": 0.1}}, task_name="sensor_level", n_folds=5, seed=0)
+        dm.prepare_data()
+        dm.setup("fit")
+        train = dm.datasets["train"]
+        xb, yb, _ = train.__getitems__(list(range(len(train))))
+        x_mem = normalise_input(xb, "centered").contiguous(memory_format=torch.channels_last)
+        print(f"torch {torch.__version__}, lightning {pl.__version__}, {torch.get_num_threads()} threads, "
+              f"{len(train)} train patches")
+        print(f"{'batch':>6} {'variant':>11} {'p/s':>7} {'/ bare':>7}")
+        for bs in args.batch_sizes:
+            best = {name: 0.0 for name in [*VARIANTS, "bare_loop"]}
+            for _ in range(args.repeats):  # interleaved: drift in machine load hits every variant alike
+                for name, cls in VARIANTS.items():
+                    best[name] = max(best[name], run_variant(cls, dm, bs))
+                best["bare_loop"] = max(best["bare_loop"], bare_loop(x_mem, yb, len(dm.classes), bs))
+            for name, value in best.items():
+                print(f"{bs:>6} {name:>11} {value:>7.0f} {value / best['bare_loop']:>7.3f}")
+
+
+if __name__ == "__main__":
+    main()

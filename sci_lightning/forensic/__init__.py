@@ -1,0 +1,2 @@
+"""The forensic protocol, for every method: calibration maths, decisions and open-set rates, figures, and the
+verdict report. Methods feed it scores; it imports no method (and no torch)."""

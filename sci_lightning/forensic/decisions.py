@@ -1,0 +1,32 @@
+"""Decisions on questioned photos, for every method: name the best camera, or say "unknown"; open-set rates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+UNKNOWN = "unknown"
+
+
+def decide(ranked: Sequence[tuple[str, float]], threshold: float | None) -> str:
+    """The top candidate if its score reaches ``threshold`` (None: always), else "unknown"."""
+    top, score = ranked[0]
+    return top if threshold is None or score >= threshold else UNKNOWN
+
+
+def open_set_metrics(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Attribution rates over verdicts whose true camera is known (``true``; "unknown" = no references)."""
+    known = [v for v in verdicts if v.get("true") not in (None, "", UNKNOWN)]
+    unknown = [v for v in verdicts if v.get("true") == UNKNOWN]
+    out: dict[str, Any] = {"n_known_camera_images": len(known), "n_unknown_camera_images": len(unknown)}
+    if known:
+        out["open/correct_attribution_known"] = float(np.mean([v["decision"] == v["true"] for v in known]))
+        out["open/wrong_attribution_known"] = float(np.mean([v["decision"] not in (v["true"], UNKNOWN)
+                                                            for v in known]))
+        out["open/unknown_rate_known"] = float(np.mean([v["decision"] == UNKNOWN for v in known]))
+    if unknown:
+        out["open/unknown_rate_unknown"] = float(np.mean([v["decision"] == UNKNOWN for v in unknown]))
+        out["open/false_attribution_unknown"] = 1.0 - out["open/unknown_rate_unknown"]
+    return out

@@ -1,0 +1,72 @@
+"""The verdict report every method writes: ``verdicts.csv``, ``verdict_report.md`` and one heat map per photo.
+
+Method-agnostic: the CNN passes calibrated class probabilities and per-patch probabilities, the PRNU baseline
+passes PCE scores, calibrated match probabilities and a block map of local correlation with its best camera.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sci_lightning.forensic.decisions import open_set_metrics
+
+log = logging.getLogger(__name__)
+
+REPORT_NAME = "verdict_report.md"
+
+
+def _slug(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem)[:60]
+
+
+def write_verdicts(out_dir: Path, verdicts: list[dict[str, Any]], header: list[str],
+                   heatmap: Callable[[dict[str, Any], Path], Path] | None, max_heatmaps: int = 200,
+                   score_name: str = "probability") -> dict[str, Any]:
+    """``verdicts.csv``, one heat-map PNG per image (up to ``max_heatmaps``) and ``verdict_report.md``.
+
+    Each verdict holds ``path``, ``ranked`` [(camera, score)...], ``decision`` and optionally ``true`` (the
+    camera, or "unknown" for a camera without references) and ``detail`` (extra text). Returns open-set
+    metrics when true cameras are known.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    folder = out_dir / "verdicts"
+    folder.mkdir(exist_ok=True)
+    k = max((len(v["ranked"]) for v in verdicts), default=0)
+    with (out_dir / "verdicts.csv").open("w", newline="") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(["path", "decision", "true", *[f"{s}{i + 1}" for i in range(k) for s in ("camera", "score")]])
+        for v in verdicts:
+            cells = [x for cam, score in v["ranked"] for x in (cam, f"{score:.4g}")]
+            wr.writerow([v["path"], v["decision"], v.get("true", ""), *cells])
+    lines = ["# Verdict report", "", *header, "", "| # | image | decision | candidates (" + score_name + ") | true |",
+             "|---|---|---|---|---|"]
+    for i, v in enumerate(verdicts):
+        cands = ", ".join(f"{c} {s:.3g}" for c, s in v["ranked"][:3])
+        decision = f"**{v['decision']}**"
+        lines.append(f"| {i + 1} | `{Path(v['path']).name}` | {decision} | {cands} | {v.get('true', '—')} |")
+    lines.append("")
+    for i, v in enumerate(verdicts):
+        lines += [f"## {i + 1}. `{Path(v['path']).name}` → **{v['decision']}**", "", f"`{v['path']}`", ""]
+        lines += [f"- {c}: {s:.4g}" for c, s in v["ranked"]]
+        if v.get("detail"):
+            lines += ["", v["detail"]]
+        if heatmap is not None and i < max_heatmaps:
+            png = folder / f"{i + 1:04d}_{_slug(v['path'])}.png"
+            try:
+                heatmap(v, png)
+                lines += ["", f"![heat map of {Path(v['path']).name}](verdicts/{png.name})"]
+            except Exception as err:  # a figure must never cost the verdicts: say why it is missing
+                log.warning("no heat map for %s: %s", v["path"], err)
+        lines.append("")
+    if len(verdicts) > max_heatmaps:
+        lines.append(f"(heat maps drawn for the first {max_heatmaps} of {len(verdicts)} images: "
+                     "raise verdict.max_heatmaps for more)")
+    (out_dir / REPORT_NAME).write_text("\n".join(lines) + "\n")
+    return open_set_metrics(verdicts)
+
+

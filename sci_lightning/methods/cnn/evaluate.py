@@ -1,0 +1,75 @@
+"""``method=cnn`` evaluation: reproduce a checkpoint's test metrics, or give verdicts on a folder of photos."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from sci_lightning.data.selection import questioned_files
+from sci_lightning.errors import SCIConfigError
+from sci_lightning.forensic.decisions import UNKNOWN
+from sci_lightning.forensic.report import REPORT_NAME
+from sci_lightning.methods.cnn.checkpoint import Loaded, load_module
+from sci_lightning.methods.cnn.loggers import build_loggers, finish_wandb, log_summary
+from sci_lightning.methods.cnn.setup import build_datamodule
+from sci_lightning.methods.cnn.train import test_and_report
+from sci_lightning.methods.cnn.verdicts import cnn_verdicts, questioned_verdicts, score_rows_for_csv, write_cnn_verdicts
+from sci_lightning.outputs import run_metadata, write_json, write_ranked_predictions, write_skipped
+
+log = logging.getLogger(__name__)
+
+
+def _verdicts_for_folder(cfg: DictConfig, loaded: Loaded, out_dir: Path, what: str) -> dict[str, Any]:
+    """``images=DIR``: ranked cameras, calibrated verdicts and heat maps for unlabelled photos."""
+    module, run_cfg, classes, settings, cal = loaded
+    paths = questioned_files(cfg.images, cfg.image_extensions)
+    verdicts, skipped = cnn_verdicts(module, paths, settings, classes, cal)
+    write_ranked_predictions(out_dir / "predictions.csv", classes, score_rows_for_csv(verdicts, skipped))
+    write_cnn_verdicts(out_dir, verdicts, classes, settings, cal, what, int(cfg.verdict.max_heatmaps))
+    if skipped:
+        write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
+    metrics = {"ckpt_path": str(cfg.ckpt_path), "task": run_cfg.task.name, "classes": classes,
+               "n_images": len(verdicts), "n_skipped_images": len(skipped),
+               "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts), "calibrated": cal is not None}
+    write_json(out_dir / "metrics.json", metrics)
+    log.info("verdicts for %d questioned images (%d skipped, %d unknown) -> %s", len(verdicts), len(skipped),
+             metrics["n_unknown_verdicts"], out_dir / REPORT_NAME)
+    return metrics
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate ``cfg.ckpt_path`` on its test fold (or ``images=DIR``); returns what ``metrics.json`` holds."""
+    loaded = load_module(cfg.ckpt_path, cfg)
+    module, run_cfg, classes, _, cal = loaded
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    what = f"the {run_cfg.model.name} CNN of checkpoint {cfg.ckpt_path}"
+    if cal is None:
+        log.warning("checkpoint %s holds no calibration (written before it existed): scores are raw mean patch "
+                    "probabilities and no 'unknown' verdicts are given", cfg.ckpt_path)
+    loggers = build_loggers(cfg.logger)
+    try:
+        if cfg.images:
+            metrics = _verdicts_for_folder(cfg, loaded, out_dir, what)
+            log_summary(loggers, metrics)
+            return metrics
+        dm = build_datamodule(run_cfg)
+        if dm.classes != classes:
+            raise SCIConfigError("data", f"the data has classes {dm.classes} but the checkpoint was trained on "
+                                 f"{classes}", "evaluate on data with the same cameras and task as the training run")
+        trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[], enable_checkpointing=False)
+        meta = {**run_metadata(run_cfg, dm.classes, "cnn"), "ckpt_path": str(cfg.ckpt_path)}
+
+        def after() -> dict[str, Any]:  # fixed splits: verdicts with the checkpoint's own calibration
+            if dm.mode == "kfold":
+                return {}
+            return questioned_verdicts(module, dm, out_dir, cal, what, int(cfg.verdict.max_heatmaps))
+
+        return test_and_report(trainer, module, dm, out_dir, meta, after=after)
+    finally:
+        finish_wandb(loggers)
+

@@ -1,0 +1,2 @@
+"""The run layer: what ``train.py`` and ``evaluate.py`` do, as one screen each. Validates the composed config,
+picks the method from the registry, and hands over; everything else happens in the floors below."""

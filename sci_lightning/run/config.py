@@ -1,0 +1,120 @@
+"""One validation of the composed config, before any work: types by a structured schema, then the rules.
+
+Defaults live in the YAML files under ``conf/`` only. The schema below states every shared key's type and has
+no defaults of its own (``MISSING``), so a key missing from the YAML is an error here, not a silent default in
+code. Groups whose keys differ per choice (``data``, ``model``, ``trainer``, ``logger``) are checked where they
+are used, with errors that name the setting.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from sci_lightning.errors import SCIConfigError
+from sci_lightning.run.registry import get_method
+
+PRNU_DECISIONS = ("pce", "ncc")
+
+
+@dataclass
+class VerdictSchema:
+    target_false_attribution: float = MISSING
+    max_heatmaps: int = MISSING
+
+
+@dataclass
+class PrnuSchema:
+    sigma: float = MISSING
+    levels: int = MISSING
+    wavelet: str = MISSING
+    decision: str = MISSING
+    pce_threshold: float = MISSING
+
+
+@dataclass
+class PathsSchema:
+    root_dir: str = MISSING
+    output_dir: str = MISSING
+    cache_dir: str = MISSING
+
+
+@dataclass
+class RunSchema:
+    """Keys both entry points share."""
+
+    method: str = MISSING
+    seed: int = MISSING
+    fold: int = MISSING
+    n_folds: int = MISSING
+    ckpt_path: Any = None  # a path, "last" (train.py) or null
+    paths: PathsSchema = field(default_factory=PathsSchema)
+    verdict: VerdictSchema = field(default_factory=VerdictSchema)
+    prnu: PrnuSchema = field(default_factory=PrnuSchema)
+
+
+@dataclass
+class TrainSchema(RunSchema):
+    optimized_metric: str = MISSING
+    resume: bool = MISSING
+    skip_complete: bool = MISSING
+    torch_threads: Any = None  # int or null
+
+
+@dataclass
+class EvaluateSchema(RunSchema):
+    images: Any = None  # a folder, a file, or null
+    image_extensions: list[str] = MISSING
+
+
+SCHEMAS = {"train": TrainSchema, "evaluate": EvaluateSchema}
+
+
+def _typed(cfg: DictConfig, schema: type) -> DictConfig:
+    """The schema's keys of ``cfg``, type-checked (and converted: ``fold=3`` from the command line is an int)."""
+    keys = list(schema.__dataclass_fields__)
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.masked_copy(cfg, keys))
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "config"
+        problem = str(err).split("\n")[0]
+        raise SCIConfigError(str(key), problem, f"set {key} to a value of the right type (see conf/ and the README)"
+                             ) from None
+
+
+def _require(ok: bool, setting: str, problem: str, fix: str) -> None:
+    if not ok:
+        raise SCIConfigError(setting, problem, fix)
+
+
+def validate(cfg: DictConfig, entry: str) -> None:
+    """Check the composed config of ``train`` or ``evaluate``; raises :class:`SCIConfigError` naming the setting."""
+    typed = _typed(cfg, SCHEMAS[entry])
+    method = get_method(typed.method)
+    _require(typed.n_folds >= 2, "n_folds", f"must be at least 2 (got {typed.n_folds})",
+             "set n_folds=10 (the paper) or more than 1")
+    _require(0 <= typed.fold < typed.n_folds, "fold", f"{typed.fold} is out of range for n_folds={typed.n_folds}",
+             f"use fold=0..{typed.n_folds - 1}")
+    t = typed.verdict.target_false_attribution
+    _require(0 < t < 1, "verdict.target_false_attribution", f"must be in (0, 1) (got {t})", "use e.g. 0.05")
+    _require(typed.verdict.max_heatmaps >= 0, "verdict.max_heatmaps", "must be 0 or more", "use e.g. 200")
+    decision = typed.prnu.decision.lower()
+    _require(decision in PRNU_DECISIONS, "prnu.decision", f"is {typed.prnu.decision!r}",
+             f"use one of {', '.join(PRNU_DECISIONS)}")
+    _require(typed.prnu.sigma > 0 and typed.prnu.levels >= 1, "prnu.sigma / prnu.levels",
+             "the wavelet denoiser needs sigma > 0 and at least one level", "use sigma=5.0 levels=4")
+    _require(math.isfinite(typed.prnu.pce_threshold), "prnu.pce_threshold", "must be a number", "use e.g. 60")
+    if entry == "train":
+        metric = typed.optimized_metric
+        _require(metric.startswith("val/"), "optimized_metric", f"is {metric!r}: a sweep would tune on test folds",
+                 "optimise a validation metric, e.g. optimized_metric=val/acc_image or val/loss")
+        _require(typed.torch_threads is None or int(typed.torch_threads) >= 1, "torch_threads",
+                 "must be null or a positive number of threads", "use torch_threads=null")
+    else:
+        _require(not method.needs_checkpoint or bool(typed.ckpt_path), "ckpt_path", "is not set",
+                 "pass ckpt_path=outputs/.../checkpoints/<name>.ckpt")
+    cfg.prnu.decision = decision  # the checked value replaces the raw one (prnu.decision=PCE becomes pce)

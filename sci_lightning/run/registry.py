@@ -1,0 +1,70 @@
+"""The identification methods ``method=`` can name, and where their ``train`` / ``evaluate`` functions live.
+
+Methods are imported only when chosen: ``method=prnu`` never loads torch or Lightning. Adding a method is one
+entry here plus a package under :mod:`sci_lightning.methods` with ``train(cfg)`` and ``evaluate(cfg)``
+(README "Adding a method").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig
+
+from sci_lightning.errors import SCIConfigError
+
+RunFn = Callable[[DictConfig], dict[str, Any]]
+
+
+def _cnn_train() -> RunFn:
+    from sci_lightning.methods.cnn.train import train
+
+    return train
+
+
+def _cnn_evaluate() -> RunFn:
+    from sci_lightning.methods.cnn.evaluate import evaluate
+
+    return evaluate
+
+
+def _prnu_train() -> RunFn:
+    from sci_lightning.methods.prnu.run import train
+
+    return train
+
+
+def _prnu_evaluate() -> RunFn:
+    from sci_lightning.methods.prnu.run import evaluate
+
+    return evaluate
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method's entry points, imported on first use."""
+
+    name: str
+    description: str
+    train: Callable[[], RunFn]
+    evaluate: Callable[[], RunFn]
+    needs_checkpoint: bool  # evaluate.py needs ckpt_path=
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("cnn", "patch CNN (model=sci_cnn and peers), Lightning", _cnn_train, _cnn_evaluate, True),
+    Method("prnu", "classical PRNU fingerprint correlation (PCE / NCC), NumPy only", _prnu_train, _prnu_evaluate,
+           False),
+)}
+
+
+def get_method(name: str) -> Method:
+    """The registered method called ``name``; a clear error names the ones there are."""
+    try:
+        return METHODS[str(name)]
+    except KeyError:
+        raise SCIConfigError("method", f"unknown method {name!r}",
+                             "use one of: " + ", ".join(f"{m.name} ({m.description})" for m in METHODS.values())
+                             ) from None

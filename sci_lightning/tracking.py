@@ -1,0 +1,69 @@
+"""Where W&B runs go: online when it can be, offline by itself when not, disabled on request.
+
+``WANDB_MODE`` is honoured as set. When it is not set and no API key can be found (``WANDB_API_KEY`` or a
+``~/.netrc`` entry for the W&B host), runs go offline without touching the network, and the command that
+uploads them later is printed when they end. Plain Python (no Lightning): the CNN's Lightning loggers, the
+sweep summaries and methods without Lightning all decide the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+log = logging.getLogger(__name__)
+
+
+def wandb_api_key_available() -> bool:
+    """True if W&B could authenticate: an API key in the environment or in ~/.netrc."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def sweep_group(sweep_dir: str, task: str, data: str, model: str) -> str:
+    """The W&B group of a sweep: its settings and the sweep's time stamp (the sweep dir's name)."""
+    return f"{task}-{data}-{model}-{Path(sweep_dir).name}"
+
+
+def multirun_identity(cfg: Any) -> dict[str, str]:
+    """Group and job type for a fold run inside a Hydra multirun; empty for a single run."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return {}
+    hc = HydraConfig.get()
+    return {"group": sweep_group(hc.sweep.dir, cfg.task.name, cfg.data.name, cfg.model.name),
+            "job_type": f"fold-{cfg.fold}"}
+
+
+def wandb_settings(cfg: Any) -> dict[str, str] | None:
+    """Project and mode (online/offline) a W&B logger config resolves to here, or None when disabled."""
+    offline = offline_decision(bool(cfg.get("offline")))
+    if offline is None:
+        return None
+    return {"project": cfg.get("project") or "sci-lightning", "mode": "offline" if offline else "online"}
+
+
+def offline_decision(configured_offline: bool) -> bool | None:
+    """Offline (True), online (False) or disabled (None), from WANDB_MODE, the config and the API key."""
+    mode = os.environ.get("WANDB_MODE", "").lower()
+    if mode == "disabled":
+        return None
+    if mode in ("offline", "dryrun"):
+        return True
+    if mode != "online" and not configured_offline and not wandb_api_key_available():
+        log.warning("W&B: no API key found (WANDB_API_KEY or `wandb login`), logging offline instead")
+        return True
+    return configured_offline
+
+
