@@ -20,9 +20,9 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine_line, write_photo  # noqa: E402
-
 from sci_lightning.data.cache import PatchSettings, load_or_build  # noqa: E402
+
+from common import machine_line, write_photo  # noqa: E402
 
 
 def plain_decode(paths: list[Path]) -> float:
@@ -50,12 +50,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        paths = [write_photo(Path(tmp) / f"photo_{i:03d}.jpg", args.width, args.height, seed=i)
-                 for i in range(args.images)]
+        paths = [
+            write_photo(Path(tmp) / f"photo_{i:03d}.jpg", args.width, args.height, seed=i) for i in range(args.images)
+        ]
         mb = sum(p.stat().st_size for p in paths) / len(paths) / 2**20
         print(machine_line())
-        print(f"{args.images} JPEGs of {args.width}x{args.height} ({args.width * args.height / 1e6:.0f} MP, "
-              f"{mb:.1f} MiB each on average)")
+        print(
+            f"{args.images} JPEGs of {args.width}x{args.height} ({args.width * args.height / 1e6:.0f} MP, "
+            f"{mb:.1f} MiB each on average)"
+        )
         plain_decode(paths)  # warm the page cache: every side then reads from memory
         rates: dict[str, list[float]] = {"decode": [], "build1": [], "build2": []}
         for _ in range(args.repeats):

@@ -14,8 +14,10 @@ from PIL import Image
 
 
 def machine_line() -> str:
-    return (f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
-            f"torch {torch.__version__}, python {platform.python_version()}")
+    return (
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}, python {platform.python_version()}"
+    )
 
 
 def write_photo(path: Path, width: int = 4000, height: int = 3000, seed: int = 0, quality: int = 92) -> Path:

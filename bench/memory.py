@@ -44,13 +44,23 @@ def write_cache(folder: Path, n_patches: int) -> None:
     counts = np.full(n_images, PER_IMAGE)
     counts[-1] = n_patches - PER_IMAGE * (n_images - 1)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    np.savez(folder / "index.npz", offsets=offsets, positions=np.zeros((n_patches, 2), np.int32),
-             image_sizes=np.full((n_images, 2), 512, np.int32))
-    meta = {"version": cache_mod.FORMAT_VERSION, "n_images": n_images, "n_patches": n_patches,
-            "settings": {"size": SIZE, "per_image": PER_IMAGE, "selection": "grid", "seed": 0},
-            "files": [f"img_{i}.jpg" for i in range(n_images)], "skipped": {}, "content_sha256": [""] * n_images,
-            "index_sha256": cache_mod._sha256_file(folder / "index.npz"),
-            "patches_sampled_sha256": cache_mod._sampled_sha256(folder / "patches.u8")}
+    np.savez(
+        folder / "index.npz",
+        offsets=offsets,
+        positions=np.zeros((n_patches, 2), np.int32),
+        image_sizes=np.full((n_images, 2), 512, np.int32),
+    )
+    meta = {
+        "version": cache_mod.FORMAT_VERSION,
+        "n_images": n_images,
+        "n_patches": n_patches,
+        "settings": {"size": SIZE, "per_image": PER_IMAGE, "selection": "grid", "seed": 0},
+        "files": [f"img_{i}.jpg" for i in range(n_images)],
+        "skipped": {},
+        "content_sha256": [""] * n_images,
+        "index_sha256": cache_mod._sha256_file(folder / "index.npz"),
+        "patches_sampled_sha256": cache_mod._sampled_sha256(folder / "patches.u8"),
+    }
     (folder / "meta.json").write_text(json.dumps(meta))
 
 
@@ -62,8 +72,8 @@ def child(folder: Path, steps: int, batch_size: int) -> None:
 
     from sci_lightning.data import cache as cache_mod
     from sci_lightning.data.datamodule import PatchBatchDataset, keep_batch
-    from sci_lightning.models.sci_cnn import SCICNN
     from sci_lightning.methods.cnn.module import SCIClassifier
+    from sci_lightning.models.sci_cnn import SCICNN
 
     with PeakMemory() as mem:
         n_images = json.loads((folder / "meta.json").read_text())["n_images"]
@@ -76,8 +86,15 @@ def child(folder: Path, steps: int, batch_size: int) -> None:
         loader = DataLoader(ds, batch_size=batch_size, shuffle=True, collate_fn=keep_batch)
         classes = [f"c{i}" for i in range(N_CLASSES)]
         module = SCIClassifier(SCICNN(N_CLASSES), classes, optimizer=lambda p: torch.optim.Adam(p, 1e-3))
-        trainer = pl.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
-                             enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+        trainer = pl.Trainer(
+            max_steps=steps,
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+        )
         trainer.fit(module, train_dataloaders=loader)
     print(json.dumps({"patches": n, "anon_mib": mem.peak_anon, "total_mib": mem.peak_total}))
 
@@ -99,16 +116,33 @@ def main() -> None:
         for n in args.sizes:
             folder = Path(tmp) / f"patches-{n}"
             write_cache(folder, n)
-            out = subprocess.run([sys.executable, __file__, "--child", str(folder), "--steps", str(args.steps),
-                                  "--batch-size", str(args.batch_size)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    str(folder),
+                    "--steps",
+                    str(args.steps),
+                    "--batch-size",
+                    str(args.batch_size),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"{'patches':>9} {'cache MiB':>10} {'peak anon RSS MiB':>18} {'peak total RSS MiB':>19}")
     for r in results:
-        print(f"{r['patches']:>9} {r['patches'] * SIZE * SIZE * 3 / 2**20:>10.0f} {r['anon_mib']:>18.0f} "
-              f"{r['total_mib']:>19.0f}")
+        print(
+            f"{r['patches']:>9} {r['patches'] * SIZE * SIZE * 3 / 2**20:>10.0f} {r['anon_mib']:>18.0f} "
+            f"{r['total_mib']:>19.0f}"
+        )
     lo, hi = results[0], results[-1]
-    print(f"ratio {hi['patches']} / {lo['patches']} patches: anon {hi['anon_mib'] / lo['anon_mib']:.3f}, "
-          f"total {hi['total_mib'] / lo['total_mib']:.3f}   (target: flat, peak under 2048 MiB)")
+    print(
+        f"ratio {hi['patches']} / {lo['patches']} patches: anon {hi['anon_mib'] / lo['anon_mib']:.3f}, "
+        f"total {hi['total_mib'] / lo['total_mib']:.3f}   (target: flat, peak under 2048 MiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def train_tiny(out: Path) -> Path:
-    subprocess.run([sys.executable, "train.py", f"hydra.run.dir={out}", "logger=none", "data.images_per_camera=6",
-                    "data.image_size=96", "n_folds=3", "trainer.max_epochs=1", "+trainer.enable_progress_bar=false"],
-                   cwd=REPO, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            f"hydra.run.dir={out}",
+            "logger=none",
+            "data.images_per_camera=6",
+            "data.image_size=96",
+            "n_folds=3",
+            "trainer.max_epochs=1",
+            "+trainer.enable_progress_bar=false",
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
     return out / "checkpoints" / "last.ckpt"
 
 
@@ -57,8 +70,10 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         assert row["n_patches"] == settings.per_image and len(ranked) == len(classes)
         print(f"model load (checkpoint + network): {load_s:.3f} s")
-        print(f"file -> ranked classes ({row['n_patches']} patches, {torch.get_num_threads()} threads): "
-              f"best {min(times):.3f} s, median {float(np.median(times)):.3f} s of {args.repeats}   (target < 1 s)")
+        print(
+            f"file -> ranked classes ({row['n_patches']} patches, {torch.get_num_threads()} threads): "
+            f"best {min(times):.3f} s, median {float(np.median(times)):.3f} s of {args.repeats}   (target < 1 s)"
+        )
 
 
 if __name__ == "__main__":

@@ -56,9 +56,16 @@ def run_variant(cls: type, dm: SCIDataModule, batch_size: int) -> float:
     torch.manual_seed(0)
     module = cls(SCICNN(len(dm.classes)), dm.classes, optimizer=lambda p: torch.optim.Adam(p, 1e-3))
     timer = StepTimer()
-    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                         callbacks=[timer])
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[timer],
+    )
     trainer.fit(module, datamodule=dm)
     return timer.patches / timer.elapsed
 
@@ -73,15 +80,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "photos"
         make_photos(root, args.images)
-        dm = SCIDataModule({"layout": "folder", "root": str(root), "cache_dir": str(Path(tmp) / "cache"),
-                            "split": {"val_fraction": 0.1}}, task_name="sensor_level", n_folds=5, seed=0)
+        dm = SCIDataModule(
+            {
+                "layout": "folder",
+                "root": str(root),
+                "cache_dir": str(Path(tmp) / "cache"),
+                "split": {"val_fraction": 0.1},
+            },
+            task_name="sensor_level",
+            n_folds=5,
+            seed=0,
+        )
         dm.prepare_data()
         dm.setup("fit")
         train = dm.datasets["train"]
         xb, yb, _ = train.__getitems__(list(range(len(train))))
         x_mem = normalise_input(xb, "centered").contiguous(memory_format=torch.channels_last)
-        print(f"torch {torch.__version__}, lightning {pl.__version__}, {torch.get_num_threads()} threads, "
-              f"{len(train)} train patches")
+        print(
+            f"torch {torch.__version__}, lightning {pl.__version__}, {torch.get_num_threads()} threads, "
+            f"{len(train)} train patches"
+        )
         print(f"{'batch':>6} {'variant':>11} {'p/s':>7} {'/ bare':>7}")
         for bs in args.batch_sizes:
             best = {name: 0.0 for name in [*VARIANTS, "bare_loop"]}

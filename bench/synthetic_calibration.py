@@ -23,13 +23,21 @@ SETTINGS = [  # (label, data overrides)
     *[(f"PRNU {p * 100:g}%", [f"data.prnu_strength={p}"]) for p in (0.0, 0.0025, 0.005, 0.01, 0.02)],
     *[(f"JPEG q={q}", [f"data.jpeg_quality=[{q},{q}]"]) for q in (70, 85, 95)],
 ]
-UNITS = [(f"units_of_one_model, PRNU {p * 100:g}%", ["data.profile=units_of_one_model", f"data.prnu_strength={p}"])
-         for p in (0.0, 0.02)]
+UNITS = [
+    (f"units_of_one_model, PRNU {p * 100:g}%", ["data.profile=units_of_one_model", f"data.prnu_strength={p}"])
+    for p in (0.0, 0.02)
+]
 
 
 def train(overrides: list[str], out: Path) -> dict:
-    cmd = [sys.executable, "train.py", f"hydra.run.dir={out}", "logger=csv", "+trainer.enable_progress_bar=false",
-           *overrides]
+    cmd = [
+        sys.executable,
+        "train.py",
+        f"hydra.run.dir={out}",
+        "logger=csv",
+        "+trainer.enable_progress_bar=false",
+        *overrides,
+    ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
@@ -57,8 +65,10 @@ def main() -> None:
                 cells[task] = (f"{m['test/acc_patch']:.3f}", f"{m['test/acc_image']:.3f} ({m['n_test_images']} img)")
             model = cells.get("model_level", ("—", "—"))
             sensor = cells["sensor_level"]
-            print(f"| {label} | {model[0]} | {model[1]} | {sensor[0]} | {sensor[1]} | {time.time() - start:.0f} |",
-                  flush=True)
+            print(
+                f"| {label} | {model[0]} | {model[1]} | {sensor[0]} | {sensor[1]} | {time.time() - start:.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

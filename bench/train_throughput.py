@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 
 from sci_lightning.data.datamodule import SCIDataModule
-from sci_lightning.models.sci_cnn import SCICNN
 from sci_lightning.methods.cnn.module import SCIClassifier, normalise_input
+from sci_lightning.models.sci_cnn import SCICNN
 
 WARMUP = 5
 
@@ -57,15 +57,24 @@ def pipeline(dm: SCIDataModule, batch_size: int, accelerator: str = "cpu", preci
     torch.manual_seed(0)
     module = SCIClassifier(SCICNN(len(dm.classes)), dm.classes, optimizer=lambda p: torch.optim.Adam(p, 1e-3))
     timer = StepTimer()
-    trainer = pl.Trainer(max_epochs=1, accelerator=accelerator, precision=precision, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                         callbacks=[timer])
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator=accelerator,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[timer],
+    )
     trainer.fit(module, datamodule=dm)
     return timer.patches / timer.elapsed
 
 
-def bare_loop(x: torch.Tensor, y: torch.Tensor, n_classes: int, batch_size: int, device: str = "cpu",
-              bf16: bool = False) -> float:
+def bare_loop(
+    x: torch.Tensor, y: torch.Tensor, n_classes: int, batch_size: int, device: str = "cpu", bf16: bool = False
+) -> float:
     torch.manual_seed(0)
     net = SCICNN(n_classes).to(device)
     x, y = x.to(device), y.to(device)
@@ -77,7 +86,7 @@ def bare_loop(x: torch.Tensor, y: torch.Tensor, n_classes: int, batch_size: int,
     for step, i in enumerate(range(0, len(x), batch_size)):
         if step == WARMUP:
             start = time.perf_counter()
-        idx = order[i:i + batch_size]
+        idx = order[i : i + batch_size]
         xb, yb = x[idx], y[idx]
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
@@ -104,8 +113,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "photos"
         make_photos(root, args.images)
-        dm = SCIDataModule({"layout": "folder", "root": str(root), "cache_dir": str(Path(tmp) / "cache"),
-                            "split": {"val_fraction": 0.1}}, task_name="sensor_level", n_folds=5, seed=0)
+        dm = SCIDataModule(
+            {
+                "layout": "folder",
+                "root": str(root),
+                "cache_dir": str(Path(tmp) / "cache"),
+                "split": {"val_fraction": 0.1},
+            },
+            task_name="sensor_level",
+            n_folds=5,
+            seed=0,
+        )
         dm.prepare_data()
         dm.setup("fit")
         train = dm.datasets["train"]
@@ -114,8 +132,10 @@ def main() -> None:
         # markedly faster than NCHW; the bare loop gets the same layout so the ratio measures the data path only.
         x_mem, y_mem = normalise_input(xb, "centered").contiguous(memory_format=torch.channels_last), yb
         gpu = f", GPU {torch.cuda.get_device_name()} bf16-mixed" if args.gpu else ""
-        print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-              f"torch {torch.__version__}, lightning {pl.__version__}{gpu}")
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+            f"torch {torch.__version__}, lightning {pl.__version__}{gpu}"
+        )
         print(f"train patches per epoch: {len(train)} ({args.images} images, 256 patches each, 5-fold split)")
         print(f"{'batch':>6} {'pipeline p/s':>13} {'bare p/s':>10} {'ratio':>6}")
         for bs in args.batch_sizes:

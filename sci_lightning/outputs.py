@@ -48,25 +48,43 @@ def plot_confusion_matrix(matrix: np.ndarray, classes: Sequence[str], path: Path
     ax.set_title(f"{title}\n{total} samples, accuracy {acc:.1f}%", fontsize=10)
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, f"{matrix[i, j]}\n{pct[i, j]:.1f}%", ha="center", va="center", fontsize=8,
-                    color="white" if pct[i, j] > 60 else "black")
+            ax.text(
+                j,
+                i,
+                f"{matrix[i, j]}\n{pct[i, j]:.1f}%",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if pct[i, j] > 60 else "black",
+            )
     fig.tight_layout()
     fig.savefig(path)
     return path
 
 
-def write_test_predictions(path: Path, image_paths: Sequence[str], classes: Sequence[str],
-                           results: Mapping[str, Any]) -> None:
+def write_test_predictions(
+    path: Path, image_paths: Sequence[str], classes: Sequence[str], results: Mapping[str, Any]
+) -> None:
     """One row per test image: path, true and predicted class (mean probability and vote), probabilities."""
     probs = np.asarray(results["mean_probs"])
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["path", "true", "predicted", "predicted_vote", "correct", "n_patches",
-                    *[f"prob_{c}" for c in classes]])
+        w.writerow(
+            ["path", "true", "predicted", "predicted_vote", "correct", "n_patches", *[f"prob_{c}" for c in classes]]
+        )
         for row, img in enumerate(np.asarray(results["image"])):
             true, pred = classes[int(results["target"][row])], classes[int(probs[row].argmax())]
-            w.writerow([image_paths[int(img)], true, pred, classes[int(results["vote_pred"][row])], int(true == pred),
-                        int(results["n_patches"][row]), *[f"{p:.6f}" for p in probs[row]]])
+            w.writerow(
+                [
+                    image_paths[int(img)],
+                    true,
+                    pred,
+                    classes[int(results["vote_pred"][row])],
+                    int(true == pred),
+                    int(results["n_patches"][row]),
+                    *[f"{p:.6f}" for p in probs[row]],
+                ]
+            )
 
 
 def write_ranked_predictions(path: Path, classes: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
@@ -92,9 +110,14 @@ def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:
         w.writerows(skipped)
 
 
-def write_test_outputs(out_dir: Path, classes: Sequence[str], test_paths: Sequence[str],
-                       results: Mapping[str, Any], metrics: dict[str, Any],
-                       skipped: Sequence[tuple[str, str]] = ()) -> dict[str, Path]:
+def write_test_outputs(
+    out_dir: Path,
+    classes: Sequence[str],
+    test_paths: Sequence[str],
+    results: Mapping[str, Any],
+    metrics: dict[str, Any],
+    skipped: Sequence[tuple[str, str]] = (),
+) -> dict[str, Path]:
     """Write the standard test outputs of a run; returns the PNGs by name (for loggers).
 
     ``metrics.json`` is written last, so its presence marks a finished run (sweeps rely on it).
@@ -107,10 +130,14 @@ def write_test_outputs(out_dir: Path, classes: Sequence[str], test_paths: Sequen
     write_json(out_dir / "confusion_matrices.json", {"classes": list(classes), **matrices})
     pngs = {
         "confusion_matrix_patch": plot_confusion_matrix(
-            np.asarray(matrices["patch"]), classes, out_dir / "confusion_matrix_patch.png", "patch level"),
+            np.asarray(matrices["patch"]), classes, out_dir / "confusion_matrix_patch.png", "patch level"
+        ),
         "confusion_matrix_image": plot_confusion_matrix(
-            np.asarray(matrices["image"]), classes, out_dir / "confusion_matrix_image.png",
-            "image level (mean of patch probabilities)"),
+            np.asarray(matrices["image"]),
+            classes,
+            out_dir / "confusion_matrix_image.png",
+            "image level (mean of patch probabilities)",
+        ),
     }
     write_json(out_dir / "metrics.json", metrics)
     return pngs
@@ -118,8 +145,16 @@ def write_test_outputs(out_dir: Path, classes: Sequence[str], test_paths: Sequen
 
 def run_metadata(cfg: Any, classes: Sequence[str], method: str) -> dict[str, Any]:
     """The descriptive keys that open every metrics.json (any method; ``cfg`` is the run's composed config)."""
-    return {"task": cfg.task.name, "data": cfg.data.name, "model": cfg.model.name, "method": method,
-            "fold": int(cfg.fold), "n_folds": int(cfg.n_folds), "seed": int(cfg.seed), "classes": list(classes)}
+    return {
+        "task": cfg.task.name,
+        "data": cfg.data.name,
+        "model": cfg.model.name,
+        "method": method,
+        "fold": int(cfg.fold),
+        "n_folds": int(cfg.n_folds),
+        "seed": int(cfg.seed),
+        "classes": list(classes),
+    }
 
 
 def finished_metrics(out_dir: Path, fold: int) -> dict[str, Any] | None:

@@ -42,8 +42,10 @@ def multirun_identity(cfg: Any) -> dict[str, str]:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return {}
     hc = HydraConfig.get()
-    return {"group": sweep_group(hc.sweep.dir, cfg.task.name, cfg.data.name, cfg.model.name),
-            "job_type": f"fold-{cfg.fold}"}
+    return {
+        "group": sweep_group(hc.sweep.dir, cfg.task.name, cfg.data.name, cfg.model.name),
+        "job_type": f"fold-{cfg.fold}",
+    }
 
 
 def wandb_settings(cfg: Any) -> dict[str, str] | None:
@@ -65,5 +67,3 @@ def offline_decision(configured_offline: bool) -> bool | None:
         log.warning("W&B: no API key found (WANDB_API_KEY or `wandb login`), logging offline instead")
         return True
     return configured_offline
-
-

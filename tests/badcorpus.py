@@ -29,8 +29,9 @@ def make_bad_corpus(folder: Path, device: str = "A", camera: str = "A1") -> dict
     rgb = camera_image(device, camera, 900, (H, W))
     out: dict[str, tuple[str, str]] = {}
 
-    def put(name: str, outcome: str, note: str, data: bytes | None = None, img: Image.Image | None = None,
-            **save) -> None:
+    def put(
+        name: str, outcome: str, note: str, data: bytes | None = None, img: Image.Image | None = None, **save
+    ) -> None:
         path = folder / name
         if data is not None:
             path.write_bytes(data)
@@ -42,7 +43,7 @@ def make_bad_corpus(folder: Path, device: str = "A", camera: str = "A1") -> dict
     put("truncated.jpg", "skipped", "cannot decode", data=_jpeg_bytes(rgb)[:400])
     put("text_named_jpg.jpg", "skipped", "not an image", data=b"<html>this is a web page, not a photo</html>\n")
     put("rgba.png", "used", "alpha dropped", img=Image.fromarray(np.dstack([rgb, np.full((H, W), 128, np.uint8)])))
-    grey16 = (rgb[..., 0].astype(np.uint16) * 257)
+    grey16 = rgb[..., 0].astype(np.uint16) * 257
     put("grey16.png", "used", "16-bit scaled to 8", img=Image.fromarray(grey16))
     put("grey16.tif", "used", "16-bit scaled to 8", img=Image.fromarray(grey16))
     put("grey.jpg", "used", "grey repeated to RGB", img=Image.fromarray(rgb[..., 1]), quality=95)
@@ -59,5 +60,10 @@ def make_bad_corpus(folder: Path, device: str = "A", camera: str = "A1") -> dict
     out["unreadable.jpg"] = ("skipped", "permission denied") if os.geteuid() != 0 else ("used", "readable by root")
     os.symlink(folder / "does_not_exist.jpg", folder / "broken_link.jpg")
     out["broken_link.jpg"] = ("skipped", "not found")
-    put("unicode é 写真 (copy).jpg", "used", "plain JPEG, odd path", data=_jpeg_bytes(camera_image(device, camera, 901, (H, W))))
+    put(
+        "unicode é 写真 (copy).jpg",
+        "used",
+        "plain JPEG, odd path",
+        data=_jpeg_bytes(camera_image(device, camera, 901, (H, W))),
+    )
     return out

@@ -25,8 +25,13 @@ REPO = Path(__file__).resolve().parents[1]
 VISION3 = REPO.parent / "shared" / "realdata" / "vision-3"
 
 # Small, fast training settings for end-to-end runs.
-FAST = ["trainer.max_epochs=2", "n_folds=3", "data.loader.batch_size=64", "trainer.enable_model_summary=false",
-        "+trainer.enable_progress_bar=false"]
+FAST = [
+    "trainer.max_epochs=2",
+    "n_folds=3",
+    "data.loader.batch_size=64",
+    "trainer.enable_model_summary=false",
+    "+trainer.enable_progress_bar=false",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -60,8 +65,11 @@ def compose_config(entry: str, *overrides: str, run_dir: Path) -> DictConfig:
     the output folder is ``run_dir``.
     """
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name=entry, return_hydra_config=True,
-                      overrides=[*overrides, f"paths.output_dir={run_dir}", f"paths.root_dir={REPO}"])
+        cfg = compose(
+            config_name=entry,
+            return_hydra_config=True,
+            overrides=[*overrides, f"paths.output_dir={run_dir}", f"paths.root_dir={REPO}"],
+        )
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):  # a real run's task function never sees the hydra node either
         del cfg["hydra"]
@@ -80,8 +88,9 @@ def run_in_process(entry: str, *overrides: str, run_dir: Path) -> dict:
     return (train if entry == "train" else evaluate).run(cfg)
 
 
-def run_entry(script: str, *overrides: str, run_dir: Path, env: dict | None = None,
-              timeout: int = 300) -> subprocess.CompletedProcess:
+def run_entry(
+    script: str, *overrides: str, run_dir: Path, env: dict | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     """Run ``train.py``/``evaluate.py`` in a subprocess with its output in ``run_dir``."""
     full_env = {**os.environ, **(env or {})}
     cmd = [sys.executable, script, f"hydra.run.dir={run_dir}", *overrides]

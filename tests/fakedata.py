@@ -34,8 +34,9 @@ def write_jpeg(path: Path, arr: np.ndarray, quality: int = 95) -> Path:
     return path
 
 
-def make_folder_tree(root: Path, cameras: Iterable[tuple[str, str]], per_camera: int = 6,
-                     size: tuple[int, int] = (96, 128)) -> Path:
+def make_folder_tree(
+    root: Path, cameras: Iterable[tuple[str, str]], per_camera: int = 6, size: tuple[int, int] = (96, 128)
+) -> Path:
     """root/<device>/<camera>/img_<k>.jpg for each (device, camera)."""
     for device, camera in cameras:
         for k in range(per_camera):
@@ -55,7 +56,9 @@ def make_miche_tree(root: Path, subjects: int = 4, shots: int = 2, size: tuple[i
                 place = "IN" if (s + k) % 2 else "OU"
                 ext = ".JPG" if (s + k) % 3 == 0 else ".jpg"
                 name = f"{s:03d}_{device}_{place}_{sensor}_RI_01_{k}{ext}"
-                write_jpeg(root / MICHE_FOLDERS[device] / name, camera_image(device, f"{device}_{sensor}", s * 10 + k, size))
+                write_jpeg(
+                    root / MICHE_FOLDERS[device] / name, camera_image(device, f"{device}_{sensor}", s * 10 + k, size)
+                )
     write_jpeg(root / "iPhone5" / "thumbnail_001.jpg", camera_image("IP5", "IP5_F", 999, size))  # does not match
     return root
 

@@ -55,8 +55,12 @@ def _reference(paths, tmp_path) -> tuple[int, int]:
 
 
 def _build_proc(cache_dir: Path, paths, progress: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", BUILD, str(cache_dir), str(progress), *map(str, paths)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", BUILD, str(cache_dir), str(progress), *map(str, paths)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for(progress: Path, stage: str, count: int, proc: subprocess.Popen) -> None:

@@ -19,22 +19,49 @@ pytestmark = pytest.mark.timeout(600)
 def trained(miche_tree, tmp_path_factory):
     """One 2-epoch sensor-level run on the MICHE-named tree, logged to W&B offline."""
     run_dir = tmp_path_factory.mktemp("train_run")
-    proc = run_entry("train.py", "data=miche", f"data.root={miche_tree}", "task=sensor_level", *FAST,
-                     run_dir=run_dir, env={"WANDB_MODE": "offline"})
+    proc = run_entry(
+        "train.py",
+        "data=miche",
+        f"data.root={miche_tree}",
+        "task=sensor_level",
+        *FAST,
+        run_dir=run_dir,
+        env={"WANDB_MODE": "offline"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir, proc
 
 
 def test_train_writes_every_output(trained):
     run_dir, _ = trained
-    for name in ("metrics.json", "predictions.csv", "confusion_matrix_patch.png", "confusion_matrix_image.png",
-                 ".hydra/config.yaml", "checkpoints/last.ckpt", "train.log"):
+    for name in (
+        "metrics.json",
+        "predictions.csv",
+        "confusion_matrix_patch.png",
+        "confusion_matrix_image.png",
+        ".hydra/config.yaml",
+        "checkpoints/last.ckpt",
+        "train.log",
+    ):
         assert (run_dir / name).is_file(), name
     assert list((run_dir / "checkpoints").glob("best-*.ckpt"))
     m = json.loads((run_dir / "metrics.json").read_text())
-    for key in ("task", "fold", "n_folds", "classes", "test/acc_patch", "test/acc_image", "test/acc_image_vote",
-                "test/f1_macro_image", "n_train_images", "n_val_images", "n_test_images", "n_test_patches",
-                "n_skipped_images", "n_unmatched_files"):
+    for key in (
+        "task",
+        "fold",
+        "n_folds",
+        "classes",
+        "test/acc_patch",
+        "test/acc_image",
+        "test/acc_image_vote",
+        "test/f1_macro_image",
+        "n_train_images",
+        "n_val_images",
+        "n_test_images",
+        "n_test_patches",
+        "n_skipped_images",
+        "n_unmatched_files",
+    ):
         assert key in m, key
     assert m["task"] == "sensor_level" and m["classes"] == ["GS4_F", "GS4_R", "GT2", "IP5_F", "IP5_R"]
     assert m["n_unmatched_files"] == 1 and m["n_skipped_images"] == 0
@@ -80,15 +107,22 @@ def test_evaluate_scores_a_folder_of_questioned_images(trained, miche_tree, tmp_
     for src in sorted(miche_tree.rglob("00[12]_GS4_*_R_*"))[:3]:
         shutil.copy(src, questioned / src.name)
     (questioned / "broken.jpg").write_bytes(b"not a jpeg")
-    run_in_process("evaluate", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", f"images={questioned}",
-                   "logger=none", run_dir=tmp_path / "out")
+    run_in_process(
+        "evaluate",
+        f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+        f"images={questioned}",
+        "logger=none",
+        run_dir=tmp_path / "out",
+    )
     rows = list(csv.DictReader((tmp_path / "out" / "predictions.csv").open()))
     assert len(rows) == 4
     broken = next(r for r in rows if r["path"].endswith("broken.jpg"))
     assert broken["skipped_reason"] and not broken["predicted"]
     ok = [r for r in rows if not r["skipped_reason"]]
     assert all(r["ranking"].count(">") == 4 and r["ranking"].startswith(r["predicted"]) for r in ok)
-    assert all(abs(sum(float(r[f"prob_{c}"]) for c in ("GS4_F", "GS4_R", "GT2", "IP5_F", "IP5_R")) - 1) < 1e-4 for r in ok)
+    assert all(
+        abs(sum(float(r[f"prob_{c}"]) for c in ("GS4_F", "GS4_R", "GT2", "IP5_F", "IP5_R")) - 1) < 1e-4 for r in ok
+    )
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert m["n_images"] == 3 and m["n_skipped_images"] == 1
 
@@ -102,6 +136,7 @@ def test_checkpoint_loads_weights_only(trained):
 class _Exploit:
     def __reduce__(self):
         import os
+
         return (os.system, ("touch PWNED_BY_CHECKPOINT",))
 
 
@@ -114,17 +149,20 @@ def test_evaluate_refuses_code_executing_checkpoint(tmp_path):
     assert not list(tmp_path.rglob("PWNED_BY_CHECKPOINT"))
 
 
-@pytest.mark.parametrize("overrides,setting", [
-    (["data=folder"], "data.root"),
-    (["data=folder", "data.root=/no/such/dir"], "data.root"),
-    (["data=folder", "data.root={folder}", "fold=7", "n_folds=3"], "fold"),
-    (["data=folder", "data.root={folder}", "data.layout=flickr"], "data.layout"),
-    (["data=folder", "data.root={folder}", "n_folds=50"], "n_folds"),
-    (["fold=abc"], "fold"),
-    (["method=svm"], "method"),
-    (["optimized_metric=test/acc_image"], "optimized_metric"),
-    (["prnu.decision=peak"], "prnu.decision"),
-])
+@pytest.mark.parametrize(
+    "overrides,setting",
+    [
+        (["data=folder"], "data.root"),
+        (["data=folder", "data.root=/no/such/dir"], "data.root"),
+        (["data=folder", "data.root={folder}", "fold=7", "n_folds=3"], "fold"),
+        (["data=folder", "data.root={folder}", "data.layout=flickr"], "data.layout"),
+        (["data=folder", "data.root={folder}", "n_folds=50"], "n_folds"),
+        (["fold=abc"], "fold"),
+        (["method=svm"], "method"),
+        (["optimized_metric=test/acc_image"], "optimized_metric"),
+        (["prnu.decision=peak"], "prnu.decision"),
+    ],
+)
 def test_clear_errors_name_the_setting(overrides, setting, folder_tree, tmp_path):
     with pytest.raises(SCIConfigError) as err:
         run_in_process("train", *[o.format(folder=folder_tree) for o in overrides], "logger=none", run_dir=tmp_path)
@@ -132,8 +170,9 @@ def test_clear_errors_name_the_setting(overrides, setting, folder_tree, tmp_path
 
 
 def test_user_error_exits_2_without_traceback(folder_tree, tmp_path):
-    proc = run_entry("train.py", "data=folder", f"data.root={folder_tree}", "fold=7", "n_folds=3", "logger=none",
-                     run_dir=tmp_path)
+    proc = run_entry(
+        "train.py", "data=folder", f"data.root={folder_tree}", "fold=7", "n_folds=3", "logger=none", run_dir=tmp_path
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "error: fold" in proc.stderr and "fix:" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -150,10 +189,19 @@ def test_evaluation_overrides_are_read_by_hydras_parser(tmp_path):
 
     from conftest import compose_config
 
-    saved = {"fold": 0, "data": {"root": "a", "loader": {"pin_memory": False, "batch_size": 32}},
-             "model": {"name": "sci_cnn", "net": {"filters": [64, 128]}}}
-    cfg = compose_config("evaluate", "fold=2", "~data.loader.pin_memory", "data.loader.batch_size=7",
-                         "model.net.filters=[1]", run_dir=tmp_path)
+    saved = {
+        "fold": 0,
+        "data": {"root": "a", "loader": {"pin_memory": False, "batch_size": 32}},
+        "model": {"name": "sci_cnn", "net": {"filters": [64, 128]}},
+    }
+    cfg = compose_config(
+        "evaluate",
+        "fold=2",
+        "~data.loader.pin_memory",
+        "data.loader.batch_size=7",
+        "model.net.filters=[1]",
+        run_dir=tmp_path,
+    )
     merged = merge_overrides(saved, cfg)
     assert merged.fold == 2 and merged.data.loader.batch_size == 7 and merged.data.root == "a"
     assert "pin_memory" not in merged.data.loader  # ~key deletes the key (it used to become key=None)

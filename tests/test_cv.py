@@ -15,13 +15,21 @@ from sci_lightning.sweep.summary import collect, summarise
 from conftest import REPO
 
 # one torch thread everywhere, so the basic and joblib launchers compute bit-identical folds
-TINY = ["n_folds=3", "data.images_per_camera=6", "data.image_size=96", "trainer.max_epochs=1",
-        "+trainer.enable_progress_bar=false", "torch_threads=1", "trainer.deterministic=true"]
+TINY = [
+    "n_folds=3",
+    "data.images_per_camera=6",
+    "data.image_size=96",
+    "trainer.max_epochs=1",
+    "+trainer.enable_progress_bar=false",
+    "torch_threads=1",
+    "trainer.deterministic=true",
+]
 
 
 def sweep(sweep_dir, *overrides, env_mode="offline"):
     cmd = [sys.executable, "train.py", "-m", f"hydra.sweep.dir={sweep_dir}", *TINY, *overrides]
     import os
+
     env = {**os.environ, "WANDB_MODE": env_mode}
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
@@ -82,8 +90,9 @@ def test_relaunch_runs_only_unfinished_folds(cv_sweep, caplog):
 
 def test_joblib_launcher_gives_the_same_summary(cv_sweep, tmp_path):
     sweep_dir, _ = cv_sweep
-    proc = sweep(tmp_path / "joblib", "+sweep=cv", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                 env_mode="disabled")
+    proc = sweep(
+        tmp_path / "joblib", "+sweep=cv", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", env_mode="disabled"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ours = json.loads((tmp_path / "joblib" / "cv_summary.json").read_text())["groups"][0]
     basic = json.loads((sweep_dir / "cv_summary.json").read_text())["groups"][0]
@@ -103,8 +112,19 @@ def test_settings_are_never_averaged_together_and_failures_are_listed(tmp_path):
     num = 0
     for task, accs in (("model_level", [0.9, 0.8, None]), ("sensor_level", [0.5, 0.7, 0.6])):
         for fold, acc in enumerate(accs):
-            m = None if acc is None else {"task": task, "data": "d", "model": "m", "fold": fold, "n_folds": 3,
-                                          "test/acc_image": acc, "n_test_images": 10}
+            m = (
+                None
+                if acc is None
+                else {
+                    "task": task,
+                    "data": "d",
+                    "model": "m",
+                    "fold": fold,
+                    "n_folds": 3,
+                    "test/acc_image": acc,
+                    "n_test_images": 10,
+                }
+            )
             _fake_job(tmp_path, num, [f"task={task}", f"fold={fold}"], m)
             num += 1
     summary = summarise(tmp_path)
@@ -118,12 +138,19 @@ def test_settings_are_never_averaged_together_and_failures_are_listed(tmp_path):
 
 
 def test_cv_module_cli(tmp_path):
-    _fake_job(tmp_path, 0, ["fold=0"], {"task": "t", "data": "d", "model": "m", "fold": 0, "n_folds": 2,
-                                        "test/acc_image": 1.0, "n_test_images": 3})
-    proc = subprocess.run([sys.executable, "-m", "sci_lightning.sweep", "summary", str(tmp_path)], capture_output=True, text=True)
+    _fake_job(
+        tmp_path,
+        0,
+        ["fold=0"],
+        {"task": "t", "data": "d", "model": "m", "fold": 0, "n_folds": 2, "test/acc_image": 1.0, "n_test_images": 3},
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "sci_lightning.sweep", "summary", str(tmp_path)], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and "1 of 2 folds finished" in proc.stdout and "folds [1]" in proc.stdout
-    bad = subprocess.run([sys.executable, "-m", "sci_lightning.sweep", "summary", str(tmp_path / "nope")], capture_output=True,
-                         text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "sci_lightning.sweep", "summary", str(tmp_path / "nope")], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "no job folders" in bad.stderr
 
 
@@ -144,9 +171,19 @@ def test_interrupted_fold_resumes_from_last_checkpoint(tmp_path, caplog):
 def test_ddp_two_cpu_processes_count_every_test_patch_once(tmp_path):
     from conftest import run_entry
 
-    proc = run_entry("train.py", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "logger=csv",
-                     "n_folds=3", "data.images_per_camera=7", "data.image_size=96", "trainer.max_epochs=1",
-                     "+trainer.enable_progress_bar=false", run_dir=tmp_path)
+    proc = run_entry(
+        "train.py",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "logger=csv",
+        "n_folds=3",
+        "data.images_per_camera=7",
+        "data.image_size=96",
+        "trainer.max_epochs=1",
+        "+trainer.enable_progress_bar=false",
+        run_dir=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "MEMBER: 2/2" in proc.stdout + proc.stderr
     m = json.loads((tmp_path / "metrics.json").read_text())
@@ -158,8 +195,13 @@ def test_ddp_two_cpu_processes_count_every_test_patch_once(tmp_path):
 
 
 def test_submitit_local_runs_a_fold(tmp_path):
-    proc = sweep(tmp_path / "sub", "fold=0", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-                 env_mode="disabled")
+    proc = sweep(
+        tmp_path / "sub",
+        "fold=0",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        env_mode="disabled",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "sub" / "0" / "metrics.json").read_text())["fold"] == 0
     assert json.loads((tmp_path / "sub" / "cv_summary.json").read_text())["groups"][0]["n"] == 1
@@ -169,14 +211,23 @@ def test_run_killed_mid_epoch_resumes_to_the_same_test_metrics(tmp_path, caplog)
     """SIGKILL in the middle of epoch 2 of 3, relaunch into the same run dir: same test metrics as no kill."""
     from conftest import run_entry, run_in_process
 
-    args = [*[a for a in TINY if "max_epochs" not in a], "trainer.max_epochs=3", "logger=none",
-            "data.loader.batch_size=32"]
+    args = [
+        *[a for a in TINY if "max_epochs" not in a],
+        "trainer.max_epochs=3",
+        "logger=none",
+        "data.loader.batch_size=32",
+    ]
     run_in_process("train", *args, run_dir=tmp_path / "whole")
     steps_per_epoch = json.loads((tmp_path / "whole" / "metrics.json").read_text())["n_train_patches"] // 32 + 1
     env = {"PYTHONPATH": str(REPO / "tests")}
-    killed = run_entry("train.py", *args, "+callbacks.killer._target_=killer.KillAtStep",
-                       f"+callbacks.killer.step={steps_per_epoch + steps_per_epoch // 2}", run_dir=tmp_path / "killed",
-                       env=env)
+    killed = run_entry(
+        "train.py",
+        *args,
+        "+callbacks.killer._target_=killer.KillAtStep",
+        f"+callbacks.killer.step={steps_per_epoch + steps_per_epoch // 2}",
+        run_dir=tmp_path / "killed",
+        env=env,
+    )
     assert killed.returncode == -9 and not (tmp_path / "killed" / "metrics.json").exists()
     assert (tmp_path / "killed" / "checkpoints" / "last.ckpt").is_file()
     caplog.set_level(logging.INFO)
@@ -191,12 +242,19 @@ def test_run_killed_mid_epoch_resumes_to_the_same_test_metrics(tmp_path, caplog)
 def test_optuna_search_optimises_validation_never_test(tmp_path):
     """hparams_search=cnn_optuna: every trial returns its selected checkpoint's val/acc_image; the study's best
     value is the best of those, and no test metric reaches the sweeper."""
-    proc = sweep(tmp_path / "optuna", "hparams_search=cnn_optuna", "hydra.sweeper.n_trials=3",
-                 "hydra.sweeper.sampler.n_startup_trials=3", "logger=none", env_mode="disabled")
+    proc = sweep(
+        tmp_path / "optuna",
+        "hparams_search=cnn_optuna",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler.n_startup_trials=3",
+        "logger=none",
+        env_mode="disabled",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = [json.loads((tmp_path / "optuna" / str(k) / "metrics.json").read_text()) for k in range(3)]
-    overrides = [yaml.safe_load((tmp_path / "optuna" / str(k) / ".hydra" / "overrides.yaml").read_text())
-                 for k in range(3)]
+    overrides = [
+        yaml.safe_load((tmp_path / "optuna" / str(k) / ".hydra" / "overrides.yaml").read_text()) for k in range(3)
+    ]
     assert all(any(o.startswith("model.optimizer.lr=") for o in ov) for ov in overrides)  # the space was searched
     assert all(any(o.startswith("model.net.filters=") for o in ov) for ov in overrides)
     best = yaml.safe_load((tmp_path / "optuna" / "optimization_results.yaml").read_text())

@@ -9,8 +9,14 @@ from sci_lightning.errors import SCIConfigError
 
 
 def make_dm(root, cache, **kw):
-    data = {"layout": "folder", "root": str(root), "cache_dir": str(cache), "cache_workers": 1,
-            "loader": {"batch_size": 16}, "split": {"val_fraction": 0.2}}
+    data = {
+        "layout": "folder",
+        "root": str(root),
+        "cache_dir": str(cache),
+        "cache_workers": 1,
+        "loader": {"batch_size": 16},
+        "split": {"val_fraction": 0.2},
+    }
     dm = SCIDataModule(data, task_name=kw.pop("task", "sensor_level"), n_folds=3, seed=0, **kw)
     dm.prepare_data()
     dm.setup("fit")
@@ -57,8 +63,12 @@ def test_class_with_only_bad_images_is_a_clear_error(folder_tree, tmp_path):
 
 
 def _fixed_dm(tmp_path, data, **kw):
-    dm = SCIDataModule({"cache_dir": str(tmp_path / "cache"), "cache_workers": 1, **data}, seed=0,
-                       task_name=kw.pop("task", "sensor_level"), **kw)
+    dm = SCIDataModule(
+        {"cache_dir": str(tmp_path / "cache"), "cache_workers": 1, **data},
+        seed=0,
+        task_name=kw.pop("task", "sensor_level"),
+        **kw,
+    )
     dm.prepare_data()
     dm.setup("fit")
     return dm
@@ -70,9 +80,15 @@ def test_fixed_split_from_two_roots(tmp_path):
     cams = [("A", "A1"), ("A", "A2"), ("B", "B1")]
     make_folder_tree(tmp_path / "refs", cams, per_camera=8)
     make_folder_tree(tmp_path / "questioned", cams, per_camera=3)
-    dm = _fixed_dm(tmp_path, {"layout": "folder", "reference_root": str(tmp_path / "refs"),
-                              "questioned_root": str(tmp_path / "questioned"),
-                              "split": {"mode": "roots", "val_fraction": 0.25}})
+    dm = _fixed_dm(
+        tmp_path,
+        {
+            "layout": "folder",
+            "reference_root": str(tmp_path / "refs"),
+            "questioned_root": str(tmp_path / "questioned"),
+            "split": {"mode": "roots", "val_fraction": 0.25},
+        },
+    )
     sides = {s: {r.path.parent.parent.parent.name for r in dm.split_records(s)} for s in ("train", "val", "test")}
     assert sides == {"train": {"refs"}, "val": {"refs"}, "test": {"questioned"}}
     assert len(dm.splits["test"]) == 9 and len(dm.splits["train"]) + len(dm.splits["val"]) == 24
@@ -91,9 +107,18 @@ def test_fixed_split_from_a_manifest_column_with_a_camera_left_out(tmp_path):
         for cam in ("A", "B", "C"):
             for k in range(8):
                 wr.writerow([f"{cam}/{cam}1/img_{k:03d}.jpg", cam, f"{cam}1", "flat" if k < 6 else "natural"])
-    data = {"layout": "manifest", "root": str(root),
-            "split": {"mode": "column", "column": "content", "reference_values": ["flat"],
-                      "questioned_values": ["natural"], "exclude_reference": ["C1"], "val_fraction": 0.2}}
+    data = {
+        "layout": "manifest",
+        "root": str(root),
+        "split": {
+            "mode": "column",
+            "column": "content",
+            "reference_values": ["flat"],
+            "questioned_values": ["natural"],
+            "exclude_reference": ["C1"],
+            "val_fraction": 0.2,
+        },
+    }
     dm = _fixed_dm(tmp_path, data)
     assert dm.classes == ["A1", "B1"]
     assert {r.extra["content"] for s in ("train", "val") for r in dm.split_records(s)} == {"flat"}

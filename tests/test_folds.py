@@ -33,12 +33,15 @@ def test_deterministic_in_seed():
     assert not np.array_equal(a.test, c.test)
 
 
-@pytest.mark.parametrize("kwargs,setting", [
-    ({"fold": 10, "n_folds": 10}, "fold"),
-    ({"fold": -1, "n_folds": 10}, "fold"),
-    ({"fold": 0, "n_folds": 1}, "n_folds"),
-    ({"fold": 0, "n_folds": 30}, "n_folds"),  # 24 images per class < 30 folds
-])
+@pytest.mark.parametrize(
+    "kwargs,setting",
+    [
+        ({"fold": 10, "n_folds": 10}, "fold"),
+        ({"fold": -1, "n_folds": 10}, "fold"),
+        ({"fold": 0, "n_folds": 1}, "n_folds"),
+        ({"fold": 0, "n_folds": 30}, "n_folds"),  # 24 images per class < 30 folds
+    ],
+)
 def test_clear_errors(kwargs, setting):
     with pytest.raises(SCIConfigError) as err:
         make_fold(LABELS, SCENES, seed=0, **kwargs)

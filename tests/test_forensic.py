@@ -28,9 +28,16 @@ def case(tmp_path_factory):
 
 
 def _fixed(case):
-    return ["data=folder", "data.split.mode=roots", f"data.reference_root={case / 'refs'}",
-            f"data.questioned_root={case / 'questioned'}", "data.split.exclude_reference=[X/X1]",
-            "data.split.val_fraction=0.3", "task=sensor_level", "logger=none"]
+    return [
+        "data=folder",
+        "data.split.mode=roots",
+        f"data.reference_root={case / 'refs'}",
+        f"data.questioned_root={case / 'questioned'}",
+        "data.split.exclude_reference=[X/X1]",
+        "data.split.val_fraction=0.3",
+        "task=sensor_level",
+        "logger=none",
+    ]
 
 
 def _rows(path):
@@ -40,8 +47,15 @@ def _rows(path):
 @pytest.fixture(scope="module")
 def cnn_run(case, tmp_path_factory):
     out = tmp_path_factory.mktemp("cnn")
-    run_in_process("train", *_fixed(case), *[a for a in FAST if "max_epochs" not in a and "n_folds" not in a],
-                   "trainer.max_epochs=8", "trainer.deterministic=true", "torch_threads=1", run_dir=out)
+    run_in_process(
+        "train",
+        *_fixed(case),
+        *[a for a in FAST if "max_epochs" not in a and "n_folds" not in a],
+        "trainer.max_epochs=8",
+        "trainer.deterministic=true",
+        "torch_threads=1",
+        run_dir=out,
+    )
     return out
 
 
@@ -84,9 +98,13 @@ def test_prnu_fixed_split_and_questioned_folder(case, tmp_path):
     m = json.loads((tmp_path / "fixed" / "metrics.json").read_text())
     assert m["test/acc_image"] == 1.0 and m["open/correct_attribution_known"] == 1.0
     assert m["open/unknown_rate_unknown"] == 1.0  # best PCE below 60 for the camera without references
-    assert (tmp_path / "fixed" / "verdict_report.md").is_file() and len(list((tmp_path / "fixed" / "verdicts").glob("*.png"))) == 16
+    assert (tmp_path / "fixed" / "verdict_report.md").is_file() and len(
+        list((tmp_path / "fixed" / "verdicts").glob("*.png"))
+    ) == 16
     assert json.loads((tmp_path / "fixed" / "calibration.json").read_text())["method"] == "platt"
-    run_in_process("evaluate", "method=prnu", *_fixed(case), f"images={case / 'questioned' / 'X'}", run_dir=tmp_path / "dir")
+    run_in_process(
+        "evaluate", "method=prnu", *_fixed(case), f"images={case / 'questioned' / 'X'}", run_dir=tmp_path / "dir"
+    )
     rows = _rows(tmp_path / "dir" / "verdicts.csv")
     assert len(rows) == 4 and all(r["decision"] == "unknown" for r in rows)
 
@@ -97,10 +115,19 @@ def test_every_peer_runs_the_fixed_split(model, tmp_path, tmp_path_factory):
     cams = [("A", "A1"), ("B", "B1"), ("C", "C1")]
     make_folder_tree(root / "refs", cams, per_camera=6, size=(256, 256))
     make_folder_tree(root / "questioned", cams, per_camera=2, size=(256, 256))
-    args = ["data=folder", "data.split.mode=roots", f"data.reference_root={root / 'refs'}",
-            f"data.questioned_root={root / 'questioned'}", "data.split.val_fraction=0.34", "task=sensor_level",
-            "logger=none", f"model={model}", "trainer.max_epochs=1", "+trainer.enable_progress_bar=false",
-            "verdict.max_heatmaps=0"]
+    args = [
+        "data=folder",
+        "data.split.mode=roots",
+        f"data.reference_root={root / 'refs'}",
+        f"data.questioned_root={root / 'questioned'}",
+        "data.split.val_fraction=0.34",
+        "task=sensor_level",
+        "logger=none",
+        f"model={model}",
+        "trainer.max_epochs=1",
+        "+trainer.enable_progress_bar=false",
+        "verdict.max_heatmaps=0",
+    ]
     run_in_process("train", *args, run_dir=tmp_path)
     assert len(_rows(tmp_path / "verdicts.csv")) == 6 and (tmp_path / "calibration.json").is_file()
     assert json.loads((tmp_path / "metrics.json").read_text())["model"] == model

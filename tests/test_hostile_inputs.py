@@ -27,8 +27,15 @@ EXTS = [".jpg", ".jpeg", ".png", ".tif", ".tiff"]
 
 
 def _dm(root: Path, cache: Path) -> SCIDataModule:
-    data = {"layout": "folder", "root": str(root), "cache_dir": str(cache), "cache_workers": 2, "extensions": EXTS,
-            "loader": {"batch_size": 16}, "split": {"val_fraction": 0.2}}
+    data = {
+        "layout": "folder",
+        "root": str(root),
+        "cache_dir": str(cache),
+        "cache_workers": 2,
+        "extensions": EXTS,
+        "loader": {"batch_size": 16},
+        "split": {"val_fraction": 0.2},
+    }
     dm = SCIDataModule(data, task_name="sensor_level", n_folds=3, seed=0)
     dm.prepare_data()
     dm.setup("fit")
@@ -96,8 +103,9 @@ def test_skipped_files_leave_the_other_images_results_unchanged(folder_tree, tmp
     dirty = _dm(root, tmp_path / "c2")
     assert dirty.summary()["n_skipped_images"] == sum(o == "skipped" for o, _ in expected.values())
     for stage in ("train", "val", "test"):
-        rel = lambda dm: [r.path.relative_to(dm.cfg["root"]) for r in dm.split_records(stage)]  # noqa: E731
-        assert rel(clean) == rel(dirty)
+        assert [r.path.relative_to(clean.cfg["root"]) for r in clean.split_records(stage)] == [
+            r.path.relative_to(dirty.cfg["root"]) for r in dirty.split_records(stage)
+        ]
         a, b = clean.datasets[stage], dirty.datasets[stage]
         xa, ya, _ = a.__getitems__(list(range(len(a))))
         xb, yb, _ = b.__getitems__(list(range(len(b))))
@@ -107,8 +115,17 @@ def test_skipped_files_leave_the_other_images_results_unchanged(folder_tree, tmp
 def test_training_run_finishes_on_the_corpus_and_reports_skips(corpus_tree, tmp_path, caplog):
     root, expected = corpus_tree
     caplog.set_level(logging.WARNING)
-    run_in_process("train", "data=folder", f"data.root={root}", f"data.extensions=[{','.join(EXTS)}]",
-                   "task=sensor_level", "logger=none", *FAST, "trainer.max_epochs=1", run_dir=tmp_path)
+    run_in_process(
+        "train",
+        "data=folder",
+        f"data.root={root}",
+        f"data.extensions=[{','.join(EXTS)}]",
+        "task=sensor_level",
+        "logger=none",
+        *FAST,
+        "trainer.max_epochs=1",
+        run_dir=tmp_path,
+    )
     n_skipped = sum(o == "skipped" for o, _ in expected.values())
     assert json.loads((tmp_path / "metrics.json").read_text())["n_skipped_images"] == n_skipped
     rows = list(csv.DictReader((tmp_path / "skipped_images.csv").open()))
@@ -125,8 +142,13 @@ def test_byte_identical_duplicates_share_a_fold(folder_tree, tmp_path, caplog):
     shutil.copyfile(root / "A/A2/img_003.jpg", root / "B/B1/mislabelled.jpg")  # same photo under another camera
     caplog.set_level("WARNING")
     for fold in range(3):
-        data = {"layout": "folder", "root": str(root), "cache_dir": str(tmp_path / "cache"), "cache_workers": 1,
-                "split": {"val_fraction": 0.2}}
+        data = {
+            "layout": "folder",
+            "root": str(root),
+            "cache_dir": str(tmp_path / "cache"),
+            "cache_workers": 1,
+            "split": {"val_fraction": 0.2},
+        }
         dm = SCIDataModule(data, task_name="sensor_level", fold=fold, n_folds=3, seed=0)
         dm.prepare_data()
         dm.setup("fit")

@@ -64,7 +64,9 @@ def test_folder_layout_two_and_three_levels(tmp_path, folder_tree):
 
 
 def test_manifest_layout(tmp_path, folder_tree):
-    rows = [(p.relative_to(folder_tree).as_posix(), p.parts[-3], p.parts[-2]) for p in sorted(folder_tree.rglob("*.jpg"))]
+    rows = [
+        (p.relative_to(folder_tree).as_posix(), p.parts[-3], p.parts[-2]) for p in sorted(folder_tree.rglob("*.jpg"))
+    ]
     with (folder_tree / "list.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["path", "device", "camera", "scene", "content"])
@@ -81,11 +83,14 @@ def test_manifest_missing_columns(tmp_path):
         read_manifest(tmp_path)
 
 
-@pytest.mark.parametrize("cfg,setting", [
-    ({"layout": "nope", "root": "."}, "data.layout"),
-    ({"layout": "folder", "root": "???"}, "data.root"),
-    ({"layout": "folder", "root": "/does/not/exist"}, "data.root"),
-])
+@pytest.mark.parametrize(
+    "cfg,setting",
+    [
+        ({"layout": "nope", "root": "."}, "data.layout"),
+        ({"layout": "folder", "root": "???"}, "data.root"),
+        ({"layout": "folder", "root": "/does/not/exist"}, "data.root"),
+    ],
+)
 def test_clear_errors(cfg, setting):
     with pytest.raises(SCIConfigError) as err:
         build_index(cfg)
@@ -113,6 +118,11 @@ def test_regex_relpath_matching(tmp_path):
     for cam in ("c1", "c2"):
         (tmp_path / "phoneA" / cam).mkdir(parents=True)
         (tmp_path / "phoneA" / cam / "x.jpg").write_bytes(b"")
-    idx = read_regex(tmp_path, pattern=r"(?P<device>[^/]+)/(?P<cam>[^/]+)/.*\.jpg", match_on="relpath",
-                     fields={"device": "{device}", "camera": "{device}-{cam}"}, case="keep")
+    idx = read_regex(
+        tmp_path,
+        pattern=r"(?P<device>[^/]+)/(?P<cam>[^/]+)/.*\.jpg",
+        match_on="relpath",
+        fields={"device": "{device}", "camera": "{device}-{cam}"},
+        case="keep",
+    )
     assert sorted(r.camera for r in idx.records) == ["phoneA-c1", "phoneA-c2"]

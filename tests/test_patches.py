@@ -23,7 +23,7 @@ def test_paper_grid_is_centred_16x16_of_32():
     assert ys[0] == oy + (rows - 16) // 2 * 32 and xs[0] == ox + (cols - 16) // 2 * 32
     assert np.all(pos % 2 == 0)  # every patch starts on the same CFA phase
     y, x = pos[17]
-    assert np.array_equal(patches[17], img[y:y + 32, x:x + 32])  # content is exactly that window
+    assert np.array_equal(patches[17], img[y : y + 32, x : x + 32])  # content is exactly that window
 
 
 def test_small_image_gives_all_cells():

@@ -55,8 +55,15 @@ def test_mislnet_constraint_holds_after_optimizer_steps(tmp_path):
     module = SCIClassifier(net, ["a", "b", "c"], optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))
     x = torch.randint(0, 256, (24, 128, 128, 3), dtype=torch.uint8)
     data = DataLoader(TensorDataset(x, torch.randint(0, 3, (24,)), torch.arange(24)), batch_size=8)
-    trainer = pl.Trainer(max_steps=6, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0)
+    trainer = pl.Trainer(
+        max_steps=6,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        limit_val_batches=0,
+    )
     trainer.fit(module, train_dataloaders=data)
     assert trainer.global_step == 6
     assert not torch.allclose(net.constrained.weight.detach(), before)  # it did learn
@@ -66,19 +73,31 @@ def test_mislnet_constraint_holds_after_optimizer_steps(tmp_path):
 @pytest.mark.parametrize("model,size", [("bondi", 64), ("baroffio", 48)])
 def test_peer_gets_its_patch_size_automatically(model, size, tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    run_in_process("train", f"model={model}", "logger=none", "n_folds=3", "data.images_per_camera=6",
-                   "data.image_size=128", "trainer.max_epochs=1", "+trainer.enable_progress_bar=false", run_dir=tmp_path)
+    run_in_process(
+        "train",
+        f"model={model}",
+        "logger=none",
+        "n_folds=3",
+        "data.images_per_camera=6",
+        "data.image_size=128",
+        "trainer.max_epochs=1",
+        "+trainer.enable_progress_bar=false",
+        run_dir=tmp_path,
+    )
     assert any(f"takes {size} px patches" in r.getMessage() for r in caplog.records)
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["model"] == model and m["n_test_patches"] > 0
 
 
-@pytest.mark.parametrize("experiment,param,values", [
-    ("ablation_depth", "model.net.filters", "[64],[64,128],[64,128,128],[64,128,128,128]"),
-    ("ablation_activation", "model.net.activation", "relu,leaky_relu"),
-    ("ablation_dropout", "model.net.dropout_keep", "0.35,0.45,0.5,0.55"),
-    ("compare_peers", "model", "sci_cnn,baroffio,tuama,bondi,mislnet"),
-])
+@pytest.mark.parametrize(
+    "experiment,param,values",
+    [
+        ("ablation_depth", "model.net.filters", "[64],[64,128],[64,128,128],[64,128,128,128]"),
+        ("ablation_activation", "model.net.activation", "relu,leaky_relu"),
+        ("ablation_dropout", "model.net.dropout_keep", "0.35,0.45,0.5,0.55"),
+        ("compare_peers", "model", "sci_cnn,baroffio,tuama,bondi,mislnet"),
+    ],
+)
 def test_experiment_configs_compose_as_fold_sweeps(experiment, param, values):
     from hydra import compose, initialize_config_dir
 
@@ -96,9 +115,18 @@ def test_ablation_sweep_keeps_one_summary_per_variant(tmp_path):
 
     from conftest import REPO
 
-    cmd = [sys.executable, "train.py", "experiment=ablation_activation", f"hydra.sweep.dir={tmp_path}", "n_folds=2",
-           "data.images_per_camera=6", "data.image_size=96", "trainer.max_epochs=1", "logger=none",
-           "+trainer.enable_progress_bar=false"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        "experiment=ablation_activation",
+        f"hydra.sweep.dir={tmp_path}",
+        "n_folds=2",
+        "data.images_per_camera=6",
+        "data.image_size=96",
+        "trainer.max_epochs=1",
+        "logger=none",
+        "+trainer.enable_progress_bar=false",
+    ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     groups = json.loads((tmp_path / "cv_summary.json").read_text())["groups"]
@@ -108,7 +136,9 @@ def test_ablation_sweep_keeps_one_summary_per_variant(tmp_path):
 
     assert sweep_cli(["report", str(tmp_path)]) == 0
     assert (tmp_path / "sweep_accuracy.png").stat().st_size > 1000
-    rows = [line for line in (tmp_path / "sweep_report.md").read_text().splitlines() if line.startswith("| activation=")]
+    rows = [
+        line for line in (tmp_path / "sweep_report.md").read_text().splitlines() if line.startswith("| activation=")
+    ]
     assert sorted(r.split(" |")[0] for r in rows) == ["| activation=leaky_relu", "| activation=relu"]
 
 
@@ -119,8 +149,10 @@ def test_variant_labels_name_only_what_differs():
     assert variant_labels(settings) == ["filters=[64]", "filters=[64,128]"]
     assert variant_labels([["a=1"]]) == ["a=1"]
     # Hydra's own parser: a deletion and an addition are told apart from a plain value (no string splitting)
-    assert variant_labels([["~model.scheduler", "+x=[1,2]"], ["model.scheduler=null", "+x=[1,2]"]]) == \
-        ["scheduler=~", "scheduler=null"]
+    assert variant_labels([["~model.scheduler", "+x=[1,2]"], ["model.scheduler=null", "+x=[1,2]"]]) == [
+        "scheduler=~",
+        "scheduler=null",
+    ]
 
 
 def _fake_job(job_dir, overrides, metrics):
@@ -128,8 +160,9 @@ def _fake_job(job_dir, overrides, metrics):
     (job_dir / ".hydra").mkdir(parents=True)
     (job_dir / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
     (job_dir / "metrics.json").write_text(json.dumps(metrics))
-    (job_dir / "confusion_matrices.json").write_text(json.dumps({"classes": ["a", "b"], "patch": None,
-                                                                 "image": [[2, 0], [1, 1]]}))
+    (job_dir / "confusion_matrices.json").write_text(
+        json.dumps({"classes": ["a", "b"], "patch": None, "image": [[2, 0], [1, 1]]})
+    )
 
 
 def test_report_puts_a_prnu_subsweep_beside_the_cnn_sweep(tmp_path):
@@ -138,13 +171,22 @@ def test_report_puts_a_prnu_subsweep_beside_the_cnn_sweep(tmp_path):
 
     base = {"task": "model_level", "data": "synthetic", "n_folds": 2}
     for k in (0, 1):
-        _fake_job(tmp_path / str(k), ["experiment=compare_peers", "model=tuama", f"fold={k}"],
-                  {**base, "fold": k, "model": "tuama", "test/acc_patch": 0.6 + k / 10, "test/acc_image": 0.8})
-        _fake_job(tmp_path / "prnu" / str(k), ["method=prnu", f"fold={k}"],
-                  {**base, "fold": k, "model": "prnu", "test/acc_image": 0.9 + k / 20})
+        _fake_job(
+            tmp_path / str(k),
+            ["experiment=compare_peers", "model=tuama", f"fold={k}"],
+            {**base, "fold": k, "model": "tuama", "test/acc_patch": 0.6 + k / 10, "test/acc_image": 0.8},
+        )
+        _fake_job(
+            tmp_path / "prnu" / str(k),
+            ["method=prnu", f"fold={k}"],
+            {**base, "fold": k, "model": "prnu", "test/acc_image": 0.9 + k / 20},
+        )
     write_report(tmp_path)  # the CNN sweep's own summary came first in real life; re-summarised here
-    rows = {line.split(" | ")[0]: line for line in (tmp_path / "sweep_report.md").read_text().splitlines()
-            if line.startswith("| model=")}
+    rows = {
+        line.split(" | ")[0]: line
+        for line in (tmp_path / "sweep_report.md").read_text().splitlines()
+        if line.startswith("| model=")
+    }
     assert set(rows) == {"| model=prnu", "| model=tuama"}
     assert "| 2 | — | 0.925 ± 0.035 |" in rows["| model=prnu"]
     assert "0.650 ± 0.071 | 0.800 ± 0.000" in rows["| model=tuama"]

@@ -44,7 +44,7 @@ def test_injected_fingerprint_is_recovered(sensors):
 def test_pce_finds_the_shift_of_a_crop(sensors):
     ks, fps = sensors
     query = shoot(ks[0], 555)
-    crop = query[24:24 + 128, 40:40 + 128]
+    crop = query[24 : 24 + 128, 40 : 40 + 128]
     padded = np.zeros((H, W), np.float32)
     padded[:128, :128] = noise_residual(crop) * (crop.astype(np.float32) @ GREY)
     value, shift = pce(fps[0], padded, search=True)
@@ -82,9 +82,20 @@ def test_evaluate_method_prnu_sweeps_folds_with_standard_outputs(tmp_path):
 
     from conftest import REPO
 
-    cmd = [sys.executable, "evaluate.py", "-m", "method=prnu", "fold=0,1", "task=sensor_level",
-           "data.profile=units_of_one_model", "n_folds=3", "data.images_per_camera=9", "data.image_size=128",
-           "logger=none", f"hydra.sweep.dir={tmp_path}"]
+    cmd = [
+        sys.executable,
+        "evaluate.py",
+        "-m",
+        "method=prnu",
+        "fold=0,1",
+        "task=sensor_level",
+        "data.profile=units_of_one_model",
+        "n_folds=3",
+        "data.images_per_camera=9",
+        "data.image_size=128",
+        "logger=none",
+        f"hydra.sweep.dir={tmp_path}",
+    ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for k in (0, 1):
@@ -107,8 +118,15 @@ def test_evaluate_method_prnu_ncc_decision_and_bad_decision(tmp_path):
 
     from conftest import run_in_process
 
-    data = ["method=prnu", "task=sensor_level", "data.profile=units_of_one_model", "n_folds=3",
-            "data.images_per_camera=9", "data.image_size=128", "logger=none"]
+    data = [
+        "method=prnu",
+        "task=sensor_level",
+        "data.profile=units_of_one_model",
+        "n_folds=3",
+        "data.images_per_camera=9",
+        "data.image_size=128",
+        "logger=none",
+    ]
     run_in_process("evaluate", *data, "prnu.decision=NCC", run_dir=tmp_path / "ncc")
     m = json.loads((tmp_path / "ncc" / "metrics.json").read_text())
     assert m["prnu_decision"] == "ncc" and m["test/acc_image"] >= 0.75
@@ -158,8 +176,13 @@ def test_prnu_runs_without_torch_and_without_patch_caches(entry, tmp_path):
     from conftest import REPO
 
     env = {**os.environ, "SCI_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-c", NO_TORCH_RUN, str(REPO), str(tmp_path / "out"), entry],
-                          capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TORCH_RUN, str(REPO), str(tmp_path / "out"), entry],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "out" / "metrics.json").is_file()
     assert (tmp_path / "cache" / "synthetic").is_dir() and not list((tmp_path / "cache").glob("patches-*"))

@@ -24,8 +24,10 @@ SMALL = dict(images_per_camera=4, image_size=96)
 
 
 def digest(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*.jpg"))}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*.jpg"))
+    }
 
 
 def test_same_seed_same_bytes_other_seed_other_images(tmp_path):
@@ -36,10 +38,17 @@ def test_same_seed_same_bytes_other_seed_other_images(tmp_path):
     assert a.keys() == c.keys() and all(a[k] != c[k] for k in a)
 
 
-@pytest.mark.parametrize("profile,devices,cameras", [
-    ("miche_like", ["SYN-A", "SYN-B", "SYN-C"], ["SYN-A_front", "SYN-A_rear", "SYN-B_front", "SYN-B_rear", "SYN-C"]),
-    ("units_of_one_model", ["SYN-U"], ["SYN-U_unit1", "SYN-U_unit2", "SYN-U_unit3", "SYN-U_unit4"]),
-])
+@pytest.mark.parametrize(
+    "profile,devices,cameras",
+    [
+        (
+            "miche_like",
+            ["SYN-A", "SYN-B", "SYN-C"],
+            ["SYN-A_front", "SYN-A_rear", "SYN-B_front", "SYN-B_rear", "SYN-C"],
+        ),
+        ("units_of_one_model", ["SYN-U"], ["SYN-U_unit1", "SYN-U_unit2", "SYN-U_unit3", "SYN-U_unit4"]),
+    ],
+)
 def test_profiles_labels_and_counts(tmp_path, profile, devices, cameras):
     index = build_index({"layout": "synthetic", "root": str(tmp_path), "profile": profile, **SMALL})
     assert class_names(index.records, "device") == devices
@@ -90,8 +99,9 @@ def _ncc(a, b):
 
 
 def _cross_half_correlations(root, prnu):
-    out = generate(root, SyntheticSettings(profile="units_of_one_model", images_per_camera=20, image_size=256,
-                                           prnu_strength=prnu))
+    out = generate(
+        root, SyntheticSettings(profile="units_of_one_model", images_per_camera=20, image_size=256, prnu_strength=prnu)
+    )
     cams = sorted(p for p in out.glob("*/*") if p.is_dir())
     halves = [(_fingerprint(sorted(c.glob("*.jpg"))[:10]), _fingerprint(sorted(c.glob("*.jpg"))[10:])) for c in cams]
     return np.array([[_ncc(a[0], b[1]) for b in halves] for a in halves])
@@ -122,9 +132,14 @@ def test_cfa_and_demosaicing_keep_flat_colour(pattern, method):
     assert np.allclose(demosaic(mosaic, masks, method), colour, atol=1e-5)
 
 
-@pytest.mark.parametrize("cfg,setting", [({"profile": "dslr"}, "data.profile"),
-                                         ({"image_size": 10}, "data.image_size"),
-                                         ({"jpeg_quality": [50, 120]}, "data.jpeg_quality")])
+@pytest.mark.parametrize(
+    "cfg,setting",
+    [
+        ({"profile": "dslr"}, "data.profile"),
+        ({"image_size": 10}, "data.image_size"),
+        ({"jpeg_quality": [50, 120]}, "data.jpeg_quality"),
+    ],
+)
 def test_bad_settings(cfg, setting):
     with pytest.raises(SCIConfigError) as err:
         SyntheticSettings.from_cfg(cfg)
@@ -132,14 +147,29 @@ def test_bad_settings(cfg, setting):
 
 
 def test_cli_writes_a_folder_layout(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "sci_lightning.data.synthetic", f"out={tmp_path}",
-                           "images_per_camera=2", "image_size=64", "jpeg_quality=[80,80]"],
-                          capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sci_lightning.data.synthetic",
+            f"out={tmp_path}",
+            "images_per_camera=2",
+            "image_size=64",
+            "jpeg_quality=[80,80]",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(list(tmp_path.rglob("*.jpg"))) == 10 and (tmp_path / "manifest.csv").is_file()
     assert {r["jpeg_quality"] for r in csv.DictReader((tmp_path / "manifest.csv").open())} == {"80"}
-    bad = subprocess.run([sys.executable, "-m", "sci_lightning.data.synthetic", f"out={tmp_path}", "colour=red"],
-                         capture_output=True, text=True, cwd=REPO)
+    bad = subprocess.run(
+        [sys.executable, "-m", "sci_lightning.data.synthetic", f"out={tmp_path}", "colour=red"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert bad.returncode == 2 and "unknown option" in bad.stderr
 
 
@@ -151,8 +181,16 @@ def test_default_config_uses_the_synthetic_set():
 
 def test_default_train_runs_on_virtual_cameras(tmp_path):
     """`python train.py` with no data settings: generates the set (no download) and trains on it."""
-    run_in_process("train", "data.images_per_camera=6", "data.image_size=96", "n_folds=3", "logger=none",
-                   "trainer.max_epochs=1", "+trainer.enable_progress_bar=false", run_dir=tmp_path)
+    run_in_process(
+        "train",
+        "data.images_per_camera=6",
+        "data.image_size=96",
+        "n_folds=3",
+        "logger=none",
+        "trainer.max_epochs=1",
+        "+trainer.enable_progress_bar=false",
+        run_dir=tmp_path,
+    )
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["data"] == "synthetic" and m["classes"] == ["SYN-A", "SYN-B", "SYN-C"]
     assert m["n_train_images"] + m["n_val_images"] + m["n_test_images"] == 30

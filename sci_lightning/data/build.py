@@ -49,7 +49,7 @@ def remove_stale_temp_folders(final: Path) -> None:
     """
     for tmp in final.parent.glob(f".tmp-{final.name}-*"):
         try:
-            pid = int(tmp.name[len(f".tmp-{final.name}-"):].split("-")[0])
+            pid = int(tmp.name[len(f".tmp-{final.name}-") :].split("-")[0])
         except ValueError:
             continue
         if not _pid_alive(pid):

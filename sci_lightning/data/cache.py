@@ -46,8 +46,12 @@ class PatchSettings:
 
     @classmethod
     def from_cfg(cls, cfg: Mapping, seed: int = 0) -> PatchSettings:
-        return cls(size=int(cfg.get("size", 32)), per_image=int(cfg.get("per_image", 256)),
-                   selection=str(cfg.get("selection", "grid")), seed=int(seed))
+        return cls(
+            size=int(cfg.get("size", 32)),
+            per_image=int(cfg.get("per_image", 256)),
+            selection=str(cfg.get("selection", "grid")),
+            seed=int(seed),
+        )
 
 
 @dataclass
@@ -120,7 +124,9 @@ def _content_hash(path: str) -> str:
         return ""
 
 
-def _patch_one(args: tuple[str, PatchSettings]) -> tuple[np.ndarray | None, np.ndarray | None, tuple[int, int], str, str]:
+def _patch_one(
+    args: tuple[str, PatchSettings],
+) -> tuple[np.ndarray | None, np.ndarray | None, tuple[int, int], str, str]:
     path, s = args
     digest = _content_hash(path)
     try:
@@ -137,7 +143,8 @@ def _build(paths: Sequence[Path], settings: PatchSettings, tmp: Path, num_worker
     jobs = [(str(p), settings) for p in paths]
     with open(tmp / "patches.u8", "wb") as fh:
         for i, (patches, pos, hw, reason, digest) in enumerate(
-                parallel_map(_patch_one, jobs, num_workers, "Cutting patches")):
+            parallel_map(_patch_one, jobs, num_workers, "Cutting patches")
+        ):
             digests.append(digest)
             if reason:
                 skipped[i] = reason
@@ -150,10 +157,17 @@ def _build(paths: Sequence[Path], settings: PatchSettings, tmp: Path, num_worker
             offsets[i + 1] = offsets[i] + len(patches)
     pos = np.concatenate(positions) if positions else np.empty((0, 2), np.int32)
     np.savez(tmp / "index.npz", offsets=offsets, positions=pos, image_sizes=sizes)
-    meta = {"version": FORMAT_VERSION, "n_images": n, "n_patches": int(offsets[-1]), "settings": settings.__dict__,
-            "files": [str(p) for p in paths], "skipped": {str(k): v for k, v in skipped.items()},
-            "content_sha256": digests,
-            "index_sha256": _sha256_file(tmp / "index.npz"), "patches_sampled_sha256": _sampled_sha256(tmp / "patches.u8")}
+    meta = {
+        "version": FORMAT_VERSION,
+        "n_images": n,
+        "n_patches": int(offsets[-1]),
+        "settings": settings.__dict__,
+        "files": [str(p) for p in paths],
+        "skipped": {str(k): v for k, v in skipped.items()},
+        "content_sha256": digests,
+        "index_sha256": _sha256_file(tmp / "index.npz"),
+        "patches_sampled_sha256": _sampled_sha256(tmp / "patches.u8"),
+    }
     # meta.json is written last: its presence (after the rename) marks a complete cache.
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
 
@@ -169,8 +183,10 @@ def _load(folder: Path, n_images: int) -> PatchCache | None:
         if (folder / "patches.u8").stat().st_size != n_patches * s * s * 3:
             log.warning("patch cache %s: patches.u8 has the wrong size (truncated?)", folder)
             return None
-        if (_sha256_file(folder / "index.npz") != meta["index_sha256"]
-                or _sampled_sha256(folder / "patches.u8") != meta["patches_sampled_sha256"]):
+        if (
+            _sha256_file(folder / "index.npz") != meta["index_sha256"]
+            or _sampled_sha256(folder / "patches.u8") != meta["patches_sampled_sha256"]
+        ):
             log.warning("patch cache %s: checksum mismatch (altered after it was built)", folder)
             return None
         with np.load(folder / "index.npz") as idx:
@@ -179,15 +195,19 @@ def _load(folder: Path, n_images: int) -> PatchCache | None:
         return None
     if len(offsets) != n_images + 1 or offsets[-1] != n_patches or len(positions) != n_patches:
         return None
-    patches = np.memmap(folder / "patches.u8", dtype=np.uint8, mode="r", shape=(n_patches, s, s, 3)) \
-        if n_patches else np.empty((0, s, s, 3), np.uint8)
+    patches = (
+        np.memmap(folder / "patches.u8", dtype=np.uint8, mode="r", shape=(n_patches, s, s, 3))
+        if n_patches
+        else np.empty((0, s, s, 3), np.uint8)
+    )
     skipped = {int(k): v for k, v in meta["skipped"].items()}
     digests = list(meta.get("content_sha256") or [""] * n_images)
     return PatchCache(folder, patches, offsets, positions, sizes, skipped, digests)
 
 
-def load_or_build(paths: Sequence[Path], settings: PatchSettings, cache_dir: str | os.PathLike,
-                  num_workers: int = 1) -> PatchCache:
+def load_or_build(
+    paths: Sequence[Path], settings: PatchSettings, cache_dir: str | os.PathLike, num_workers: int = 1
+) -> PatchCache:
     """Return the cache for ``paths`` with ``settings``, building it (in parallel) if it does not exist."""
     cache_dir = Path(os.path.expanduser(str(cache_dir)))
     cache_dir.mkdir(parents=True, exist_ok=True)

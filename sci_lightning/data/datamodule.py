@@ -32,8 +32,9 @@ class PatchBatchDataset(Dataset):
     converts to float on its device. The memmap is opened lazily so the dataset pickles cheaply to workers.
     """
 
-    def __init__(self, cache_file: Path, shape: tuple[int, ...], rows: np.ndarray, labels: np.ndarray,
-                 owners: np.ndarray) -> None:
+    def __init__(
+        self, cache_file: Path, shape: tuple[int, ...], rows: np.ndarray, labels: np.ndarray, owners: np.ndarray
+    ) -> None:
         self.cache_file, self.shape = Path(cache_file), tuple(shape)
         self.rows, self.labels, self.owners = rows.astype(np.int64), labels.astype(np.int64), owners.astype(np.int64)
         self._patches: np.ndarray | None = None
@@ -76,8 +77,15 @@ class SCIDataModule(pl.LightningDataModule):
     The selection's facts (``records``, ``classes``, ``splits``, ``split_records`` ...) are read through.
     """
 
-    def __init__(self, data: Mapping, task_name: str, fold: int = 0, n_folds: int = 10, seed: int = 0,
-                 label_field: str | None = None) -> None:
+    def __init__(
+        self,
+        data: Mapping,
+        task_name: str,
+        fold: int = 0,
+        n_folds: int = 10,
+        seed: int = 0,
+        label_field: str | None = None,
+    ) -> None:
         super().__init__()
         self.cfg = dict(data)
         self.task_name, self.fold, self.n_folds, self.seed = task_name, int(fold), int(n_folds), int(seed)
@@ -109,14 +117,18 @@ class SCIDataModule(pl.LightningDataModule):
         self._prepared = None
         self.cache = cache
         # The cache saw every file while cutting its patches: its verdicts are the selection's probes.
-        probes = [FileProbe(cache.skipped.get(i) or ("" if cache.counts[i] > 0 else "no patches"),
-                            cache.content_sha256[i]) for i in range(len(records))]
-        sel = self.selection = select(self.cfg, self.task_name, self.fold, self.n_folds, self.seed, records, probes,
-                                      n_unmatched, self.label_field)
+        probes = [
+            FileProbe(cache.skipped.get(i) or ("" if cache.counts[i] > 0 else "no patches"), cache.content_sha256[i])
+            for i in range(len(records))
+        ]
+        sel = self.selection = select(
+            self.cfg, self.task_name, self.fold, self.n_folds, self.seed, records, probes, n_unmatched, self.label_field
+        )
         for name, img_idx in sel.splits.items():
             rows, owner = cache.patch_rows(sel.source_idx[img_idx])
-            self.datasets[name] = PatchBatchDataset(cache.path / "patches.u8", cache.patches.shape, rows,
-                                                    sel.class_idx[img_idx][owner], owner)
+            self.datasets[name] = PatchBatchDataset(
+                cache.path / "patches.u8", cache.patches.shape, rows, sel.class_idx[img_idx][owner], owner
+            )
             log.info("%s %s: %d patches", sel.where(), name, len(rows))
 
     # -- loaders -----------------------------------------------------------------------------------------------
@@ -128,9 +140,15 @@ class SCIDataModule(pl.LightningDataModule):
             # repeated samples (patches counted twice in test metrics); its unrepeated one sees each patch once.
             sampler = UnrepeatedDistributedSampler(self.datasets[stage], shuffle=False)
         return DataLoader(
-            self.datasets[stage], batch_size=int(self.loader_cfg.get("batch_size", 32)), shuffle=shuffle,
-            sampler=sampler, num_workers=workers, collate_fn=keep_batch,
-            pin_memory=bool(self.loader_cfg.get("pin_memory", False)), persistent_workers=workers > 0, drop_last=False,
+            self.datasets[stage],
+            batch_size=int(self.loader_cfg.get("batch_size", 32)),
+            shuffle=shuffle,
+            sampler=sampler,
+            num_workers=workers,
+            collate_fn=keep_batch,
+            pin_memory=bool(self.loader_cfg.get("pin_memory", False)),
+            persistent_workers=workers > 0,
+            drop_last=False,
         )
 
     def train_dataloader(self) -> DataLoader:

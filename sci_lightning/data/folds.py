@@ -55,8 +55,9 @@ def merge_duplicate_groups(groups: np.ndarray, content: list[str]) -> np.ndarray
     return np.array([find(g) for g in groups.tolist()], dtype=np.int64)
 
 
-def _labels_and_groups(labels: list[str], scenes: list[str], group_by: str, val_fraction: float,
-                       content: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+def _labels_and_groups(
+    labels: list[str], scenes: list[str], group_by: str, val_fraction: float, content: list[str] | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Label array and split groups (image or scene, duplicates merged); checks ``val_fraction``."""
     if not 0 <= val_fraction < 1:
         raise SCIConfigError("data.split.val_fraction", f"must be in [0, 1) (got {val_fraction})", "use e.g. 0.1")
@@ -94,7 +95,9 @@ def make_fold(
     Deterministic in ``seed``.
     """
     if n_folds < 2:
-        raise SCIConfigError("n_folds", f"must be at least 2 (got {n_folds})", "set n_folds=10 (the paper) or more than 1")
+        raise SCIConfigError(
+            "n_folds", f"must be at least 2 (got {n_folds})", "set n_folds=10 (the paper) or more than 1"
+        )
     if not 0 <= fold < n_folds:
         raise SCIConfigError("fold", f"{fold} is out of range for n_folds={n_folds}", f"use fold=0..{n_folds - 1}")
     y, groups = _labels_and_groups(labels, scenes, group_by, val_fraction, content)
@@ -103,7 +106,8 @@ def make_fold(
     if too_few:
         unit = "images" if group_by == "image" else "scenes"
         raise SCIConfigError(
-            "n_folds", f"classes {too_few} have fewer {unit} than n_folds={n_folds}, so some test folds would lack them",
+            "n_folds",
+            f"classes {too_few} have fewer {unit} than n_folds={n_folds}, so some test folds would lack them",
             f"lower n_folds (at most {min(per_class_groups.values())}) or add {unit} to those classes",
         )
     n_groups = len(np.unique(groups))
@@ -114,8 +118,9 @@ def make_fold(
     return FoldSplit(train=np.sort(rest), val=np.sort(val), test=np.sort(test))
 
 
-def _carve_val(y: np.ndarray, groups: np.ndarray, rest: np.ndarray, val_fraction: float,
-               seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _carve_val(
+    y: np.ndarray, groups: np.ndarray, rest: np.ndarray, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Validation images from the training side ``rest`` (stratified, same grouping): ``(train, val)``."""
     val = np.array([], dtype=int)
     if val_fraction > 0 and len(rest):

@@ -45,8 +45,9 @@ def load_rgb(path: str | Path, min_size: int = 1) -> np.ndarray:
 Box = tuple[int, int, int, int]
 
 
-def load_rgb_region(path: str | Path, min_size: int = 1,
-                    box: Callable[[int, int], Box | None] | None = None) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+def load_rgb_region(
+    path: str | Path, min_size: int = 1, box: Callable[[int, int], Box | None] | None = None
+) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
     """Like :func:`load_rgb`, converting only ``box(height, width)`` = (top, left, bottom, right) of the image.
 
     Returns ``(array, (full height, full width), (top, left))``. Decoding is whole-image either way; only the

@@ -98,11 +98,15 @@ def read_regex(
             values = {k: _apply_aliases(t.format(**groups), aliases.get(k)) for k, t in fields.items()}
         except KeyError as err:
             raise SCIConfigError(
-                "data.fields", f"template uses group {err} that data.pattern does not define",
+                "data.fields",
+                f"template uses group {err} that data.pattern does not define",
                 "add the named group to the pattern or change the template",
             ) from None
-        records.append(ImageRecord(path=path, device=values["device"], camera=values["camera"],
-                                   scene=values.get("scene", ""), extra=groups))
+        records.append(
+            ImageRecord(
+                path=path, device=values["device"], camera=values["camera"], scene=values.get("scene", ""), extra=groups
+            )
+        )
     return DatasetIndex(records, unmatched)
 
 
@@ -136,16 +140,22 @@ def read_manifest(root: str | os.PathLike, manifest: str = "manifest.csv", **_: 
         reader = csv.DictReader(fh)
         missing = {"path", "device", "camera"} - set(reader.fieldnames or [])
         if missing:
-            raise SCIConfigError("data.manifest", f"{csv_path} lacks columns {sorted(missing)}",
-                                 "the CSV needs a header with path,device,camera[,scene]")
+            raise SCIConfigError(
+                "data.manifest",
+                f"{csv_path} lacks columns {sorted(missing)}",
+                "the CSV needs a header with path,device,camera[,scene]",
+            )
         for row in reader:
             path = (folder / row["path"]).resolve()
             if not row["device"] or not row["camera"]:
                 unmatched.append(path)
                 continue
             extra = {k: v for k, v in row.items() if k not in ("path", "device", "camera", "scene")}
-            records.append(ImageRecord(path=path, device=row["device"], camera=row["camera"],
-                                       scene=row.get("scene") or "", extra=extra))
+            records.append(
+                ImageRecord(
+                    path=path, device=row["device"], camera=row["camera"], scene=row.get("scene") or "", extra=extra
+                )
+            )
     return DatasetIndex(records, unmatched)
 
 
@@ -174,9 +184,17 @@ def build_index(data_cfg: Mapping) -> DatasetIndex:
     if index.unmatched:
         shown = "\n".join(f"    {p}" for p in index.unmatched[:20])
         more = f"\n    ... and {len(index.unmatched) - 20} more" if len(index.unmatched) > 20 else ""
-        log.warning("%d image files under data.root were not labelled by layout %r and are left out:\n%s%s",
-                    len(index.unmatched), layout, shown, more)
+        log.warning(
+            "%d image files under data.root were not labelled by layout %r and are left out:\n%s%s",
+            len(index.unmatched),
+            layout,
+            shown,
+            more,
+        )
     if not index.records:
-        raise SCIConfigError("data.root", f"layout {layout!r} found no labelled images under {data_cfg.get('root')}",
-                             "check data.root, data.layout and (for regex layouts) data.pattern")
+        raise SCIConfigError(
+            "data.root",
+            f"layout {layout!r} found no labelled images under {data_cfg.get('root')}",
+            "check data.root, data.layout and (for regex layouts) data.pattern",
+        )
     return index

@@ -52,7 +52,9 @@ def grid_box(h: int, w: int, size: int, per_image: int) -> tuple[int, int, int, 
     return top, left, oy + (int(cells[:, 0].max()) + 1) * size, ox + (int(cells[:, 1].max()) + 1) * size
 
 
-def quality_scores(cells: np.ndarray, alpha: float = 0.7, beta: float = 4.0, gamma: float = math.log(0.01)) -> np.ndarray:
+def quality_scores(
+    cells: np.ndarray, alpha: float = 0.7, beta: float = 4.0, gamma: float = math.log(0.01)
+) -> np.ndarray:
     """Bondi et al. 2017 patch quality: favours mid-grey, textured patches over flat, dark or saturated ones.
 
     ``cells`` is ``(k, s, s, 3)`` uint8; returns ``(k,)`` scores
@@ -63,19 +65,29 @@ def quality_scores(cells: np.ndarray, alpha: float = 0.7, beta: float = 4.0, gam
     return (alpha * beta * (mu - mu * mu) + (1 - alpha) * (1 - np.exp(gamma * sigma))).mean(axis=1)
 
 
-def _cut(img: np.ndarray, cells: np.ndarray, size: int, oy: int, ox: int,
-         origin: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
+def _cut(
+    img: np.ndarray, cells: np.ndarray, size: int, oy: int, ox: int, origin: tuple[int, int] = (0, 0)
+) -> tuple[np.ndarray, np.ndarray]:
     ys = oy + cells[:, 0] * size
     xs = ox + cells[:, 1] * size
-    patches = np.stack([img[y:y + size, x:x + size] for y, x in zip(ys, xs)]) if len(cells) else \
-        np.empty((0, size, size, 3), np.uint8)
+    patches = (
+        np.stack([img[y : y + size, x : x + size] for y, x in zip(ys, xs)])
+        if len(cells)
+        else np.empty((0, size, size, 3), np.uint8)
+    )
     positions = np.stack([ys + origin[0], xs + origin[1]], axis=1).astype(np.int32)
     return np.ascontiguousarray(patches, dtype=np.uint8), positions
 
 
 def extract_patches(
-    img: np.ndarray, size: int = 32, per_image: int = 256, selection: str = "grid", seed: int = 0, key: str = "",
-    full_shape: tuple[int, int] | None = None, origin: tuple[int, int] = (0, 0),
+    img: np.ndarray,
+    size: int = 32,
+    per_image: int = 256,
+    selection: str = "grid",
+    seed: int = 0,
+    key: str = "",
+    full_shape: tuple[int, int] | None = None,
+    origin: tuple[int, int] = (0, 0),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut up to ``per_image`` non-overlapping ``size`` patches from an ``(H, W, 3)`` image.
 
@@ -88,8 +100,11 @@ def extract_patches(
     if selection not in SELECTIONS:
         raise SCIConfigError("data.patches.selection", f"unknown value {selection!r}", f"use one of {SELECTIONS}")
     if size < 2 or size % 2:
-        raise SCIConfigError("data.patches.size", f"must be an even number of pixels (got {size})",
-                             "use 32 (the paper) or another even size, so patches keep the CFA phase")
+        raise SCIConfigError(
+            "data.patches.size",
+            f"must be an even number of pixels (got {size})",
+            "use 32 (the paper) or another even size, so patches keep the CFA phase",
+        )
     if per_image < 1:
         raise SCIConfigError("data.patches.per_image", f"must be positive (got {per_image})", "use 256 (the paper)")
     if full_shape is not None and selection != "grid" and tuple(full_shape) != img.shape[:2]:
@@ -109,15 +124,16 @@ def extract_patches(
             rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
             cells = every[np.sort(rng.choice(len(every), size=n, replace=False))]
         else:
-            region = img[oy:oy + rows * size, ox:ox + cols * size]
+            region = img[oy : oy + rows * size, ox : ox + cols * size]
             all_cells = region.reshape(rows, size, cols, size, 3).transpose(0, 2, 1, 3, 4).reshape(-1, size, size, 3)
             best = np.argsort(-quality_scores(all_cells), kind="stable")[:n]
             cells = every[np.sort(best)]
     return _cut(img, cells, size, oy, ox, origin)
 
 
-def patches_from_file(path: str, size: int = 32, per_image: int = 256, selection: str = "grid", seed: int = 0,
-                      key: str = "") -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+def patches_from_file(
+    path: str, size: int = 32, per_image: int = 256, selection: str = "grid", seed: int = 0, key: str = ""
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Decode ``path`` and cut its patches: ``(patches, positions, (height, width))``.
 
     For the grid selection only the grid's box is converted from the decoded image (same patches, less work).
@@ -127,7 +143,5 @@ def patches_from_file(path: str, size: int = 32, per_image: int = 256, selection
 
     box = (lambda h, w: grid_box(h, w, size, per_image)) if selection == "grid" else None
     img, full, origin = load_rgb_region(path, min_size=size, box=box)
-    patches, positions = extract_patches(img, size, per_image, selection, seed, key=key, full_shape=full,
-                                         origin=origin)
+    patches, positions = extract_patches(img, size, per_image, selection, seed, key=key, full_shape=full, origin=origin)
     return patches, positions, full
-

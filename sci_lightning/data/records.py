@@ -38,16 +38,12 @@ def label_field_for(task_name: str, label_field: str | None = None) -> str:
     """Resolve the ImageRecord field that holds the class for a task."""
     if label_field:
         if label_field not in ("device", "camera"):
-            raise SCIConfigError(
-                "task.label_field", f"unknown field {label_field!r}", "use 'device' or 'camera'"
-            )
+            raise SCIConfigError("task.label_field", f"unknown field {label_field!r}", "use 'device' or 'camera'")
         return label_field
     try:
         return TASK_LABEL_FIELDS[task_name]
     except KeyError:
-        raise SCIConfigError(
-            "task", f"unknown task {task_name!r}", f"use one of {sorted(TASK_LABEL_FIELDS)}"
-        ) from None
+        raise SCIConfigError("task", f"unknown task {task_name!r}", f"use one of {sorted(TASK_LABEL_FIELDS)}") from None
 
 
 def class_names(records: list[ImageRecord], label_field: str) -> list[str]:

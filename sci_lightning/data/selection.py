@@ -68,8 +68,9 @@ def probe_file(path: str, min_size: int = 1) -> FileProbe:
 
 def probe_files(paths: Sequence[str | Path], min_size: int, workers: int) -> list[FileProbe]:
     """:func:`probe_file` for every path, in parallel; unusable files are logged with their reason."""
-    probes = list(parallel_map(partial(probe_file, min_size=min_size), [str(p) for p in paths], workers,
-                               "Checking images"))
+    probes = list(
+        parallel_map(partial(probe_file, min_size=min_size), [str(p) for p in paths], workers, "Checking images")
+    )
     for path, probe in zip(paths, probes):
         if probe.reason:
             log.warning("skipped %s: %s", path, probe.reason)
@@ -121,9 +122,13 @@ class Selection:
     def summary(self) -> dict[str, Any]:
         """Image counts for metrics.json."""
         out: dict[str, Any] = {f"n_{s}_images": int(len(self.splits[s])) for s in STAGES}
-        out.update(n_skipped_images=len(self.skipped), n_unmatched_files=self.n_unmatched, split_mode=self.mode,
-                   n_unknown_camera_images=int(len(self.unknown_idx)),
-                   n_duplicate_images=sum(len(d) - 1 for d in self.duplicates))
+        out.update(
+            n_skipped_images=len(self.skipped),
+            n_unmatched_files=self.n_unmatched,
+            split_mode=self.mode,
+            n_unknown_camera_images=int(len(self.unknown_idx)),
+            n_duplicate_images=sum(len(d) - 1 for d in self.duplicates),
+        )
         return out
 
 
@@ -137,41 +142,59 @@ def find_duplicates(records: list[ImageRecord], content: list[str], label_field:
     for idx in sets:
         labels = sorted({records[i].label(label_field) for i in idx})
         clash = f" -- LABELLED DIFFERENTLY ({', '.join(labels)}): check the data" if len(labels) > 1 else ""
-        log.warning("byte-identical images, kept in the same fold: %s%s",
-                    " == ".join(str(records[i].path) for i in idx), clash)
+        log.warning(
+            "byte-identical images, kept in the same fold: %s%s", " == ".join(str(records[i].path) for i in idx), clash
+        )
     return [[str(records[i].path) for i in idx] for idx in sets]
 
 
 def _check_classes(expected: list[str], classes: list[str], side: str, task_name: str) -> None:
     empty = sorted(set(expected) - set(classes))
     if empty:
-        raise SCIConfigError("data.root", f"classes {empty} have no usable {side}images (all skipped)",
-                             "check those images (see the skip reasons in the log) or remove the class")
+        raise SCIConfigError(
+            "data.root",
+            f"classes {empty} have no usable {side}images (all skipped)",
+            "check those images (see the skip reasons in the log) or remove the class",
+        )
     if len(classes) < 2:
-        raise SCIConfigError("data.root", f"only one class ({classes}) for task {task_name}",
-                             "identification needs photos from at least two cameras")
+        raise SCIConfigError(
+            "data.root",
+            f"only one class ({classes}) for task {task_name}",
+            "identification needs photos from at least two cameras",
+        )
 
 
-def _fixed_sides(records: list[ImageRecord], labels: list[str], all_records: list[ImageRecord],
-                 split_cfg: Mapping, label_field: str, task_name: str,
-                 duplicates: list[list[str]]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+def _fixed_sides(
+    records: list[ImageRecord],
+    labels: list[str],
+    all_records: list[ImageRecord],
+    split_cfg: Mapping,
+    label_field: str,
+    task_name: str,
+    duplicates: list[list[str]],
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """``(classes, reference idx, known questioned idx, unknown questioned idx)`` of a fixed split."""
     y = np.asarray(labels)
     side = np.array([r.extra.get("side") for r in records])
     excluded = [str(c) for c in split_cfg.get("exclude_reference") or []]
     every_class = class_names(all_records, label_field)
     if set(excluded) - set(every_class):
-        raise SCIConfigError("data.split.exclude_reference", f"{sorted(set(excluded) - set(every_class))} "
-                             "are not classes of this task", f"use names from {every_class}")
+        raise SCIConfigError(
+            "data.split.exclude_reference",
+            f"{sorted(set(excluded) - set(every_class))} are not classes of this task",
+            f"use names from {every_class}",
+        )
     ref_mask = (side == REFERENCE) & ~np.isin(y, excluded)
-    expected = sorted({r.label(label_field) for r in all_records if r.extra.get("side") == REFERENCE}
-                      - set(excluded))
+    expected = sorted({r.label(label_field) for r in all_records if r.extra.get("side") == REFERENCE} - set(excluded))
     classes = sorted(set(y[ref_mask].tolist()))
     _check_classes(expected, classes, "reference ", task_name)
     q_mask = side == QUESTIONED
     if not q_mask.any():
-        raise SCIConfigError("data.split", "no usable questioned images",
-                             "check data.questioned_root or the questioned values of data.split.column")
+        raise SCIConfigError(
+            "data.split",
+            "no usable questioned images",
+            "check data.questioned_root or the questioned values of data.split.column",
+        )
     known = np.isin(y, classes)
     path_side = {str(r.path): r.extra.get("side") for r in records}
     for dup in duplicates:
@@ -180,8 +203,17 @@ def _fixed_sides(records: list[ImageRecord], labels: list[str], all_records: lis
     return classes, np.flatnonzero(ref_mask), np.flatnonzero(q_mask & known), np.flatnonzero(q_mask & ~known)
 
 
-def select(data_cfg: Mapping, task_name: str, fold: int, n_folds: int, seed: int, records: list[ImageRecord],
-           probes: Sequence[FileProbe], n_unmatched: int = 0, label_field: str | None = None) -> Selection:
+def select(
+    data_cfg: Mapping,
+    task_name: str,
+    fold: int,
+    n_folds: int,
+    seed: int,
+    records: list[ImageRecord],
+    probes: Sequence[FileProbe],
+    n_unmatched: int = 0,
+    label_field: str | None = None,
+) -> Selection:
     """Assign the usable ``records`` (``probes[i]`` says whether record ``i`` is usable) to their roles."""
     label_field = label_field_for(task_name, label_field)
     split_cfg = dict(data_cfg.get("split") or {})
@@ -201,27 +233,52 @@ def select(data_cfg: Mapping, task_name: str, fold: int, n_folds: int, seed: int
     if mode == "kfold":
         classes = class_names(kept, label_field)
         _check_classes(class_names(records, label_field), classes, "", task_name)
-        split = make_fold(labels, scenes, fold, n_folds, seed, group_by=group_by, val_fraction=val_fraction,
-                          content=content)
+        split = make_fold(
+            labels, scenes, fold, n_folds, seed, group_by=group_by, val_fraction=val_fraction, content=content
+        )
     else:
-        classes, reference, questioned, unknown = _fixed_sides(kept, labels, records, split_cfg, label_field,
-                                                               task_name, duplicates)
-        split = make_fixed_split(labels, scenes, reference, questioned, seed, group_by=group_by,
-                                 val_fraction=val_fraction, content=content)
+        classes, reference, questioned, unknown = _fixed_sides(
+            kept, labels, records, split_cfg, label_field, task_name, duplicates
+        )
+        split = make_fixed_split(
+            labels, scenes, reference, questioned, seed, group_by=group_by, val_fraction=val_fraction, content=content
+        )
     known = {c: i for i, c in enumerate(classes)}
-    sel = Selection(kept, classes, label_field, mode, {"train": split.train, "val": split.val, "test": split.test},
-                    np.array([known.get(lbl, -1) for lbl in labels], dtype=np.int64), unknown,
-                    np.asarray(usable, dtype=np.int64), int(fold), int(n_folds), skipped, n_unmatched, duplicates)
+    sel = Selection(
+        kept,
+        classes,
+        label_field,
+        mode,
+        {"train": split.train, "val": split.val, "test": split.test},
+        np.array([known.get(lbl, -1) for lbl in labels], dtype=np.int64),
+        unknown,
+        np.asarray(usable, dtype=np.int64),
+        int(fold),
+        int(n_folds),
+        skipped,
+        n_unmatched,
+        duplicates,
+    )
     for name, idx in sel.splits.items():
         log.info("%s %s: %d images, per class %s", sel.where(), name, len(idx), class_counts(labels, idx))
     if len(unknown):
-        log.info("%d questioned images of cameras without references (the right verdict is 'unknown'): %s",
-                 len(unknown), class_counts(labels, unknown))
+        log.info(
+            "%d questioned images of cameras without references (the right verdict is 'unknown'): %s",
+            len(unknown),
+            class_counts(labels, unknown),
+        )
     return sel
 
 
-def select_images(data_cfg: Mapping, task_name: str, fold: int, n_folds: int, seed: int,
-                  label_field: str | None = None, workers: int = 1) -> Selection:
+def select_images(
+    data_cfg: Mapping,
+    task_name: str,
+    fold: int,
+    n_folds: int,
+    seed: int,
+    label_field: str | None = None,
+    workers: int = 1,
+) -> Selection:
     """Index ``data_cfg``'s photos, probe every file and select: for methods that need no patch cache.
 
     Files are usable under the same rule the patch cache applies (decodable, at least ``data.patches.size`` px
@@ -243,6 +300,9 @@ def questioned_files(images: str | Path, extensions: Sequence[str]) -> list[Path
         raise SCIConfigError("images", f"{target} does not exist", "pass images=DIR (a folder of photos) or a file")
     paths = list_images(target, list(extensions))
     if not paths:
-        raise SCIConfigError("images", f"no images with extensions {list(extensions)} under {target}",
-                             "check the folder or set image_extensions")
+        raise SCIConfigError(
+            "images",
+            f"no images with extensions {list(extensions)} under {target}",
+            "check the folder or set image_extensions",
+        )
     return paths

@@ -39,23 +39,31 @@ def _sides_from_column(records: list[ImageRecord], split: Mapping) -> list[Image
     ref_values = {str(v).lower() for v in split.get("reference_values") or []}
     q_values = {str(v).lower() for v in split.get("questioned_values") or []}
     if not column or not ref_values or not q_values:
-        raise SCIConfigError("data.split.column", "mode=column needs a column and both value lists",
-                             "set data.split.column=content data.split.reference_values=[flat] "
-                             "data.split.questioned_values=[natural]")
+        raise SCIConfigError(
+            "data.split.column",
+            "mode=column needs a column and both value lists",
+            "set data.split.column=content data.split.reference_values=[flat] data.split.questioned_values=[natural]",
+        )
     out = []
     for r in records:
         if column not in r.extra:
-            raise SCIConfigError("data.split.column", f"{r.path} has no column {column!r} (the manifest's other "
-                                 f"columns: {sorted(r.extra) or 'none'})", "add the column or pick another one")
+            raise SCIConfigError(
+                "data.split.column",
+                f"{r.path} has no column {column!r} (the manifest's other columns: {sorted(r.extra) or 'none'})",
+                "add the column or pick another one",
+            )
         value = str(r.extra[column]).lower()
         if value in ref_values:
             out.append(_with_side(r, REFERENCE))
         elif value in q_values:
             out.append(_with_side(r, QUESTIONED))
         else:
-            raise SCIConfigError("data.split.column", f"{r.path}: {column}={r.extra[column]!r} is in neither "
-                                 f"reference_values {sorted(ref_values)} nor questioned_values {sorted(q_values)}",
-                                 "add the value to one of the lists")
+            raise SCIConfigError(
+                "data.split.column",
+                f"{r.path}: {column}={r.extra[column]!r} is in neither "
+                f"reference_values {sorted(ref_values)} nor questioned_values {sorted(q_values)}",
+                "add the value to one of the lists",
+            )
     return out
 
 
@@ -67,8 +75,9 @@ def indexed_records(data_cfg: Mapping) -> tuple[list[ImageRecord], int]:
         records, unmatched = [], 0
         for side, key in ((REFERENCE, "reference_root"), (QUESTIONED, "questioned_root")):
             if not data_cfg.get(key):
-                raise SCIConfigError(f"data.{key}", "is not set (data.split.mode=roots)",
-                                     f"pass data.{key}=/path/to/{side} photos")
+                raise SCIConfigError(
+                    f"data.{key}", "is not set (data.split.mode=roots)", f"pass data.{key}=/path/to/{side} photos"
+                )
             try:
                 index = build_index({**data_cfg, "root": data_cfg[key]})
             except SCIConfigError as err:  # name the setting the user actually typed

@@ -21,9 +21,7 @@ Everything is fitted on the validation images, which are never trained on and ne
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,8 +79,15 @@ def reliability(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> tupl
     for b in range(n_bins):
         m = which == b
         if m.any():
-            bins.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "confidence": float(conf[m].mean()),
-                         "accuracy": float(correct[m].mean()), "count": int(m.sum())})
+            bins.append(
+                {
+                    "lo": float(edges[b]),
+                    "hi": float(edges[b + 1]),
+                    "confidence": float(conf[m].mean()),
+                    "accuracy": float(correct[m].mean()),
+                    "count": int(m.sum()),
+                }
+            )
             ece += m.mean() * abs(conf[m].mean() - correct[m].mean())
     return float(ece), bins
 
@@ -143,8 +148,9 @@ def calibrate(mean_probs: np.ndarray, labels: np.ndarray, target_false_attributi
         rule, threshold = "impostor", open_set_threshold(impostor_scores(after, labels), target_false_attribution)
     else:
         rule, threshold = "genuine", genuine_threshold(after, labels, target_false_attribution)
-    return Calibration("temperature", t, threshold, rule, target_false_attribution, len(labels), ece_b, ece_a,
-                       bins_b, bins_a)
+    return Calibration(
+        "temperature", t, threshold, rule, target_false_attribution, len(labels), ece_b, ece_a, bins_b, bins_a
+    )
 
 
 def genuine_threshold(probs: np.ndarray, labels: np.ndarray, target: float) -> float | None:

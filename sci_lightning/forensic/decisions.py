@@ -23,8 +23,7 @@ def open_set_metrics(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"n_known_camera_images": len(known), "n_unknown_camera_images": len(unknown)}
     if known:
         out["open/correct_attribution_known"] = float(np.mean([v["decision"] == v["true"] for v in known]))
-        out["open/wrong_attribution_known"] = float(np.mean([v["decision"] not in (v["true"], UNKNOWN)
-                                                            for v in known]))
+        out["open/wrong_attribution_known"] = float(np.mean([v["decision"] not in (v["true"], UNKNOWN) for v in known]))
         out["open/unknown_rate_known"] = float(np.mean([v["decision"] == UNKNOWN for v in known]))
     if unknown:
         out["open/unknown_rate_unknown"] = float(np.mean([v["decision"] == UNKNOWN for v in unknown]))

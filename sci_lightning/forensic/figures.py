@@ -46,8 +46,9 @@ def _two_panels(thumb: np.ndarray, title: str):
     return fig, right
 
 
-def draw_patch_heatmap(path: str, positions: np.ndarray, patch_probs: np.ndarray, size: int,
-                       classes: Sequence[str], out: Path, title: str) -> Path:
+def draw_patch_heatmap(
+    path: str, positions: np.ndarray, patch_probs: np.ndarray, size: int, classes: Sequence[str], out: Path, title: str
+) -> Path:
     """The photo beside itself with every analysed patch coloured by the camera it points to (opacity =
     that camera's probability for the patch)."""
     thumb, scale = _thumbnail(path)
@@ -55,8 +56,17 @@ def draw_patch_heatmap(path: str, positions: np.ndarray, patch_probs: np.ndarray
     fig, ax = _two_panels(thumb, title)
     pred, conf = patch_probs.argmax(1), patch_probs.max(1)
     for (y, x), k, p in zip(positions, pred, conf):
-        ax.add_patch(Rectangle((x * scale, y * scale), size * scale, size * scale, lw=0.3, edgecolor="white",
-                               facecolor=colours[classes[k]], alpha=0.1 + 0.6 * float(p)))
+        ax.add_patch(
+            Rectangle(
+                (x * scale, y * scale),
+                size * scale,
+                size * scale,
+                lw=0.3,
+                edgecolor="white",
+                facecolor=colours[classes[k]],
+                alpha=0.1 + 0.6 * float(p),
+            )
+        )
     votes = np.bincount(pred, minlength=len(classes))
     handles = [Patch(color=colours[c], label=f"{c}: {v} patches") for c, v in zip(classes, votes) if v]
     ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.8)
@@ -66,8 +76,9 @@ def draw_patch_heatmap(path: str, positions: np.ndarray, patch_probs: np.ndarray
     return out
 
 
-def draw_block_heatmap(path: str, block_map: np.ndarray, block: int, origin: tuple[int, int], out: Path,
-                       title: str, label: str) -> Path:
+def draw_block_heatmap(
+    path: str, block_map: np.ndarray, block: int, origin: tuple[int, int], out: Path, title: str, label: str
+) -> Path:
     """The photo beside itself under a per-block score map (e.g. local PRNU correlation with a fingerprint)."""
     thumb, scale = _thumbnail(path)
     fig, ax = _two_panels(thumb, title)
@@ -86,8 +97,9 @@ def draw_block_heatmap(path: str, block_map: np.ndarray, block: int, origin: tup
     return out
 
 
-def plot_reliability(curves: Sequence[tuple[str, list[dict[str, float]]]], path: Path, title: str,
-                     xlabel: str = "top-1 score") -> Path:
+def plot_reliability(
+    curves: Sequence[tuple[str, list[dict[str, float]]]], path: Path, title: str, xlabel: str = "top-1 score"
+) -> Path:
     """Reliability diagram: accuracy per confidence bin (marker size ~ count) against the diagonal."""
     fig = Figure(figsize=(4.6, 4.2), dpi=110)
     ax = fig.subplots()

@@ -24,9 +24,14 @@ def _slug(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem)[:60]
 
 
-def write_verdicts(out_dir: Path, verdicts: list[dict[str, Any]], header: list[str],
-                   heatmap: Callable[[dict[str, Any], Path], Path] | None, max_heatmaps: int = 200,
-                   score_name: str = "probability") -> dict[str, Any]:
+def write_verdicts(
+    out_dir: Path,
+    verdicts: list[dict[str, Any]],
+    header: list[str],
+    heatmap: Callable[[dict[str, Any], Path], Path] | None,
+    max_heatmaps: int = 200,
+    score_name: str = "probability",
+) -> dict[str, Any]:
     """``verdicts.csv``, one heat-map PNG per image (up to ``max_heatmaps``) and ``verdict_report.md``.
 
     Each verdict holds ``path``, ``ranked`` [(camera, score)...], ``decision`` and optionally ``true`` (the
@@ -43,8 +48,14 @@ def write_verdicts(out_dir: Path, verdicts: list[dict[str, Any]], header: list[s
         for v in verdicts:
             cells = [x for cam, score in v["ranked"] for x in (cam, f"{score:.4g}")]
             wr.writerow([v["path"], v["decision"], v.get("true", ""), *cells])
-    lines = ["# Verdict report", "", *header, "", "| # | image | decision | candidates (" + score_name + ") | true |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "# Verdict report",
+        "",
+        *header,
+        "",
+        "| # | image | decision | candidates (" + score_name + ") | true |",
+        "|---|---|---|---|---|",
+    ]
     for i, v in enumerate(verdicts):
         cands = ", ".join(f"{c} {s:.3g}" for c, s in v["ranked"][:3])
         decision = f"**{v['decision']}**"
@@ -64,9 +75,9 @@ def write_verdicts(out_dir: Path, verdicts: list[dict[str, Any]], header: list[s
                 log.warning("no heat map for %s: %s", v["path"], err)
         lines.append("")
     if len(verdicts) > max_heatmaps:
-        lines.append(f"(heat maps drawn for the first {max_heatmaps} of {len(verdicts)} images: "
-                     "raise verdict.max_heatmaps for more)")
+        lines.append(
+            f"(heat maps drawn for the first {max_heatmaps} of {len(verdicts)} images: "
+            "raise verdict.max_heatmaps for more)"
+        )
     (out_dir / REPORT_NAME).write_text("\n".join(lines) + "\n")
     return open_set_metrics(verdicts)
-
-

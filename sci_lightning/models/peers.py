@@ -20,8 +20,11 @@ def _check_output(features: nn.Module, in_channels: int, patch_size: int, name: 
             out = None
     features.train(training)
     if out is None or out.numel() == 0:
-        raise SCIConfigError("data.patches.size", f"{patch_size}px patches are too small for {name}",
-                             f"use the patch size in conf/model/{name}.yaml")
+        raise SCIConfigError(
+            "data.patches.size",
+            f"{patch_size}px patches are too small for {name}",
+            f"use the patch size in conf/model/{name}.yaml",
+        )
     return out.numel()
 
 
@@ -32,13 +35,24 @@ class BaroffioNet(nn.Module):
     def __init__(self, num_classes: int, patch_size: int = 48, dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 32, 4), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 48, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(48, 64, 5), nn.ReLU(),
+            nn.Conv2d(3, 32, 4),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 48, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(48, 64, 5),
+            nn.ReLU(),
         )
         n = _check_output(self.features, 3, patch_size, "baroffio")
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(n, 128), nn.ReLU(),
-                                        nn.Dropout(dropout), nn.Linear(128, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(n, 128),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(128, num_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
@@ -46,8 +60,13 @@ class BaroffioNet(nn.Module):
 
 def high_pass_kernel() -> torch.Tensor:
     """The 5x5 'KV' residual filter of steganalysis used by Tuama et al. 2016 (sums to zero)."""
-    k = torch.tensor([[-1, 2, -2, 2, -1], [2, -6, 8, -6, 2], [-2, 8, -12, 8, -2], [2, -6, 8, -6, 2],
-                      [-1, 2, -2, 2, -1]], dtype=torch.float32) / 12
+    k = (
+        torch.tensor(
+            [[-1, 2, -2, 2, -1], [2, -6, 8, -6, 2], [-2, 8, -12, 8, -2], [2, -6, 8, -6, 2], [-1, 2, -2, 2, -1]],
+            dtype=torch.float32,
+        )
+        / 12
+    )
     return k
 
 
@@ -60,15 +79,25 @@ class TuamaNet(nn.Module):
         hp = high_pass_kernel().expand(3, 1, 5, 5).clone()
         self.register_buffer("high_pass", hp)  # fixed: a buffer, never trained
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 3, stride=2), nn.ReLU(),
-            nn.Conv2d(64, 64, 3), nn.ReLU(),
-            nn.Conv2d(64, 32, 3), nn.ReLU(),
+            nn.Conv2d(3, 64, 3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3),
+            nn.ReLU(),
+            nn.Conv2d(64, 32, 3),
+            nn.ReLU(),
             nn.MaxPool2d(3, stride=2),
         )
         n = _check_output(nn.Sequential(nn.ZeroPad2d(-2), self.features), 3, patch_size, "tuama")
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(n, 256), nn.ReLU(), nn.Dropout(dropout),
-                                        nn.Linear(256, 256), nn.ReLU(), nn.Dropout(dropout),
-                                        nn.Linear(256, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(n, 256),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(256, 256),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(256, num_classes),
+        )
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """Per-channel high-pass residual (valid convolution: 4 px smaller)."""
@@ -85,9 +114,12 @@ class BondiNet(nn.Module):
     def __init__(self, num_classes: int, patch_size: int = 64) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 32, 4), nn.MaxPool2d(2, 2, ceil_mode=True),
-            nn.Conv2d(32, 48, 5), nn.MaxPool2d(2, 2, ceil_mode=True),
-            nn.Conv2d(48, 64, 5), nn.MaxPool2d(2, 2, ceil_mode=True),
+            nn.Conv2d(3, 32, 4),
+            nn.MaxPool2d(2, 2, ceil_mode=True),
+            nn.Conv2d(32, 48, 5),
+            nn.MaxPool2d(2, 2, ceil_mode=True),
+            nn.Conv2d(48, 64, 5),
+            nn.MaxPool2d(2, 2, ceil_mode=True),
             nn.Conv2d(64, 128, 5),
         )
         n = _check_output(self.features, 3, patch_size, "bondi")
@@ -124,14 +156,20 @@ class MISLNet(nn.Module):
         self.constrained.project()
 
         def block(cin: int, cout: int, k: int, stride: int = 1, pool: nn.Module | None = None) -> list[nn.Module]:
-            return [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2), nn.BatchNorm2d(cout), nn.Tanh(),
-                    pool or nn.MaxPool2d(3, 2)]
+            return [
+                nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2),
+                nn.BatchNorm2d(cout),
+                nn.Tanh(),
+                pool or nn.MaxPool2d(3, 2),
+            ]
 
-        self.features = nn.Sequential(*block(3, 96, 7, 2), *block(96, 64, 5), *block(64, 64, 5),
-                                      *block(64, 128, 1, pool=nn.AdaptiveAvgPool2d(1)))
+        self.features = nn.Sequential(
+            *block(3, 96, 7, 2), *block(96, 64, 5), *block(64, 64, 5), *block(64, 128, 1, pool=nn.AdaptiveAvgPool2d(1))
+        )
         n = _check_output(self.features, 3, patch_size, "mislnet")
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(n, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(),
-                                        nn.Linear(200, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(n, 200), nn.Tanh(), nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, num_classes)
+        )
 
     def constrain(self) -> None:
         self.constrained.project()

@@ -47,16 +47,20 @@ class SCICNN(nn.Module):
     ) -> None:
         super().__init__()
         if not 1 <= len(filters) <= 6:
-            raise SCIConfigError("model.net.filters", f"needs 1 to 6 conv layers (got {len(filters)})",
-                                 "give a list such as [64, 128]")
+            raise SCIConfigError(
+                "model.net.filters", f"needs 1 to 6 conv layers (got {len(filters)})", "give a list such as [64, 128]"
+            )
         if not 0 < dropout_keep <= 1:
-            raise SCIConfigError("model.net.dropout_keep", f"is a keep probability in (0, 1] (got {dropout_keep})",
-                                 "use 0.5 (the paper)")
+            raise SCIConfigError(
+                "model.net.dropout_keep", f"is a keep probability in (0, 1] (got {dropout_keep})", "use 0.5 (the paper)"
+            )
         layers: list[nn.Module] = []
         channels = in_channels
         for out in filters:
-            layers += [nn.Conv2d(channels, out, kernel_size, stride=stride, padding=padding),
-                       make_activation(activation, negative_slope)]
+            layers += [
+                nn.Conv2d(channels, out, kernel_size, stride=stride, padding=padding),
+                make_activation(activation, negative_slope),
+            ]
             channels = out
         layers.append(nn.MaxPool2d(pool_size, stride=pool_stride, ceil_mode=pool_ceil))
         self.features = nn.Sequential(*layers)
@@ -77,9 +81,12 @@ class SCICNN(nn.Module):
             out = None
         if out is None or out.numel() == 0:
             raise SCIConfigError(
-                "model.net", f"{depth} strided conv layer(s) and the pool shrink a {patch_size}px patch to nothing "
-                f"(padding={padding})", ("set model.net.padding=1, " if padding == 0 else "")
-                + "use fewer model.net.filters entries, a smaller model.net.pool_size, or larger patches")
+                "model.net",
+                f"{depth} strided conv layer(s) and the pool shrink a {patch_size}px patch to nothing "
+                f"(padding={padding})",
+                ("set model.net.padding=1, " if padding == 0 else "")
+                + "use fewer model.net.filters entries, a smaller model.net.pool_size, or larger patches",
+            )
         return out.numel()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

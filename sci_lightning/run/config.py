@@ -82,8 +82,9 @@ def _typed(cfg: DictConfig, schema: type) -> DictConfig:
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "config"
         problem = str(err).split("\n")[0]
-        raise SCIConfigError(str(key), problem, f"set {key} to a value of the right type (see conf/ and the README)"
-                             ) from None
+        raise SCIConfigError(
+            str(key), problem, f"set {key} to a value of the right type (see conf/ and the README)"
+        ) from None
 
 
 def _require(ok: bool, setting: str, problem: str, fix: str) -> None:
@@ -95,26 +96,54 @@ def validate(cfg: DictConfig, entry: str) -> None:
     """Check the composed config of ``train`` or ``evaluate``; raises :class:`SCIConfigError` naming the setting."""
     typed = _typed(cfg, SCHEMAS[entry])
     method = get_method(typed.method)
-    _require(typed.n_folds >= 2, "n_folds", f"must be at least 2 (got {typed.n_folds})",
-             "set n_folds=10 (the paper) or more than 1")
-    _require(0 <= typed.fold < typed.n_folds, "fold", f"{typed.fold} is out of range for n_folds={typed.n_folds}",
-             f"use fold=0..{typed.n_folds - 1}")
+    _require(
+        typed.n_folds >= 2,
+        "n_folds",
+        f"must be at least 2 (got {typed.n_folds})",
+        "set n_folds=10 (the paper) or more than 1",
+    )
+    _require(
+        0 <= typed.fold < typed.n_folds,
+        "fold",
+        f"{typed.fold} is out of range for n_folds={typed.n_folds}",
+        f"use fold=0..{typed.n_folds - 1}",
+    )
     t = typed.verdict.target_false_attribution
     _require(0 < t < 1, "verdict.target_false_attribution", f"must be in (0, 1) (got {t})", "use e.g. 0.05")
     _require(typed.verdict.max_heatmaps >= 0, "verdict.max_heatmaps", "must be 0 or more", "use e.g. 200")
     decision = typed.prnu.decision.lower()
-    _require(decision in PRNU_DECISIONS, "prnu.decision", f"is {typed.prnu.decision!r}",
-             f"use one of {', '.join(PRNU_DECISIONS)}")
-    _require(typed.prnu.sigma > 0 and typed.prnu.levels >= 1, "prnu.sigma / prnu.levels",
-             "the wavelet denoiser needs sigma > 0 and at least one level", "use sigma=5.0 levels=4")
+    _require(
+        decision in PRNU_DECISIONS,
+        "prnu.decision",
+        f"is {typed.prnu.decision!r}",
+        f"use one of {', '.join(PRNU_DECISIONS)}",
+    )
+    _require(
+        typed.prnu.sigma > 0 and typed.prnu.levels >= 1,
+        "prnu.sigma / prnu.levels",
+        "the wavelet denoiser needs sigma > 0 and at least one level",
+        "use sigma=5.0 levels=4",
+    )
     _require(math.isfinite(typed.prnu.pce_threshold), "prnu.pce_threshold", "must be a number", "use e.g. 60")
     if entry == "train":
         metric = typed.optimized_metric
-        _require(metric.startswith("val/"), "optimized_metric", f"is {metric!r}: a sweep would tune on test folds",
-                 "optimise a validation metric, e.g. optimized_metric=val/acc_image or val/loss")
-        _require(typed.torch_threads is None or int(typed.torch_threads) >= 1, "torch_threads",
-                 "must be null or a positive number of threads", "use torch_threads=null")
+        _require(
+            metric.startswith("val/"),
+            "optimized_metric",
+            f"is {metric!r}: a sweep would tune on test folds",
+            "optimise a validation metric, e.g. optimized_metric=val/acc_image or val/loss",
+        )
+        _require(
+            typed.torch_threads is None or int(typed.torch_threads) >= 1,
+            "torch_threads",
+            "must be null or a positive number of threads",
+            "use torch_threads=null",
+        )
     else:
-        _require(not method.needs_checkpoint or bool(typed.ckpt_path), "ckpt_path", "is not set",
-                 "pass ckpt_path=outputs/.../checkpoints/<name>.ckpt")
+        _require(
+            not method.needs_checkpoint or bool(typed.ckpt_path),
+            "ckpt_path",
+            "is not set",
+            "pass ckpt_path=outputs/.../checkpoints/<name>.ckpt",
+        )
     cfg.prnu.decision = decision  # the checked value replaces the raw one (prnu.decision=PCE becomes pce)

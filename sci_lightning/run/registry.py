@@ -53,11 +53,15 @@ class Method:
     needs_checkpoint: bool  # evaluate.py needs ckpt_path=
 
 
-METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("cnn", "patch CNN (model=sci_cnn and peers), Lightning", _cnn_train, _cnn_evaluate, True),
-    Method("prnu", "classical PRNU fingerprint correlation (PCE / NCC), NumPy only", _prnu_train, _prnu_evaluate,
-           False),
-)}
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("cnn", "patch CNN (model=sci_cnn and peers), Lightning", _cnn_train, _cnn_evaluate, True),
+        Method(
+            "prnu", "classical PRNU fingerprint correlation (PCE / NCC), NumPy only", _prnu_train, _prnu_evaluate, False
+        ),
+    )
+}
 
 
 def get_method(name: str) -> Method:
@@ -65,6 +69,8 @@ def get_method(name: str) -> Method:
     try:
         return METHODS[str(name)]
     except KeyError:
-        raise SCIConfigError("method", f"unknown method {name!r}",
-                             "use one of: " + ", ".join(f"{m.name} ({m.description})" for m in METHODS.values())
-                             ) from None
+        raise SCIConfigError(
+            "method",
+            f"unknown method {name!r}",
+            "use one of: " + ", ".join(f"{m.name} ({m.description})" for m in METHODS.values()),
+        ) from None

@@ -35,7 +35,10 @@ def optimized_value(cfg: DictConfig, metrics: dict[str, Any]) -> float:
     """``metrics[optimized_metric]``, or NaN (with a warning) when the method does not produce it."""
     value = metrics.get(cfg.optimized_metric)
     if value is None:
-        log.warning("optimized_metric=%s is not among this run's metrics (method %s): returning NaN",
-                    cfg.optimized_metric, cfg.method)
+        log.warning(
+            "optimized_metric=%s is not among this run's metrics (method %s): returning NaN",
+            cfg.optimized_metric,
+            cfg.method,
+        )
         return math.nan
     return float(value)

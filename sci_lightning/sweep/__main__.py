@@ -26,8 +26,9 @@ COMMANDS = {"summary": _summary, "report": write_report}
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sci_lightning.sweep", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m sci_lightning.sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("sweep_dir", help="a multirun folder (holding job folders with .hydra/)")
     args = parser.parse_args(argv)

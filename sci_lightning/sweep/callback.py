@@ -30,16 +30,31 @@ def log_summary_runs(summary: dict[str, Any], wandb_cfg: DictConfig) -> list[str
     sweep_dir = Path(summary["sweep_dir"])
     offline = []
     for e in summary["groups"]:
-        run = wandb.init(project=settings["project"], dir=str(sweep_dir), mode=settings["mode"],
-                         group=sweep_group(str(sweep_dir), e["task"], e["data"], e["model"]),
-                         job_type="cv-summary", name=f"cv-{e['task']}-{e['data']}-{e['model']}",
-                         config={"setting": e["setting"], "folds": e["folds"], "n_folds": e["n_folds"]}, reinit="finish_previous")
+        run = wandb.init(
+            project=settings["project"],
+            dir=str(sweep_dir),
+            mode=settings["mode"],
+            group=sweep_group(str(sweep_dir), e["task"], e["data"], e["model"]),
+            job_type="cv-summary",
+            name=f"cv-{e['task']}-{e['data']}-{e['model']}",
+            config={"setting": e["setting"], "folds": e["folds"], "n_folds": e["n_folds"]},
+            reinit="finish_previous",
+        )
         try:
             cols = ["fold", *SUMMARY_KEYS]
-            table = wandb.Table(columns=cols, data=[[int(f), *[row.get(k) for k in SUMMARY_KEYS]]
-                                                   for f, row in e["per_fold"].items()])
-            run.log({"cv/folds": table, **{f"cv/{lvl}_confusion": wandb.Image(str(sweep_dir / e[f"pooled_confusion_{lvl}"]["png"]))
-                                           for lvl in ("image", "patch") if f"pooled_confusion_{lvl}" in e}})
+            table = wandb.Table(
+                columns=cols, data=[[int(f), *[row.get(k) for k in SUMMARY_KEYS]] for f, row in e["per_fold"].items()]
+            )
+            run.log(
+                {
+                    "cv/folds": table,
+                    **{
+                        f"cv/{lvl}_confusion": wandb.Image(str(sweep_dir / e[f"pooled_confusion_{lvl}"]["png"]))
+                        for lvl in ("image", "patch")
+                        if f"pooled_confusion_{lvl}" in e
+                    },
+                }
+            )
             run.summary.update({f"cv/{k}_{stat}": v[stat] for k, v in e["metrics"].items() for stat in ("mean", "std")})
             run.summary.update({"cv/n_folds_finished": e["n"], "cv/missing_folds": str(e["missing_folds"])})
             if settings["mode"] == "offline":
@@ -61,5 +76,7 @@ class CVSummaryCallback(Callback):
             return
         wandb_cfg = (config.get("logger") or {}).get("wandb")
         if wandb_cfg and log_summary_runs(summary, wandb_cfg):
-            log.info("W&B runs of this sweep were saved offline. Upload all of them with:\n    wandb sync %s",
-                     f"{sweep_dir}/wandb/offline-run-* {sweep_dir}/*/wandb/offline-run-*")
+            log.info(
+                "W&B runs of this sweep were saved offline. Upload all of them with:\n    wandb sync %s",
+                f"{sweep_dir}/wandb/offline-run-* {sweep_dir}/*/wandb/offline-run-*",
+            )

@@ -17,7 +17,11 @@ from matplotlib.figure import Figure
 
 from sci_lightning.sweep.summary import summarise, variant_labels
 
-LEVELS = (("test/acc_patch", "patch"), ("test/acc_image", "image (mean prob.)"), ("test/acc_image_vote", "image (vote)"))
+LEVELS = (
+    ("test/acc_patch", "patch"),
+    ("test/acc_image", "image (mean prob.)"),
+    ("test/acc_image_vote", "image (vote)"),
+)
 
 
 def _labels(groups: list[dict[str, Any]]) -> list[str]:
@@ -47,8 +51,11 @@ def draw(summary: dict[str, Any], out_dir: Path) -> Path:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test accuracy (mean ± std over folds)")
     first = groups[0]
-    ax.set_title(f"{first['task']} / {first['data']}: {len(groups)} variant(s), "
-                 f"{min(g['n'] for g in groups)}-{max(g['n'] for g in groups)} folds each", fontsize=10)
+    ax.set_title(
+        f"{first['task']} / {first['data']}: {len(groups)} variant(s), "
+        f"{min(g['n'] for g in groups)}-{max(g['n'] for g in groups)} folds each",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -64,13 +71,17 @@ def write_report(sweep_dir: str | Path) -> Path:
     summary = summarise(sweep_dir)
     png = draw(summary, sweep_dir)
     labels = _labels(summary["groups"])
-    lines = ["# Sweep report", "", f"![accuracy per variant]({png.name})", "",
-             "| variant | model | folds | " + " | ".join(name for _, name in LEVELS) + " |",
-             "|---" * (len(LEVELS) + 3) + "|"]
+    lines = [
+        "# Sweep report",
+        "",
+        f"![accuracy per variant]({png.name})",
+        "",
+        "| variant | model | folds | " + " | ".join(name for _, name in LEVELS) + " |",
+        "|---" * (len(LEVELS) + 3) + "|",
+    ]
     for label, g in zip(labels, summary["groups"]):
         cells = [_cell(g["metrics"][k]) for k, _ in LEVELS]
         lines.append(f"| {label} | {g['model']} | {g['n']} | " + " | ".join(cells) + " |")
     path = sweep_dir / "sweep_report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
-

@@ -25,8 +25,15 @@ from sci_lightning.outputs import plot_confusion_matrix, write_json
 
 log = logging.getLogger(__name__)
 
-SUMMARY_KEYS = ("test/acc_patch", "test/acc_image", "test/acc_image_vote", "test/acc_macro_image",
-                "test/f1_macro_patch", "test/f1_macro_image", "test/loss")
+SUMMARY_KEYS = (
+    "test/acc_patch",
+    "test/acc_image",
+    "test/acc_image_vote",
+    "test/acc_macro_image",
+    "test/f1_macro_patch",
+    "test/f1_macro_image",
+    "test/loss",
+)
 
 
 @dataclass
@@ -42,14 +49,23 @@ class Group:
 
 # Overrides that organise a sweep or change how it runs, never its numbers: not part of a variant's name (the
 # model name is taken from metrics.json).
-ORGANISING_KEYS = ("experiment", "method", "logger", "torch_threads", "trainer.enable_progress_bar",
-                   "trainer.enable_model_summary", "data.cache_workers")
+ORGANISING_KEYS = (
+    "experiment",
+    "method",
+    "logger",
+    "torch_threads",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "data.cache_workers",
+)
 
 
 def _parsed(overrides: list[str]) -> dict[str, str]:
     """``{key: value}`` of Hydra override strings (``+``/``~`` prefixes and bracketed lists understood)."""
-    return {o.key_or_group: o.get_value_element_as_str() if not o.is_delete() else "~"
-            for o in OverridesParser.create().parse_overrides(overrides)}
+    return {
+        o.key_or_group: o.get_value_element_as_str() if not o.is_delete() else "~"
+        for o in OverridesParser.create().parse_overrides(overrides)
+    }
 
 
 def variant_labels(overrides: list[list[str]], models: list[str | None] | None = None) -> list[str]:
@@ -153,12 +169,20 @@ def summarise(sweep_dir: str | Path) -> dict[str, Any]:
         n_folds = int(first.get("n_folds", 0))
         missing = sorted(set(range(n_folds)) - set(g.folds)) if n_folds else []
         entry: dict[str, Any] = {
-            "setting": g.setting, "overrides": g.overrides, "task": first.get("task"), "data": first.get("data"), "model": first.get("model"),
-            "n": len(g.folds), "n_folds": n_folds, "folds": sorted(g.folds), "missing_folds": missing,
+            "setting": g.setting,
+            "overrides": g.overrides,
+            "task": first.get("task"),
+            "data": first.get("data"),
+            "model": first.get("model"),
+            "n": len(g.folds),
+            "n_folds": n_folds,
+            "folds": sorted(g.folds),
+            "missing_folds": missing,
             "failed_jobs": [{"fold": f, "dir": d} for f, d in g.failed],
             "metrics": {k: _stats([g.folds[f].get(k) for f in sorted(g.folds)]) for k in SUMMARY_KEYS},
-            "per_fold": {str(f): {k: g.folds[f].get(k) for k in (*SUMMARY_KEYS, "n_test_images")}
-                         for f in sorted(g.folds)},
+            "per_fold": {
+                str(f): {k: g.folds[f].get(k) for k in (*SUMMARY_KEYS, "n_test_images")} for f in sorted(g.folds)
+            },
         }
         suffix = "" if len(groups) == 1 else f"_{_slug(labels[g.setting])}"
         for level in ("image", "patch"):
@@ -166,8 +190,9 @@ def summarise(sweep_dir: str | Path) -> dict[str, Any]:
             if pooled:
                 classes, matrix = pooled
                 name = f"cv_confusion_matrix_{level}{suffix}.png"
-                plot_confusion_matrix(matrix, classes, sweep_dir / name,
-                                      f"{level} level, pooled over {len(g.folds)} folds")
+                plot_confusion_matrix(
+                    matrix, classes, sweep_dir / name, f"{level} level, pooled over {len(g.folds)} folds"
+                )
                 entry[f"pooled_confusion_{level}"] = {"classes": classes, "matrix": matrix.tolist(), "png": name}
         summary["groups"].append(entry)
         md += _markdown(entry)
@@ -179,23 +204,33 @@ def summarise(sweep_dir: str | Path) -> dict[str, Any]:
 
 def _markdown(e: dict[str, Any]) -> list[str]:
     cols = ("test/acc_patch", "test/acc_image", "test/acc_image_vote", "test/f1_macro_image")
-    out = [f"## {e['task']} / {e['data']} / {e['model']}  (`{e['setting']}`)\n",
-           f"{e['n']} of {e['n_folds']} folds finished."]
+    out = [
+        f"## {e['task']} / {e['data']} / {e['model']}  (`{e['setting']}`)\n",
+        f"{e['n']} of {e['n_folds']} folds finished.",
+    ]
     if e["missing_folds"]:
         out.append(f"**Not in this summary:** folds {e['missing_folds']} (not run or failed).")
     for job in e["failed_jobs"]:
         out.append(f"**Failed job** (no metrics.json): fold {job['fold']} in `{job['dir']}`")
-    out += ["", "| fold | test images | " + " | ".join(c.removeprefix("test/") for c in cols) + " |",
-            "|---" * (len(cols) + 2) + "|"]
+    out += [
+        "",
+        "| fold | test images | " + " | ".join(c.removeprefix("test/") for c in cols) + " |",
+        "|---" * (len(cols) + 2) + "|",
+    ]
     for fold, row in e["per_fold"].items():
         out.append(f"| {fold} | {row['n_test_images']} | " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")
     stats = e["metrics"]
-    out.append("| **mean ± std** | | " + " | ".join(f"**{_fmt(stats[c]['mean'])} ± {_fmt(stats[c]['std'])}**"
-                                               for c in cols) + " |")
+    out.append(
+        "| **mean ± std** | | "
+        + " | ".join(f"**{_fmt(stats[c]['mean'])} ± {_fmt(stats[c]['std'])}**" for c in cols)
+        + " |"
+    )
     if "pooled_confusion_image" in e:
         m = np.asarray(e["pooled_confusion_image"]["matrix"])
-        out.append(f"\nPooled image-level accuracy: {int(np.trace(m))} / {int(m.sum())} = "
-                   f"{np.trace(m) / max(1, m.sum()):.3f}; confusion matrix: `{e['pooled_confusion_image']['png']}`")
+        out.append(
+            f"\nPooled image-level accuracy: {int(np.trace(m))} / {int(m.sum())} = "
+            f"{np.trace(m) / max(1, m.sum()):.3f}; confusion matrix: `{e['pooled_confusion_image']['png']}`"
+        )
     return out + [""]
 
 

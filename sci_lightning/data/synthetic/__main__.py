@@ -24,8 +24,11 @@ def main(argv: list[str]) -> int:
         workers = args.pop("workers", None)
         unknown = set(args) - set(SyntheticSettings.__dataclass_fields__)
         if unknown:
-            raise SCIConfigError(", ".join(sorted(unknown)), "unknown option",
-                                 f"use out, workers, {', '.join(SyntheticSettings.__dataclass_fields__)}")
+            raise SCIConfigError(
+                ", ".join(sorted(unknown)),
+                "unknown option",
+                f"use out, workers, {', '.join(SyntheticSettings.__dataclass_fields__)}",
+            )
         path = generate(out, SyntheticSettings.from_cfg(args), workers)
     except SCIConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -29,15 +29,15 @@ class Pipeline:
     make: str
     model: str
     cfa: str = "RGGB"
-    demosaic: str = "bilinear"          # bilinear | mhc (Malvar-He-Cutler gradient-corrected)
+    demosaic: str = "bilinear"  # bilinear | mhc (Malvar-He-Cutler gradient-corrected)
     wb_gains: tuple[float, float, float] = (2.0, 1.0, 1.6)
     colour_matrix: tuple[float, ...] = (1.6, -0.4, -0.2, -0.3, 1.5, -0.2, -0.1, -0.5, 1.6)
     gamma: float = 2.2
-    contrast: float = 0.0               # S-curve strength of the tone curve
-    sharpen: float = 0.5                # unsharp-mask amount
+    contrast: float = 0.0  # S-curve strength of the tone curve
+    sharpen: float = 0.5  # unsharp-mask amount
     jpeg_quality: int = 90
-    jpeg_jitter: int = 3                # per-image quality jitter (+/-)
-    subsampling: str = "4:2:0"          # 4:4:4 | 4:2:2 | 4:2:0
+    jpeg_jitter: int = 3  # per-image quality jitter (+/-)
+    subsampling: str = "4:2:0"  # 4:4:4 | 4:2:2 | 4:2:0
 
 
 @dataclass(frozen=True)
@@ -46,18 +46,18 @@ class Sensor:
 
     height: int
     width: int
-    psf_sigma: float = 0.6              # px, optical blur
-    vignetting: float = 0.2             # relative fall-off at the corners
+    psf_sigma: float = 0.6  # px, optical blur
+    vignetting: float = 0.2  # relative fall-off at the corners
     sensitivity: tuple[float, float, float] = (0.5, 1.0, 0.62)  # raw R, G, B response
-    full_well: float = 4000.0           # signal level (electrons) at saturation: sets shot noise
-    read_noise: float = 0.002           # fraction of full scale
-    dark_strength: float = 0.0005       # fixed additive pattern, fraction of full scale
+    full_well: float = 4000.0  # signal level (electrons) at saturation: sets shot noise
+    read_noise: float = 0.002  # fraction of full scale
+    dark_strength: float = 0.0005  # fixed additive pattern, fraction of full scale
 
 
 @dataclass(frozen=True)
 class VirtualCamera:
-    device: str                         # model-level class
-    camera: str                         # sensor-level class
+    device: str  # model-level class
+    camera: str  # sensor-level class
     sensor: Sensor
     pipeline: Pipeline
     fingerprint_seed: int = field(default=0)
@@ -96,19 +96,29 @@ def cfa_masks(pattern: str, height: int, width: int) -> np.ndarray:
         raise ValueError(f"unknown CFA pattern {pattern!r}; use one of {CFA_PATTERNS}")
     masks = np.zeros((3, height, width), bool)
     for i, ch in enumerate(pattern):
-        masks["RGB".index(ch), i // 2::2, i % 2::2] = True
+        masks["RGB".index(ch), i // 2 :: 2, i % 2 :: 2] = True
     return masks
 
 
-def expose(optical: np.ndarray, sensor: Sensor, masks: np.ndarray, prnu: np.ndarray, dark: np.ndarray,
-           prnu_strength: float, rng: np.random.Generator) -> np.ndarray:
+def expose(
+    optical: np.ndarray,
+    sensor: Sensor,
+    masks: np.ndarray,
+    prnu: np.ndarray,
+    dark: np.ndarray,
+    prnu_strength: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Sample the optical image through the CFA onto the sensor: PRNU, dark pattern, shot and read noise."""
     signal = (optical * np.asarray(sensor.sensitivity, np.float32)).transpose(2, 0, 1)
     mosaic = (signal * masks).sum(axis=0)
     mosaic = mosaic * (1 + prnu_strength * prnu) + sensor.dark_strength * dark
     shot = np.sqrt(np.clip(mosaic, 0, None) / sensor.full_well)
-    mosaic = mosaic + shot * rng.standard_normal(mosaic.shape, dtype=np.float32) \
+    mosaic = (
+        mosaic
+        + shot * rng.standard_normal(mosaic.shape, dtype=np.float32)
         + sensor.read_noise * rng.standard_normal(mosaic.shape, dtype=np.float32)
+    )
     return np.round(np.clip(mosaic, 0, 1) * 1023) / 1023  # 10-bit ADC, clipping = saturation
 
 
@@ -117,9 +127,13 @@ _BILINEAR_G = np.array([[0, 1, 0], [1, 4, 1], [0, 1, 0]], np.float32) / 4
 _BILINEAR_RB = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 4
 # Malvar, He & Cutler (2004) gradient-corrected 5x5 filters (x 1/8).
 _MHC_G_AT_RB = np.array([[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1], [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]]) / 8
-_MHC_ROWWISE = np.array([[0, 0, .5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1], [0, -1, 0, -1, 0], [0, 0, .5, 0, 0]]) / 8
+_MHC_ROWWISE = (
+    np.array([[0, 0, 0.5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1], [0, -1, 0, -1, 0], [0, 0, 0.5, 0, 0]]) / 8
+)
 _MHC_COLWISE = _MHC_ROWWISE.T
-_MHC_DIAG = np.array([[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5], [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]]) / 8
+_MHC_DIAG = (
+    np.array([[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5], [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]]) / 8
+)
 
 
 def demosaic(mosaic: np.ndarray, masks: np.ndarray, method: str) -> np.ndarray:
@@ -132,8 +146,10 @@ def demosaic(mosaic: np.ndarray, masks: np.ndarray, method: str) -> np.ndarray:
     r, g, b = masks
     rows_with_r = np.broadcast_to(r.any(axis=1, keepdims=True), r.shape)
     g_in_r_row, g_in_b_row = g & rows_with_r, g & ~rows_with_r
-    f = {k: convolve(mosaic, v.astype(np.float32), mode="mirror")
-         for k, v in (("g", _MHC_G_AT_RB), ("row", _MHC_ROWWISE), ("col", _MHC_COLWISE), ("diag", _MHC_DIAG))}
+    f = {
+        k: convolve(mosaic, v.astype(np.float32), mode="mirror")
+        for k, v in (("g", _MHC_G_AT_RB), ("row", _MHC_ROWWISE), ("col", _MHC_COLWISE), ("diag", _MHC_DIAG))
+    }
     red = np.where(r, mosaic, np.where(g_in_r_row, f["row"], np.where(g_in_b_row, f["col"], f["diag"])))
     blue = np.where(b, mosaic, np.where(g_in_b_row, f["row"], np.where(g_in_r_row, f["col"], f["diag"])))
     green = np.where(g, mosaic, f["g"])
@@ -164,8 +180,13 @@ def encode_jpeg(img: np.ndarray, quality: int, subsampling: str, make: str, mode
     return buf.getvalue()
 
 
-def photograph(scene: Scene, cam: VirtualCamera, rng: np.random.Generator, prnu_strength: float = 0.01,
-               jpeg_quality: int | None = None) -> tuple[bytes, int]:
+def photograph(
+    scene: Scene,
+    cam: VirtualCamera,
+    rng: np.random.Generator,
+    prnu_strength: float = 0.01,
+    jpeg_quality: int | None = None,
+) -> tuple[bytes, int]:
     """Steps 2–6 for one exposure; returns (JPEG bytes, the quality used)."""
     s, p = cam.sensor, cam.pipeline
     radiance = render(scene, s.height, s.width)
@@ -174,6 +195,9 @@ def photograph(scene: Scene, cam: VirtualCamera, rng: np.random.Generator, prnu_
     prnu, dark = sensor_patterns(cam.fingerprint_seed, cam.camera, s.height, s.width)
     mosaic = expose(optical, s, masks, prnu, dark, prnu_strength, rng)
     rgb = demosaic(mosaic.astype(np.float32), masks, p.demosaic)
-    quality = jpeg_quality if jpeg_quality is not None else \
-        int(np.clip(p.jpeg_quality + rng.integers(-p.jpeg_jitter, p.jpeg_jitter + 1), 1, 100))
+    quality = (
+        jpeg_quality
+        if jpeg_quality is not None
+        else int(np.clip(p.jpeg_quality + rng.integers(-p.jpeg_jitter, p.jpeg_jitter + 1), 1, 100))
+    )
     return encode_jpeg(develop(rgb, p), quality, p.subsampling, p.make, p.model), quality

@@ -32,8 +32,8 @@ class SyntheticSettings:
 
     profile: str = "miche_like"
     images_per_camera: int = 40
-    image_size: int = 256          # rear-camera side in px; front cameras are 3/4 of it
-    prnu_strength: float = 0.01    # std of the multiplicative PRNU pattern K (0.01 = 1%)
+    image_size: int = 256  # rear-camera side in px; front cameras are 3/4 of it
+    prnu_strength: float = 0.01  # std of the multiplicative PRNU pattern K (0.01 = 1%)
     jpeg_quality: list[int] | None = None  # [lo, hi]: every camera's quality drawn from it; None: per model
     seed: int = 0
 
@@ -53,7 +53,9 @@ class SyntheticSettings:
         if self.images_per_camera < 2:
             raise SCIConfigError("data.images_per_camera", "needs at least 2", "use e.g. 40")
         if self.image_size < 64:
-            raise SCIConfigError("data.image_size", f"{self.image_size} px is too small", "use 64 or more (256 default)")
+            raise SCIConfigError(
+                "data.image_size", f"{self.image_size} px is too small", "use 64 or more (256 default)"
+            )
         if self.prnu_strength < 0:
             raise SCIConfigError("data.prnu_strength", "cannot be negative", "use e.g. 0.01 (1%)")
         if self.jpeg_quality is not None and not (1 <= min(self.jpeg_quality) <= max(self.jpeg_quality) <= 100):
@@ -103,8 +105,13 @@ def ensure_generated(root: str | os.PathLike, settings: SyntheticSettings, worke
         return final
     if final.exists():  # a folder without its manifest is not a finished set (e.g. files deleted by hand)
         shutil.rmtree(final, ignore_errors=True)
-    log.info("generating the synthetic data set %s (%s, %d images per camera) -> %s", settings.profile,
-             settings.key(), settings.images_per_camera, final)
+    log.info(
+        "generating the synthetic data set %s (%s, %d images per camera) -> %s",
+        settings.profile,
+        settings.key(),
+        settings.images_per_camera,
+        final,
+    )
     with atomic_folder(final) as tmp:
         generate(tmp, settings, workers)
     return final

@@ -11,14 +11,44 @@ MAKE = "sci-lightning (synthetic)"
 
 # Three makers' pipelines that differ the way real ones do: CFA layout, demosaicing, colour, tone, sharpening,
 # JPEG quality and chroma subsampling.
-PIPE_A = Pipeline(MAKE, "SYN-A virtual phone", cfa="RGGB", demosaic="mhc", wb_gains=(2.0, 1.0, 1.6),
-                  gamma=2.2, contrast=0.0, sharpen=0.6, jpeg_quality=92, subsampling="4:2:0")
-PIPE_B = Pipeline(MAKE, "SYN-B virtual phone", cfa="BGGR", demosaic="bilinear", wb_gains=(1.9, 1.0, 1.7),
-                  colour_matrix=(1.5, -0.3, -0.2, -0.25, 1.45, -0.2, -0.05, -0.45, 1.5), gamma=2.4,
-                  contrast=0.3, sharpen=0.2, jpeg_quality=88, subsampling="4:2:2")
-PIPE_C = Pipeline(MAKE, "SYN-C virtual tablet", cfa="GRBG", demosaic="mhc", wb_gains=(2.1, 1.0, 1.5),
-                  colour_matrix=(1.7, -0.5, -0.2, -0.35, 1.6, -0.25, -0.1, -0.6, 1.7), gamma=2.0,
-                  contrast=0.15, sharpen=1.0, jpeg_quality=85, subsampling="4:2:0")
+PIPE_A = Pipeline(
+    MAKE,
+    "SYN-A virtual phone",
+    cfa="RGGB",
+    demosaic="mhc",
+    wb_gains=(2.0, 1.0, 1.6),
+    gamma=2.2,
+    contrast=0.0,
+    sharpen=0.6,
+    jpeg_quality=92,
+    subsampling="4:2:0",
+)
+PIPE_B = Pipeline(
+    MAKE,
+    "SYN-B virtual phone",
+    cfa="BGGR",
+    demosaic="bilinear",
+    wb_gains=(1.9, 1.0, 1.7),
+    colour_matrix=(1.5, -0.3, -0.2, -0.25, 1.45, -0.2, -0.05, -0.45, 1.5),
+    gamma=2.4,
+    contrast=0.3,
+    sharpen=0.2,
+    jpeg_quality=88,
+    subsampling="4:2:2",
+)
+PIPE_C = Pipeline(
+    MAKE,
+    "SYN-C virtual tablet",
+    cfa="GRBG",
+    demosaic="mhc",
+    wb_gains=(2.1, 1.0, 1.5),
+    colour_matrix=(1.7, -0.5, -0.2, -0.35, 1.6, -0.25, -0.1, -0.6, 1.7),
+    gamma=2.0,
+    contrast=0.15,
+    sharpen=1.0,
+    jpeg_quality=85,
+    subsampling="4:2:0",
+)
 
 
 def _rear(size: int) -> Sensor:

@@ -15,24 +15,24 @@ from scipy.ndimage import gaussian_filter
 
 @dataclass(frozen=True)
 class SceneSettings:
-    n_discs: int = 800          # occluding shapes per scene
-    r_min: float = 0.015        # disc radius range, as a fraction of the image's larger side
+    n_discs: int = 800  # occluding shapes per scene
+    r_min: float = 0.015  # disc radius range, as a fraction of the image's larger side
     r_max: float = 0.25
-    textured: float = 0.5       # share of discs carrying a texture (grating or noise)
-    highlights: int = 3         # small saturated highlights per scene
-    max_defocus: float = 1.5    # px (at 512 px), defocus blur sigma drawn from [0, max_defocus]
+    textured: float = 0.5  # share of discs carrying a texture (grating or noise)
+    highlights: int = 3  # small saturated highlights per scene
+    max_defocus: float = 1.5  # px (at 512 px), defocus blur sigma drawn from [0, max_defocus]
 
 
 @dataclass(frozen=True)
 class Scene:
     """Resolution-free description of one scene."""
 
-    centres: np.ndarray    # (n, 2) in [0, 1] (y, x)
-    radii: np.ndarray      # (n,) fraction of the larger side
-    colours: np.ndarray    # (n, 3) linear RGB reflectance
-    texture: np.ndarray    # (n, 4): kind (0 none, 1 grating, 2 noise), frequency, angle, amplitude
-    gradient: np.ndarray   # (3,) illumination a + b*y + c*x
-    exposure: float        # indoor (~0.35) .. outdoor (~0.9)
+    centres: np.ndarray  # (n, 2) in [0, 1] (y, x)
+    radii: np.ndarray  # (n,) fraction of the larger side
+    colours: np.ndarray  # (n, 3) linear RGB reflectance
+    texture: np.ndarray  # (n, 4): kind (0 none, 1 grating, 2 noise), frequency, angle, amplitude
+    gradient: np.ndarray  # (3,) illumination a + b*y + c*x
+    exposure: float  # indoor (~0.35) .. outdoor (~0.9)
     highlights: np.ndarray  # (k, 3): y, x, radius
     defocus: float
     seed: int
@@ -42,22 +42,28 @@ def draw_scene(rng: np.random.Generator, s: SceneSettings = SceneSettings()) -> 
     """Draw a dead-leaves scene: power-law disc sizes (density ~ r^-3), varied colours and textures."""
     u = rng.uniform(size=s.n_discs)
     # inverse-CDF sampling of p(r) ~ r^-3 on [r_min, r_max]
-    radii = (s.r_min ** -2 - u * (s.r_min ** -2 - s.r_max ** -2)) ** -0.5
+    radii = (s.r_min**-2 - u * (s.r_min**-2 - s.r_max**-2)) ** -0.5
     grey = rng.beta(2, 2, size=(s.n_discs, 1))
     tint = rng.uniform(0.6, 1.4, size=(s.n_discs, 3))
     colours = np.clip(grey * tint, 0.02, 1.0)
     dark = rng.uniform(size=s.n_discs) < 0.08  # a few deep shadows / dark objects
     colours[dark] *= 0.1
     kind = np.where(rng.uniform(size=s.n_discs) < s.textured, rng.integers(1, 3, s.n_discs), 0)
-    texture = np.stack([kind, rng.uniform(20, 120, s.n_discs), rng.uniform(0, np.pi, s.n_discs),
-                        rng.uniform(0.05, 0.3, s.n_discs)], axis=1)
+    texture = np.stack(
+        [kind, rng.uniform(20, 120, s.n_discs), rng.uniform(0, np.pi, s.n_discs), rng.uniform(0.05, 0.3, s.n_discs)],
+        axis=1,
+    )
     outdoor = rng.uniform() < 0.5
     return Scene(
-        centres=rng.uniform(-0.1, 1.1, size=(s.n_discs, 2)), radii=radii, colours=colours, texture=texture,
+        centres=rng.uniform(-0.1, 1.1, size=(s.n_discs, 2)),
+        radii=radii,
+        colours=colours,
+        texture=texture,
         gradient=np.array([1.0, rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4)]),
         exposure=float(rng.uniform(0.7, 1.0) if outdoor else rng.uniform(0.25, 0.5)),
         highlights=np.column_stack([rng.uniform(0, 1, (s.highlights, 2)), rng.uniform(0.005, 0.03, s.highlights)]),
-        defocus=float(rng.uniform(0, s.max_defocus)), seed=int(rng.integers(2**31)),
+        defocus=float(rng.uniform(0, s.max_defocus)),
+        seed=int(rng.integers(2**31)),
     )
 
 

@@ -21,19 +21,23 @@ class RNGStateCheckpoint(pl.Callback):
 
     KEY = "sci_rng_states"
 
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         # Tensors and plain Python only: checkpoints are loaded with weights_only=True.
         kind, keys, pos, has_gauss, gauss = np.random.get_state()
-        states: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate(),
-                                  "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
-                                            float(gauss)]}
+        states: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+        }
         if torch.cuda.is_available():
             states["cuda"] = torch.cuda.get_rng_state_all()
         checkpoint[self.KEY] = states
 
-    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           checkpoint: dict[str, Any]) -> None:
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         states = checkpoint.get(self.KEY)
         if not states:  # a checkpoint from before this callback: resume without the RNG states
             return

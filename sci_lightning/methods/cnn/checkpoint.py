@@ -29,8 +29,19 @@ log = logging.getLogger(__name__)
 CKPT_KEY = "sci_calibration"
 
 # Keys that belong to the evaluation run itself, never copied into the training config.
-EVAL_KEYS = ("ckpt_path", "method", "prnu", "images", "image_extensions", "verdict", "logger", "trainer", "paths", "hydra",
-             "callbacks")
+EVAL_KEYS = (
+    "ckpt_path",
+    "method",
+    "prnu",
+    "images",
+    "image_extensions",
+    "verdict",
+    "logger",
+    "trainer",
+    "paths",
+    "hydra",
+    "callbacks",
+)
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:
@@ -44,15 +55,19 @@ def load_checkpoint(path: str) -> dict[str, Any]:
         ckpt = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise SCIConfigError(
-            "ckpt_path", f"{file} was refused: it holds objects that would execute code when loaded ({err})".split("\n")[0],
+            "ckpt_path",
+            f"{file} was refused: it holds objects that would execute code when loaded ({err})".split("\n")[0],
             "only load checkpoints written by sci-lightning; never disable this check for files from strangers",
         ) from None
     except (RuntimeError, EOFError, OSError) as err:
         raise SCIConfigError("ckpt_path", f"{file} is not a readable checkpoint ({err})", "re-copy the file") from None
     hp = ckpt.get("hyper_parameters") or {}
     if "run_config" not in hp or "classes" not in hp:
-        raise SCIConfigError("ckpt_path", f"{file} is not a sci-lightning checkpoint (no run config inside)",
-                             "use a checkpoint written by train.py")
+        raise SCIConfigError(
+            "ckpt_path",
+            f"{file} is not a sci-lightning checkpoint (no run config inside)",
+            "use a checkpoint written by train.py",
+        )
     return ckpt
 
 
@@ -119,5 +134,3 @@ def store_calibration(cal: Calibration, ckpt_paths: Sequence[str | Path]) -> Non
         tmp = Path(f"{path}.tmp")
         torch.save(ckpt, tmp)
         tmp.replace(path)
-
-

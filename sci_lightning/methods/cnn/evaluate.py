@@ -32,12 +32,23 @@ def _verdicts_for_folder(cfg: DictConfig, loaded: Loaded, out_dir: Path, what: s
     write_cnn_verdicts(out_dir, verdicts, classes, settings, cal, what, int(cfg.verdict.max_heatmaps))
     if skipped:
         write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
-    metrics = {"ckpt_path": str(cfg.ckpt_path), "task": run_cfg.task.name, "classes": classes,
-               "n_images": len(verdicts), "n_skipped_images": len(skipped),
-               "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts), "calibrated": cal is not None}
+    metrics = {
+        "ckpt_path": str(cfg.ckpt_path),
+        "task": run_cfg.task.name,
+        "classes": classes,
+        "n_images": len(verdicts),
+        "n_skipped_images": len(skipped),
+        "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts),
+        "calibrated": cal is not None,
+    }
     write_json(out_dir / "metrics.json", metrics)
-    log.info("verdicts for %d questioned images (%d skipped, %d unknown) -> %s", len(verdicts), len(skipped),
-             metrics["n_unknown_verdicts"], out_dir / REPORT_NAME)
+    log.info(
+        "verdicts for %d questioned images (%d skipped, %d unknown) -> %s",
+        len(verdicts),
+        len(skipped),
+        metrics["n_unknown_verdicts"],
+        out_dir / REPORT_NAME,
+    )
     return metrics
 
 
@@ -49,8 +60,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     what = f"the {run_cfg.model.name} CNN of checkpoint {cfg.ckpt_path}"
     if cal is None:
-        log.warning("checkpoint %s holds no calibration (written before it existed): scores are raw mean patch "
-                    "probabilities and no 'unknown' verdicts are given", cfg.ckpt_path)
+        log.warning(
+            "checkpoint %s holds no calibration (written before it existed): scores are raw mean patch "
+            "probabilities and no 'unknown' verdicts are given",
+            cfg.ckpt_path,
+        )
     loggers = build_loggers(cfg.logger)
     try:
         if cfg.images:
@@ -59,8 +73,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             return metrics
         dm = build_datamodule(run_cfg)
         if dm.classes != classes:
-            raise SCIConfigError("data", f"the data has classes {dm.classes} but the checkpoint was trained on "
-                                 f"{classes}", "evaluate on data with the same cameras and task as the training run")
+            raise SCIConfigError(
+                "data",
+                f"the data has classes {dm.classes} but the checkpoint was trained on {classes}",
+                "evaluate on data with the same cameras and task as the training run",
+            )
         trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[], enable_checkpointing=False)
         meta = {**run_metadata(run_cfg, dm.classes, "cnn"), "ckpt_path": str(cfg.ckpt_path)}
 
@@ -72,4 +89,3 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         return test_and_report(trainer, module, dm, out_dir, meta, after=after)
     finally:
         finish_wandb(loggers)
-

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from sci_lightning.data.cache import PatchSettings
+from sci_lightning.data.datamodule import SCIDataModule
 from sci_lightning.data.images import SkippedImage
 from sci_lightning.data.patches import patches_from_file
-from sci_lightning.data.datamodule import SCIDataModule
 from sci_lightning.methods.cnn.module import SCIClassifier, normalise_input
 
 log = logging.getLogger(__name__)
@@ -26,11 +26,16 @@ def patch_probabilities(module: SCIClassifier, patches: torch.Tensor | np.ndarra
     return module(normalise_input(x, module.input_norm)).softmax(1).float().cpu().numpy()
 
 
-def score_patches(module: SCIClassifier, patches: np.ndarray, positions: np.ndarray,
-                  batch_size: int = 1024) -> dict[str, Any]:
+def score_patches(
+    module: SCIClassifier, patches: np.ndarray, positions: np.ndarray, batch_size: int = 1024
+) -> dict[str, Any]:
     """Patch probabilities of one image's patches and its image-level scores (mean probability, votes)."""
-    p = np.concatenate([patch_probabilities(module, patches[start:start + batch_size])
-                        for start in range(0, len(patches), batch_size)])
+    p = np.concatenate(
+        [
+            patch_probabilities(module, patches[start : start + batch_size])
+            for start in range(0, len(patches), batch_size)
+        ]
+    )
     votes = np.bincount(p.argmax(1), minlength=p.shape[1])
     return {"n_patches": len(p), "mean_probs": p.mean(0), "votes": votes, "patch_probs": p, "positions": positions}
 
@@ -41,8 +46,9 @@ def score_files(module: SCIClassifier, paths: Sequence[Path], settings: PatchSet
     rows = []
     for path in paths:
         try:
-            patches, positions, hw = patches_from_file(str(path), settings.size, settings.per_image,
-                                                       settings.selection, settings.seed, key=Path(path).name)
+            patches, positions, hw = patches_from_file(
+                str(path), settings.size, settings.per_image, settings.selection, settings.seed, key=Path(path).name
+            )
         except SkippedImage as err:
             log.warning("skipped %s: %s", path, err)
             rows.append({"path": str(path), "reason": str(err)})

@@ -25,7 +25,7 @@ def build_loggers(logger_cfg: DictConfig | None, run_cfg: DictConfig | None = No
     if not logger_cfg:
         return loggers
     identity = multirun_identity(run_cfg) if run_cfg is not None else {}
-    for name, cfg in logger_cfg.items():
+    for cfg in logger_cfg.values():
         if not cfg or "_target_" not in cfg:
             continue
         if cfg["_target_"].endswith("WandbLogger"):

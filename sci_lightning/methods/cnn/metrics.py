@@ -13,11 +13,13 @@ def classification_metrics(num_classes: int, **kwargs) -> MetricCollection:
     ``kwargs`` go to every metric (e.g. ``sync_on_compute=False`` for values computed from already-gathered
     image decisions, which must not be summed over processes a second time).
     """
-    return MetricCollection({
-        "acc": MulticlassAccuracy(num_classes, average="micro", **kwargs),
-        "acc_macro": MulticlassAccuracy(num_classes, average="macro", **kwargs),
-        "f1_macro": MulticlassF1Score(num_classes, average="macro", **kwargs),
-    })
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro", **kwargs),
+            "acc_macro": MulticlassAccuracy(num_classes, average="macro", **kwargs),
+            "f1_macro": MulticlassF1Score(num_classes, average="macro", **kwargs),
+        }
+    )
 
 
 class ImageAggregator(Metric):
@@ -53,10 +55,16 @@ class ImageAggregator(Metric):
         sums = torch.zeros(n, self.num_classes, device=probs.device).index_add_(0, row, probs)
         count = torch.zeros(n, device=probs.device).index_add_(0, row, torch.ones_like(row, dtype=torch.float))
         votes = torch.zeros(n, self.num_classes, device=probs.device).index_add_(
-            0, row, torch.nn.functional.one_hot(probs.argmax(1), self.num_classes).float())
+            0, row, torch.nn.functional.one_hot(probs.argmax(1), self.num_classes).float()
+        )
         img_target = torch.zeros(n, dtype=torch.long, device=probs.device).scatter_(0, row, target)
-        return {"mean_probs": sums / count[:, None], "votes": votes, "target": img_target,
-                "n_patches": count.long(), "image": ids}
+        return {
+            "mean_probs": sums / count[:, None],
+            "votes": votes,
+            "target": img_target,
+            "n_patches": count.long(),
+            "image": ids,
+        }
 
 
 def _cat(x: list[torch.Tensor] | torch.Tensor) -> torch.Tensor:

@@ -60,8 +60,9 @@ class SCIClassifier(pl.LightningModule):
         self.train_metrics = base.clone(prefix="train/", postfix="_patch")
         self.patch_metrics = nn.ModuleDict({s: base.clone(prefix=f"{s}/", postfix="_patch") for s in EVAL_STAGES})
         self.image_metrics = nn.ModuleDict({s: gathered.clone(prefix=f"{s}/", postfix="_image") for s in EVAL_STAGES})
-        self.vote_metrics = nn.ModuleDict({s: gathered.clone(prefix=f"{s}/", postfix="_image_vote")
-                                           for s in EVAL_STAGES})
+        self.vote_metrics = nn.ModuleDict(
+            {s: gathered.clone(prefix=f"{s}/", postfix="_image_vote") for s in EVAL_STAGES}
+        )
         self.aggregators = nn.ModuleDict({s: ImageAggregator(c) for s in EVAL_STAGES})
         self.confusion_patch = MulticlassConfusionMatrix(c)
         self.confusion_image = MulticlassConfusionMatrix(c, sync_on_compute=False)
@@ -114,9 +115,11 @@ class SCIClassifier(pl.LightningModule):
         agg = self.aggregators[stage].compute()
         self.aggregators[stage].reset()
         vote_pred = vote_decision(agg["votes"], agg["mean_probs"])
-        values = {**self.patch_metrics[stage].compute(),
-                  **self.image_metrics[stage](agg["mean_probs"], agg["target"]),
-                  **self.vote_metrics[stage](vote_pred, agg["target"])}
+        values = {
+            **self.patch_metrics[stage].compute(),
+            **self.image_metrics[stage](agg["mean_probs"], agg["target"]),
+            **self.vote_metrics[stage](vote_pred, agg["target"]),
+        }
         for m in (self.patch_metrics[stage], self.image_metrics[stage], self.vote_metrics[stage]):
             m.reset()
         self.log_dict(values, prog_bar=False)
@@ -140,5 +143,7 @@ class SCIClassifier(pl.LightningModule):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer),
-                                                         "monitor": "val/loss"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "monitor": "val/loss"},
+        }

@@ -24,11 +24,21 @@ def build_datamodule(cfg: DictConfig) -> SCIDataModule:
     data = OmegaConf.to_container(cfg.data, resolve=True)
     wanted = cfg.model.get("patch_size")
     if wanted and int(wanted) != int(data["patches"]["size"]):
-        log.info("model %s takes %d px patches: cutting those instead of data.patches.size=%d", cfg.model.name,
-                 wanted, data["patches"]["size"])
+        log.info(
+            "model %s takes %d px patches: cutting those instead of data.patches.size=%d",
+            cfg.model.name,
+            wanted,
+            data["patches"]["size"],
+        )
         data["patches"]["size"] = int(wanted)
-    dm = SCIDataModule(data, task_name=cfg.task.name, fold=cfg.fold,
-                       n_folds=cfg.n_folds, seed=cfg.seed, label_field=cfg.task.get("label_field"))
+    dm = SCIDataModule(
+        data,
+        task_name=cfg.task.name,
+        fold=cfg.fold,
+        n_folds=cfg.n_folds,
+        seed=cfg.seed,
+        label_field=cfg.task.get("label_field"),
+    )
     dm.prepare_data()
     dm.setup("fit")
     return dm
@@ -38,9 +48,12 @@ def build_module(cfg: DictConfig, classes: list[str], patch_size: int, run_confi
     """The LightningModule for ``cfg.model`` with ``classes`` outputs."""
     net = instantiate(cfg.model.net, num_classes=len(classes), patch_size=patch_size)
     return SCIClassifier(
-        net=net, classes=classes, optimizer=instantiate(cfg.model.optimizer),
+        net=net,
+        classes=classes,
+        optimizer=instantiate(cfg.model.optimizer),
         scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
-        input_norm=cfg.model.input_norm, run_config=run_config,
+        input_norm=cfg.model.input_norm,
+        run_config=run_config,
     )
 
 
@@ -51,8 +64,9 @@ def set_torch_threads(cfg: DictConfig) -> None:
     if not threads:
         from hydra.core.hydra_config import HydraConfig
 
-        n_jobs = OmegaConf.select(HydraConfig.get(), "launcher.n_jobs", default=None) \
-            if HydraConfig.initialized() else None
+        n_jobs = (
+            OmegaConf.select(HydraConfig.get(), "launcher.n_jobs", default=None) if HydraConfig.initialized() else None
+        )
         if n_jobs is not None and n_jobs != 1:
             cores = os.cpu_count() or 1
             threads = max(1, cores // (cores if n_jobs < 0 else min(int(n_jobs), cores)))

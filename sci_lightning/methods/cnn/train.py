@@ -21,9 +21,15 @@ from sci_lightning.outputs import run_metadata, write_test_outputs
 log = logging.getLogger(__name__)
 
 
-def test_and_report(trainer: pl.Trainer, module: SCIClassifier, dm: SCIDataModule, out_dir: Path,
-                    meta: dict[str, Any], ckpt_path: str | None = None,
-                    after: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+def test_and_report(
+    trainer: pl.Trainer,
+    module: SCIClassifier,
+    dm: SCIDataModule,
+    out_dir: Path,
+    meta: dict[str, Any],
+    ckpt_path: str | None = None,
+    after: Callable[[], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Run the test loop and write metrics.json, predictions.csv and the confusion matrices.
 
     ``after`` runs once the module holds the tested weights (calibration, verdicts); its metrics join the rest.
@@ -34,13 +40,20 @@ def test_and_report(trainer: pl.Trainer, module: SCIClassifier, dm: SCIDataModul
         return metrics
     if after is not None:
         metrics.update(after())
-    pngs = write_test_outputs(out_dir, dm.classes, [str(r.path) for r in dm.split_records("test")],
-                              module.test_results, metrics, dm.skipped)
+    pngs = write_test_outputs(
+        out_dir, dm.classes, [str(r.path) for r in dm.split_records("test")], module.test_results, metrics, dm.skipped
+    )
     log_images(trainer.loggers, pngs)
     log_summary(trainer.loggers, metrics)
-    log.info("test fold %d: patch acc %.4f, image acc %.4f (vote %.4f) on %d images -> %s", meta["fold"],
-             metrics["test/acc_patch"], metrics["test/acc_image"], metrics["test/acc_image_vote"],
-             metrics["n_test_images"], out_dir / "metrics.json")
+    log.info(
+        "test fold %d: patch acc %.4f, image acc %.4f (vote %.4f) on %d images -> %s",
+        meta["fold"],
+        metrics["test/acc_patch"],
+        metrics["test/acc_image"],
+        metrics["test/acc_image_vote"],
+        metrics["n_test_images"],
+        out_dir / "metrics.json",
+    )
     return metrics
 
 
@@ -52,8 +65,9 @@ def resume_from(cfg: DictConfig) -> str | None:
     return "last" if cfg.resume else None
 
 
-def validate_selected(trainer: pl.Trainer, module: SCIClassifier, dm: SCIDataModule, ckpt: str | None
-                      ) -> dict[str, float]:
+def validate_selected(
+    trainer: pl.Trainer, module: SCIClassifier, dm: SCIDataModule, ckpt: str | None
+) -> dict[str, float]:
     """Validation metrics of the selected checkpoint: what a hyper-parameter search may optimise (never test)."""
     if not len(dm.splits["val"]):
         return {}
@@ -79,13 +93,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         ckpt_cb = trainer.checkpoint_callback
         best = ckpt_cb.best_model_path if ckpt_cb else ""
         selected = "best" if best else None
-        meta = {**run_metadata(cfg, dm.classes, "cnn"), "best_checkpoint": best or None,
-                **validate_selected(trainer, module, dm, selected)}
+        meta = {
+            **run_metadata(cfg, dm.classes, "cnn"),
+            "best_checkpoint": best or None,
+            **validate_selected(trainer, module, dm, selected),
+        }
         last = Path(ckpt_cb.last_model_path or "") if ckpt_cb else None
 
         def after() -> dict[str, Any]:
-            return after_test(module, dm, out_dir, cfg.verdict, [best, last],
-                              f"the {cfg.model.name} CNN trained in this run")
+            return after_test(
+                module, dm, out_dir, cfg.verdict, [best, last], f"the {cfg.model.name} CNN trained in this run"
+            )
 
         return test_and_report(trainer, module, dm, out_dir, meta, ckpt_path=selected, after=after)
     finally:

@@ -28,31 +28,46 @@ from sci_lightning.outputs import write_json
 
 log = logging.getLogger(__name__)
 
+
 def calibration_header(cal: Calibration | None, what: str) -> list[str]:
     """The lines that open a verdict report: what decided, how scores were calibrated, and how well."""
     if cal is None:
-        return [f"Decided by {what}.", "",
-                "**Scores are not calibrated** (a checkpoint from before calibration was stored): read them as "
-                "raw mean patch probabilities; no 'unknown' verdicts are given."]
+        return [
+            f"Decided by {what}.",
+            "",
+            "**Scores are not calibrated** (a checkpoint from before calibration was stored): read them as "
+            "raw mean patch probabilities; no 'unknown' verdicts are given.",
+        ]
     thr = "none" if cal.threshold is None else f"{cal.threshold:.3f}"
-    return [f"Decided by {what}.", "",
-            f"- Scores: class probabilities calibrated by temperature scaling (T = {cal.temperature:.3f}) on "
-            f"{cal.n_images} validation images (never trained or tested on): their mean top-1 score equals their "
-            "accuracy, smoothed by Laplace's rule.",
-            f"- Calibration on those images: expected calibration error {cal.ece_before:.3f} before, "
-            f"{cal.ece_after:.3f} after (reliability diagram: `reliability.png`).",
-            f"- A camera is named only if its calibrated probability is at least {thr}; otherwise the verdict is "
-            f"**unknown**. " + (
-                f"The threshold lets at most {cal.target_false_attribution:.0%} of validation images through when "
-                "scored as if their own camera were not among the candidates (an imitation of an unknown camera)."
-                if cal.threshold_rule == "impostor" else
-                f"With two candidate cameras an unknown camera cannot be imitated on validation images, so the "
-                f"threshold rejects at most {cal.target_false_attribution:.0%} of the correctly attributed "
-                "validation images instead.")]
+    return [
+        f"Decided by {what}.",
+        "",
+        f"- Scores: class probabilities calibrated by temperature scaling (T = {cal.temperature:.3f}) on "
+        f"{cal.n_images} validation images (never trained or tested on): their mean top-1 score equals their "
+        "accuracy, smoothed by Laplace's rule.",
+        f"- Calibration on those images: expected calibration error {cal.ece_before:.3f} before, "
+        f"{cal.ece_after:.3f} after (reliability diagram: `reliability.png`).",
+        f"- A camera is named only if its calibrated probability is at least {thr}; otherwise the verdict is "
+        f"**unknown**. "
+        + (
+            f"The threshold lets at most {cal.target_false_attribution:.0%} of validation images through when "
+            "scored as if their own camera were not among the candidates (an imitation of an unknown camera)."
+            if cal.threshold_rule == "impostor"
+            else f"With two candidate cameras an unknown camera cannot be imitated on validation images, so the "
+            f"threshold rejects at most {cal.target_false_attribution:.0%} of the correctly attributed "
+            "validation images instead."
+        ),
+    ]
 
 
-def cnn_verdicts(module: SCIClassifier, paths: Sequence[Path], settings: PatchSettings, classes: list[str],
-                 cal: Calibration | None, truth: Mapping[str, str] | None = None) -> tuple[list[dict], list[dict]]:
+def cnn_verdicts(
+    module: SCIClassifier,
+    paths: Sequence[Path],
+    settings: PatchSettings,
+    classes: list[str],
+    cal: Calibration | None,
+    truth: Mapping[str, str] | None = None,
+) -> tuple[list[dict], list[dict]]:
     """Score photos and turn the scores into verdicts; returns ``(verdicts, skipped rows)``."""
     rows = score_files(module, paths, settings)
     verdicts, skipped = [], []
@@ -64,34 +79,63 @@ def cnn_verdicts(module: SCIClassifier, paths: Sequence[Path], settings: PatchSe
         probs = calibrated_probs(row["mean_probs"][None], t)[0]
         order = np.argsort(-probs)
         ranked = [(classes[i], float(probs[i])) for i in order]
-        v = {"path": row["path"], "ranked": ranked, "decision": decide(ranked, cal.threshold if cal else None),
-             "probs": probs, "n_patches": row["n_patches"],
-             "patch_probs": row["patch_probs"], "positions": row["positions"],
-             "detail": f"{row['n_patches']} patches; votes: " + ", ".join(
-                 f"{classes[i]} {int(n)}" for i, n in enumerate(row["votes"]) if n)}
+        v = {
+            "path": row["path"],
+            "ranked": ranked,
+            "decision": decide(ranked, cal.threshold if cal else None),
+            "probs": probs,
+            "n_patches": row["n_patches"],
+            "patch_probs": row["patch_probs"],
+            "positions": row["positions"],
+            "detail": f"{row['n_patches']} patches; votes: "
+            + ", ".join(f"{classes[i]} {int(n)}" for i, n in enumerate(row["votes"]) if n),
+        }
         if truth is not None:
             v["true"] = truth.get(row["path"], UNKNOWN)
         verdicts.append(v)
     return verdicts, skipped
 
 
-def write_cnn_verdicts(out_dir: Path, verdicts: list[dict], classes: list[str], settings: PatchSettings,
-                       cal: Calibration | None, what: str, max_heatmaps: int) -> dict[str, Any]:
+def write_cnn_verdicts(
+    out_dir: Path,
+    verdicts: list[dict],
+    classes: list[str],
+    settings: PatchSettings,
+    cal: Calibration | None,
+    what: str,
+    max_heatmaps: int,
+) -> dict[str, Any]:
     """The verdict report of scored photos (and, from the stored bins, the reliability diagram if missing)."""
     if cal is not None and not (out_dir / "reliability.png").exists():  # evaluate.py: from the stored bins
         out_dir.mkdir(parents=True, exist_ok=True)
-        plot_reliability([("validation, raw", cal.bins_before), ("validation, calibrated", cal.bins_after)],
-                         out_dir / "reliability.png", f"image-level reliability (T = {cal.temperature:.2f})")
+        plot_reliability(
+            [("validation, raw", cal.bins_before), ("validation, calibrated", cal.bins_after)],
+            out_dir / "reliability.png",
+            f"image-level reliability (T = {cal.temperature:.2f})",
+        )
 
     def heatmap(v: dict, png: Path) -> Path:
-        return draw_patch_heatmap(v["path"], v["positions"], v["patch_probs"], settings.size, classes, png,
-                                  f"{Path(v['path']).name}: {v['decision']} (patch colour = camera it points to)")
+        return draw_patch_heatmap(
+            v["path"],
+            v["positions"],
+            v["patch_probs"],
+            settings.size,
+            classes,
+            png,
+            f"{Path(v['path']).name}: {v['decision']} (patch colour = camera it points to)",
+        )
 
     return write_verdicts(out_dir, verdicts, calibration_header(cal, what), heatmap, max_heatmaps)
 
 
-def after_test(module: SCIClassifier, dm: SCIDataModule, out_dir: Path, verdict_cfg: Mapping[str, Any],
-               ckpt_paths: Sequence[str | Path], what: str) -> dict[str, Any]:
+def after_test(
+    module: SCIClassifier,
+    dm: SCIDataModule,
+    out_dir: Path,
+    verdict_cfg: Mapping[str, Any],
+    ckpt_paths: Sequence[str | Path],
+    what: str,
+) -> dict[str, Any]:
     """Calibrate on the validation images, store it, and (fixed splits) write verdicts; returns metrics."""
     if not len(dm.splits["val"]):
         log.warning("no validation images: scores stay uncalibrated and no 'unknown' verdicts are possible")
@@ -103,24 +147,50 @@ def after_test(module: SCIClassifier, dm: SCIDataModule, out_dir: Path, verdict_
     test_probs, test_labels = module.test_results["mean_probs"].numpy(), module.test_results["target"].numpy()
     ece_test_before, _ = reliability(calibrated_probs(test_probs, 1.0), test_labels)
     ece_test_after, bins_test_after = reliability(calibrated_probs(test_probs, cal.temperature), test_labels)
-    write_json(out_dir / "calibration.json", {**cal.to_dict(), "ece_test_before": ece_test_before,
-                                              "ece_test_after": ece_test_after, "bins_test_after": bins_test_after})
-    plot_reliability([("validation, raw", cal.bins_before), ("validation, calibrated", cal.bins_after),
-                      ("test, calibrated", bins_test_after)], out_dir / "reliability.png",
-                     f"image-level reliability (T = {cal.temperature:.2f})")
+    write_json(
+        out_dir / "calibration.json",
+        {
+            **cal.to_dict(),
+            "ece_test_before": ece_test_before,
+            "ece_test_after": ece_test_after,
+            "bins_test_after": bins_test_after,
+        },
+    )
+    plot_reliability(
+        [
+            ("validation, raw", cal.bins_before),
+            ("validation, calibrated", cal.bins_after),
+            ("test, calibrated", bins_test_after),
+        ],
+        out_dir / "reliability.png",
+        f"image-level reliability (T = {cal.temperature:.2f})",
+    )
     store_calibration(cal, ckpt_paths)
-    metrics = {"calibration/temperature": cal.temperature, "calibration/threshold": cal.threshold,
-               "calibration/ece_val_before": cal.ece_before, "calibration/ece_val_after": cal.ece_after,
-               "calibration/ece_test_before": ece_test_before, "calibration/ece_test_after": ece_test_after}
-    log.info("calibration: T=%.3f, ECE val %.3f -> %.3f, test %.3f -> %.3f, unknown below %s", cal.temperature,
-             cal.ece_before, cal.ece_after, ece_test_before, ece_test_after, cal.threshold)
+    metrics = {
+        "calibration/temperature": cal.temperature,
+        "calibration/threshold": cal.threshold,
+        "calibration/ece_val_before": cal.ece_before,
+        "calibration/ece_val_after": cal.ece_after,
+        "calibration/ece_test_before": ece_test_before,
+        "calibration/ece_test_after": ece_test_after,
+    }
+    log.info(
+        "calibration: T=%.3f, ECE val %.3f -> %.3f, test %.3f -> %.3f, unknown below %s",
+        cal.temperature,
+        cal.ece_before,
+        cal.ece_after,
+        ece_test_before,
+        ece_test_after,
+        cal.threshold,
+    )
     if dm.mode != "kfold":
         metrics.update(questioned_verdicts(module, dm, out_dir, cal, what, int(verdict_cfg["max_heatmaps"])))
     return metrics
 
 
-def questioned_verdicts(module: SCIClassifier, dm: SCIDataModule, out_dir: Path, cal: Calibration | None, what: str,
-                        max_heatmaps: int) -> dict[str, Any]:
+def questioned_verdicts(
+    module: SCIClassifier, dm: SCIDataModule, out_dir: Path, cal: Calibration | None, what: str, max_heatmaps: int
+) -> dict[str, Any]:
     """Verdicts on a fixed split's questioned images (those of cameras without references included)."""
     questioned, truth = dm.questioned()
     verdicts, _ = cnn_verdicts(module, [r.path for r in questioned], dm.settings, dm.classes, cal, truth)

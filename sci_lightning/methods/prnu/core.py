@@ -140,4 +140,4 @@ def crop_center(x: np.ndarray, height: int, width: int) -> np.ndarray:
     """The centred ``height`` x ``width`` window of ``x`` (for comparing images of different sizes)."""
     h, w = x.shape[:2]
     y0, x0 = (h - height) // 2, (w - width) // 2
-    return x[y0:y0 + height, x0:x0 + width]
+    return x[y0 : y0 + height, x0 : x0 + width]

@@ -27,8 +27,7 @@ from sci_lightning.data.build import parallel_map
 from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.data.selection import Selection, select_images
 from sci_lightning.errors import SCIConfigError
-from sci_lightning.methods.prnu.core import (GREY, block_ncc, crop_center, estimate_fingerprint, ncc, noise_residual,
-                                             pce)
+from sci_lightning.methods.prnu.core import GREY, block_ncc, crop_center, estimate_fingerprint, ncc, noise_residual, pce
 from sci_lightning.outputs import plot_confusion_matrix, run_metadata, write_json, write_skipped
 
 log = logging.getLogger(__name__)
@@ -45,14 +44,16 @@ def _fingerprint(paths: list[str], kw: dict) -> np.ndarray:
         except SkippedImage as err:
             log.warning("PRNU reference %s skipped: %s", p, err)
     if not imgs:
-        raise SCIConfigError("data", f"no readable reference image among {len(paths)} for a camera",
-                             "check the reference photos (skip reasons above)")
+        raise SCIConfigError(
+            "data",
+            f"no readable reference image among {len(paths)} for a camera",
+            "check the reference photos (skip reasons above)",
+        )
     h, w = min(i.shape[0] for i in imgs), min(i.shape[1] for i in imgs)
     return estimate_fingerprint((crop_center(i, h, w) for i in imgs), **kw)
 
 
-def score_image(path: str, fingerprints: dict[str, np.ndarray], kw: dict,
-                heat_block: int = 0) -> dict[str, Any]:
+def score_image(path: str, fingerprints: dict[str, np.ndarray], kw: dict, heat_block: int = 0) -> dict[str, Any]:
     """PCE and NCC of one photo against every fingerprint; with ``heat_block``, the best camera's local NCC map.
 
     Unreadable photos come back as ``{"reason": ...}`` instead of raising (they run in worker processes).
@@ -83,10 +84,12 @@ def fingerprints_of(records: list, kw: dict, workers: int, what: str) -> dict[st
     return dict(zip(cameras, parallel_map(partial(_fingerprint, kw=kw), jobs, workers, what)))
 
 
-def score_images(paths: list[str], fps: dict[str, np.ndarray], kw: dict, workers: int, what: str,
-                 heat_block: int = 0) -> list[dict[str, Any]]:
-    return list(parallel_map(partial(score_image, fingerprints=fps, kw=kw, heat_block=heat_block), paths,
-                             workers, what))
+def score_images(
+    paths: list[str], fps: dict[str, np.ndarray], kw: dict, workers: int, what: str, heat_block: int = 0
+) -> list[dict[str, Any]]:
+    return list(
+        parallel_map(partial(score_image, fingerprints=fps, kw=kw, heat_block=heat_block), paths, workers, what)
+    )
 
 
 def class_scores(scored: list[dict[str, Any]], camera_class: dict[str, int], n_cls: int) -> dict[str, np.ndarray]:
@@ -108,8 +111,9 @@ def residual_settings(cfg: DictConfig) -> dict[str, Any]:
 def selection_of(cfg: DictConfig, workers: int) -> Selection:
     """The run's images, chosen exactly as for the CNN (no patches are cut)."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    return select_images(data, cfg.task.name, cfg.fold, cfg.n_folds, cfg.seed,
-                         label_field=cfg.task.get("label_field"), workers=workers)
+    return select_images(
+        data, cfg.task.name, cfg.fold, cfg.n_folds, cfg.seed, label_field=cfg.task.get("label_field"), workers=workers
+    )
 
 
 class References(NamedTuple):
@@ -162,8 +166,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     truth, pred = sel.split_labels("test"), scores[decision].argmax(1)
     with (out_dir / "predictions.csv").open("w", newline="") as fh:
         wr = csv.writer(fh)
-        wr.writerow(["path", "true", "predicted", "correct", "best_camera",
-                     *[f"{k}_{c}" for k in DECISIONS for c in sel.classes]])
+        wr.writerow(
+            [
+                "path",
+                "true",
+                "predicted",
+                "correct",
+                "best_camera",
+                *[f"{k}_{c}" for k in DECISIONS for c in sel.classes],
+            ]
+        )
         idx = DECISIONS.index(decision)
         for row, (r, t, p, s) in enumerate(zip(tests, truth, pred, scored)):
             best = max(s["scores"], key=lambda c: s["scores"][c][idx])
@@ -171,14 +183,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             wr.writerow([r.path, sel.classes[t], sel.classes[p], int(t == p), best, *cells])
     matrix = confusion_matrix(truth, pred, labels=list(range(n_cls)))
     write_json(out_dir / "confusion_matrices.json", {"classes": sel.classes, "patch": None, "image": matrix.tolist()})
-    plot_confusion_matrix(matrix, sel.classes, out_dir / "confusion_matrix_image.png",
-                          f"PRNU (best {decision.upper()}), image level")
-    metrics = {**run_metadata(cfg, sel.classes, "prnu"), "model": "prnu", "prnu_decision": decision,
-               "test/acc_image": accuracy_score(truth, pred),
-               "test/acc_macro_image": balanced_accuracy_score(truth, pred),
-               "test/f1_macro_image": f1_score(truth, pred, average="macro", labels=list(range(n_cls)),
-                                               zero_division=0),
-               **sel.summary()}
+    plot_confusion_matrix(
+        matrix, sel.classes, out_dir / "confusion_matrix_image.png", f"PRNU (best {decision.upper()}), image level"
+    )
+    metrics = {
+        **run_metadata(cfg, sel.classes, "prnu"),
+        "model": "prnu",
+        "prnu_decision": decision,
+        "test/acc_image": accuracy_score(truth, pred),
+        "test/acc_macro_image": balanced_accuracy_score(truth, pred),
+        "test/f1_macro_image": f1_score(truth, pred, average="macro", labels=list(range(n_cls)), zero_division=0),
+        **sel.summary(),
+    }
     if sel.skipped:
         write_skipped(out_dir / "skipped_images.csv", sel.skipped)
     if sel.mode != "kfold":
@@ -186,7 +202,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
         metrics.update(fixed_split_verdicts(cfg, sel, fps, camera_class, kw, out_dir, scored))
     write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
-    log.info("PRNU fold %d: image acc %.4f on %d images -> %s", cfg.fold, metrics["test/acc_image"], len(tests),
-             out_dir / "metrics.json")
+    log.info(
+        "PRNU fold %d: image acc %.4f on %d images -> %s",
+        cfg.fold,
+        metrics["test/acc_image"],
+        len(tests),
+        out_dir / "metrics.json",
+    )
     return metrics
-

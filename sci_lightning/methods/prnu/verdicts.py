@@ -53,8 +53,15 @@ def p_match(pce_value: float, cal: dict[str, Any] | None) -> float | None:
     return float(platt_probability(np.array([pce_value]), cal["a"], cal["b"])[0])
 
 
-def _verdicts(paths: list[str], scored: list[dict], camera_class: dict[str, int], classes: list[str],
-              cal: dict | None, threshold: float, truth: dict[str, str] | None) -> tuple[list[dict], list[dict]]:
+def _verdicts(
+    paths: list[str],
+    scored: list[dict],
+    camera_class: dict[str, int],
+    classes: list[str],
+    cal: dict | None,
+    threshold: float,
+    truth: dict[str, str] | None,
+) -> tuple[list[dict], list[dict]]:
     verdicts, skipped = [], []
     for path, s in zip(paths, scored):
         if "reason" in s:
@@ -68,70 +75,112 @@ def _verdicts(paths: list[str], scored: list[dict], camera_class: dict[str, int]
         order = sorted(best_pce, key=lambda c: -best_pce[c])
         ranked = [(c, p_match(best_pce[c], cal) if cal else best_pce[c]) for c in order]
         top_pce = best_pce[order[0]]
-        v = {"path": path, "ranked": ranked, "decision": order[0] if top_pce >= threshold else UNKNOWN,
-             "pce": best_pce, "heat_map": s.get("heat_map"), "heat_origin": s.get("heat_origin"),
-             "heat_camera": s.get("heat_camera"),
-             "detail": "PCE: " + ", ".join(f"{c} {best_pce[c]:.1f}" for c in order) + f" (threshold {threshold:g})"}
+        v = {
+            "path": path,
+            "ranked": ranked,
+            "decision": order[0] if top_pce >= threshold else UNKNOWN,
+            "pce": best_pce,
+            "heat_map": s.get("heat_map"),
+            "heat_origin": s.get("heat_origin"),
+            "heat_camera": s.get("heat_camera"),
+            "detail": "PCE: " + ", ".join(f"{c} {best_pce[c]:.1f}" for c in order) + f" (threshold {threshold:g})",
+        }
         if truth is not None:
             v["true"] = truth.get(path, UNKNOWN)
         verdicts.append(v)
     return verdicts, skipped
 
 
-def _write(out_dir: Path, verdicts: list[dict], cal: dict | None, threshold: float,
-           max_heatmaps: int) -> dict[str, Any]:
+def _write(
+    out_dir: Path, verdicts: list[dict], cal: dict | None, threshold: float, max_heatmaps: int
+) -> dict[str, Any]:
     if cal:
-        plot_reliability([("validation (image x camera pairs)", cal["bins_after"])], out_dir / "reliability.png",
-                         "PRNU: P(match | PCE) reliability", xlabel="P(match) or 1 - P(match), the larger")
+        plot_reliability(
+            [("validation (image x camera pairs)", cal["bins_after"])],
+            out_dir / "reliability.png",
+            "PRNU: P(match | PCE) reliability",
+            xlabel="P(match) or 1 - P(match), the larger",
+        )
         write_json(out_dir / "calibration.json", cal)
-    header = ["Decided by the PRNU baseline: wavelet noise residual against per-camera fingerprints estimated "
-              "from the reference photos; best PCE wins.", "",
-              f"- A camera is named only if its PCE reaches {threshold:g}; otherwise the verdict is **unknown**."]
-    header.append(f"- Scores: P(match | PCE), Platt scaling fitted on {cal['n_images']} validation images "
-                  f"({cal['n_pairs']} image x camera pairs, fingerprints from the training references only); "
-                  f"expected calibration error on those pairs {cal['ece_after']:.3f} (`reliability.png`)."
-                  if cal else "- **Scores are raw PCE values** (no validation images to calibrate them on).")
+    header = [
+        "Decided by the PRNU baseline: wavelet noise residual against per-camera fingerprints estimated "
+        "from the reference photos; best PCE wins.",
+        "",
+        f"- A camera is named only if its PCE reaches {threshold:g}; otherwise the verdict is **unknown**.",
+    ]
+    header.append(
+        f"- Scores: P(match | PCE), Platt scaling fitted on {cal['n_images']} validation images "
+        f"({cal['n_pairs']} image x camera pairs, fingerprints from the training references only); "
+        f"expected calibration error on those pairs {cal['ece_after']:.3f} (`reliability.png`)."
+        if cal
+        else "- **Scores are raw PCE values** (no validation images to calibrate them on)."
+    )
 
     def heatmap(v: dict, png: Path) -> Path:
         if v.get("heat_map") is None or not np.size(v["heat_map"]):
             raise ValueError("image smaller than one heat-map tile")
-        return draw_block_heatmap(v["path"], v["heat_map"], HEAT_BLOCK, v["heat_origin"], png,
-                                  f"{Path(v['path']).name}: {v['decision']}",
-                                  f"local NCC with {v['heat_camera']}'s fingerprint")
+        return draw_block_heatmap(
+            v["path"],
+            v["heat_map"],
+            HEAT_BLOCK,
+            v["heat_origin"],
+            png,
+            f"{Path(v['path']).name}: {v['decision']}",
+            f"local NCC with {v['heat_camera']}'s fingerprint",
+        )
 
-    return write_verdicts(out_dir, verdicts, header, heatmap, max_heatmaps,
-                          score_name="P(match)" if cal else "PCE")
+    return write_verdicts(out_dir, verdicts, header, heatmap, max_heatmaps, score_name="P(match)" if cal else "PCE")
 
 
-def _decide_and_write(cfg: DictConfig, sel: Selection, fps: dict, camera_class: dict[str, int], kw: dict,
-                      out_dir: Path, paths: list[str], scored: list[dict],
-                      truth: dict[str, str] | None) -> tuple[list[dict], list[dict], dict[str, Any]]:
+def _decide_and_write(
+    cfg: DictConfig,
+    sel: Selection,
+    fps: dict,
+    camera_class: dict[str, int],
+    kw: dict,
+    out_dir: Path,
+    paths: list[str],
+    scored: list[dict],
+    truth: dict[str, str] | None,
+) -> tuple[list[dict], list[dict], dict[str, Any]]:
     """Score what is not scored yet, calibrate, decide and write the report: ``(verdicts, skipped, metrics)``
     (threshold, calibrated or not, open-set rates). ``scored`` holds the first ``len(scored)`` paths' scores."""
     workers = os.cpu_count() or 1
     threshold = float(cfg.prnu.pce_threshold)
     cal = calibrate_pce(sel, kw, workers)
-    scored = scored + score_images(paths[len(scored):], fps, kw, workers, "PRNU verdicts", heat_block=HEAT_BLOCK)
+    scored = scored + score_images(paths[len(scored) :], fps, kw, workers, "PRNU verdicts", heat_block=HEAT_BLOCK)
     verdicts, skipped = _verdicts(paths, scored, camera_class, sel.classes, cal, threshold, truth)
     max_heatmaps = int(cfg.verdict.max_heatmaps)
-    metrics = {"prnu/pce_threshold": threshold, "calibrated": cal is not None,
-               **_write(out_dir, verdicts, cal, threshold, max_heatmaps)}
+    metrics = {
+        "prnu/pce_threshold": threshold,
+        "calibrated": cal is not None,
+        **_write(out_dir, verdicts, cal, threshold, max_heatmaps),
+    }
     return verdicts, skipped, metrics
 
 
-def fixed_split_verdicts(cfg: DictConfig, sel: Selection, fps: dict, camera_class: dict[str, int], kw: dict,
-                         out_dir: Path, test_scored: list[dict]) -> dict[str, Any]:
+def fixed_split_verdicts(
+    cfg: DictConfig,
+    sel: Selection,
+    fps: dict,
+    camera_class: dict[str, int],
+    kw: dict,
+    out_dir: Path,
+    test_scored: list[dict],
+) -> dict[str, Any]:
     """Verdicts on a fixed split's questioned images, those of cameras without references included.
 
     ``test_scored``: the known questioned (test) images' scores from the test run, heat maps included.
     """
     questioned, truth = sel.questioned()
-    return _decide_and_write(cfg, sel, fps, camera_class, kw, out_dir, [str(r.path) for r in questioned],
-                             test_scored, truth)[2]
+    return _decide_and_write(
+        cfg, sel, fps, camera_class, kw, out_dir, [str(r.path) for r in questioned], test_scored, truth
+    )[2]
 
 
-def questioned_folder_verdicts(cfg: DictConfig, sel: Selection, fps: dict, camera_class: dict[str, int],
-                               kw: dict, out_dir: Path) -> dict[str, Any]:
+def questioned_folder_verdicts(
+    cfg: DictConfig, sel: Selection, fps: dict, camera_class: dict[str, int], kw: dict, out_dir: Path
+) -> dict[str, Any]:
     """``evaluate.py method=prnu images=DIR``: verdicts on unlabelled photos against the references."""
     paths = [str(p) for p in questioned_files(cfg.images, cfg.image_extensions)]
     verdicts, skipped, decided = _decide_and_write(cfg, sel, fps, camera_class, kw, out_dir, paths, [], None)
@@ -140,14 +189,26 @@ def questioned_folder_verdicts(cfg: DictConfig, sel: Selection, fps: dict, camer
         wr.writerow(["path", "decision", "ranking", *[f"pce_{c}" for c in sel.classes]])
         for v in verdicts:
             ranking = " > ".join(f"{c} (PCE {v['pce'][c]:.1f})" for c, _ in v["ranked"])
-            wr.writerow([v["path"], v["decision"], ranking, *[f"{v['pce'].get(c, float('nan')):.4g}"
-                                                              for c in sel.classes]])
+            wr.writerow(
+                [v["path"], v["decision"], ranking, *[f"{v['pce'].get(c, float('nan')):.4g}" for c in sel.classes]]
+            )
     if skipped:
         write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
-    metrics = {"method": "prnu", "task": cfg.task.name, "classes": sel.classes, "n_images": len(verdicts),
-               "n_skipped_images": len(skipped), "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts),
-               "prnu/pce_threshold": decided["prnu/pce_threshold"], "calibrated": decided["calibrated"]}
+    metrics = {
+        "method": "prnu",
+        "task": cfg.task.name,
+        "classes": sel.classes,
+        "n_images": len(verdicts),
+        "n_skipped_images": len(skipped),
+        "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts),
+        "prnu/pce_threshold": decided["prnu/pce_threshold"],
+        "calibrated": decided["calibrated"],
+    }
     write_json(out_dir / "metrics.json", metrics)
-    log.info("PRNU verdicts for %d questioned images (%d unknown) -> %s", len(verdicts),
-             metrics["n_unknown_verdicts"], out_dir / REPORT_NAME)
+    log.info(
+        "PRNU verdicts for %d questioned images (%d unknown) -> %s",
+        len(verdicts),
+        metrics["n_unknown_verdicts"],
+        out_dir / REPORT_NAME,
+    )
     return metrics
