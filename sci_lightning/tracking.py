@@ -34,8 +34,10 @@ def sweep_group(sweep_dir: str, task: str, data: str, model: str) -> str:
     return f"{task}-{data}-{model}-{Path(sweep_dir).name}"
 
 
-def multirun_identity(cfg: Any) -> dict[str, str]:
-    """Group and job type for a fold run inside a Hydra multirun; empty for a single run."""
+def multirun_identity(cfg: Any, model: str | None = None) -> dict[str, str]:
+    """Group and job type for a fold run inside a Hydra multirun; empty for a single run.
+
+    ``model`` names the method's model where it is not ``cfg.model.name`` (PRNU has no network)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -43,7 +45,7 @@ def multirun_identity(cfg: Any) -> dict[str, str]:
         return {}
     hc = HydraConfig.get()
     return {
-        "group": sweep_group(hc.sweep.dir, cfg.task.name, cfg.data.name, cfg.model.name),
+        "group": sweep_group(hc.sweep.dir, cfg.task.name, cfg.data.name, model or cfg.model.name),
         "job_type": f"fold-{cfg.fold}",
     }
 
@@ -67,3 +69,41 @@ def offline_decision(configured_offline: bool) -> bool | None:
         log.warning("W&B: no API key found (WANDB_API_KEY or `wandb login`), logging offline instead")
         return True
     return configured_offline
+
+
+def log_run(cfg: Any, model: str, metrics: dict[str, Any], images: dict[str, Path]) -> str | None:
+    """One W&B run for a method without Lightning (PRNU): its config, final metrics and figures.
+
+    Uses the ``logger.wandb`` settings of ``cfg`` (project, save dir, name, job type); in a multirun the sweep's
+    group and ``job_type=fold-K``, like the CNN's runs. The run is finished before returning (multiruns never
+    merge runs). Returns the offline run dir, if any (the sync command is logged).
+    """
+    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
+    settings = wandb_settings(wandb_cfg) if wandb_cfg else None
+    if settings is None:
+        return None
+    import wandb
+    from omegaconf import OmegaConf
+
+    identity = multirun_identity(cfg, model)
+    save_dir = Path(str(wandb_cfg.save_dir))
+    save_dir.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(
+        project=settings["project"],
+        dir=str(save_dir),
+        mode=settings["mode"],
+        name=f"{model}-{cfg.task.name}-{cfg.data.name}-fold{cfg.fold}",
+        group=wandb_cfg.get("group") or identity.get("group"),
+        job_type=identity.get("job_type") or wandb_cfg.get("job_type"),
+        config=OmegaConf.to_container(cfg, resolve=True),
+        reinit="finish_previous",
+    )
+    try:
+        run.log({key: wandb.Image(str(path)) for key, path in images.items() if Path(path).is_file()})
+        run.summary.update({k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and v is not None})
+        offline = str(Path(run.dir).parent) if settings["mode"] == "offline" else None
+    finally:
+        run.finish()
+    if offline:
+        log.info("W&B run saved offline. Upload it later with:\n    wandb sync %s", offline)
+    return offline

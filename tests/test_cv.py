@@ -245,15 +245,15 @@ def test_optuna_search_optimises_validation_never_test(tmp_path):
     proc = sweep(
         tmp_path / "optuna",
         "hparams_search=cnn_optuna",
-        "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.sampler.n_startup_trials=3",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2",
         "logger=none",
         env_mode="disabled",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    trials = [json.loads((tmp_path / "optuna" / str(k) / "metrics.json").read_text()) for k in range(3)]
+    trials = [json.loads((tmp_path / "optuna" / str(k) / "metrics.json").read_text()) for k in range(2)]
     overrides = [
-        yaml.safe_load((tmp_path / "optuna" / str(k) / ".hydra" / "overrides.yaml").read_text()) for k in range(3)
+        yaml.safe_load((tmp_path / "optuna" / str(k) / ".hydra" / "overrides.yaml").read_text()) for k in range(2)
     ]
     assert all(any(o.startswith("model.optimizer.lr=") for o in ov) for ov in overrides)  # the space was searched
     assert all(any(o.startswith("model.net.filters=") for o in ov) for ov in overrides)

@@ -94,13 +94,13 @@ def test_evaluate_images_dir_gives_calibrated_verdicts(cnn_run, case, tmp_path):
 
 
 def test_prnu_fixed_split_and_questioned_folder(case, tmp_path):
-    run_in_process("evaluate", "method=prnu", *_fixed(case), run_dir=tmp_path / "fixed")
+    run_in_process("evaluate", "method=prnu", *_fixed(case), "verdict.max_heatmaps=3", run_dir=tmp_path / "fixed")
     m = json.loads((tmp_path / "fixed" / "metrics.json").read_text())
     assert m["test/acc_image"] == 1.0 and m["open/correct_attribution_known"] == 1.0
     assert m["open/unknown_rate_unknown"] == 1.0  # best PCE below 60 for the camera without references
-    assert (tmp_path / "fixed" / "verdict_report.md").is_file() and len(
-        list((tmp_path / "fixed" / "verdicts").glob("*.png"))
-    ) == 16
+    report = (tmp_path / "fixed" / "verdict_report.md").read_text()
+    assert len(list((tmp_path / "fixed" / "verdicts").glob("*.png"))) == 3  # verdict.max_heatmaps
+    assert "heat maps drawn for the first 3 of 16 images" in report and report.count("## ") == 16
     assert json.loads((tmp_path / "fixed" / "calibration.json").read_text())["method"] == "platt"
     run_in_process(
         "evaluate", "method=prnu", *_fixed(case), f"images={case / 'questioned' / 'X'}", run_dir=tmp_path / "dir"

@@ -1,5 +1,7 @@
 """The classical PRNU building blocks: a fingerprint injected into synthetic photos is found again."""
 
+import json
+
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
@@ -150,25 +152,25 @@ from omegaconf import open_dict
 import sci_lightning.methods.prnu
 assert "torch" not in sys.modules and "lightning" not in sys.modules, "importing the PRNU package loaded torch"
 from sci_lightning.run import evaluate, train
-repo, out, entry = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-with initialize_config_dir(config_dir=str(repo / "conf"), version_base="1.3"):
-    cfg = compose(config_name=entry, return_hydra_config=True, overrides=[
-        "method=prnu", "task=sensor_level", "n_folds=3", "data.images_per_camera=6", "data.image_size=96",
-        "logger=none", f"paths.output_dir={out}"])
-HydraConfig.instance().set_config(cfg)
-with open_dict(cfg):
-    del cfg["hydra"]
-metrics = (train if entry == "train" else evaluate).run(cfg)
-assert metrics["method"] == "prnu", metrics
+repo, out = Path(sys.argv[1]), Path(sys.argv[2])
+for entry, run in (("train", train.run), ("evaluate", evaluate.run)):
+    with initialize_config_dir(config_dir=str(repo / "conf"), version_base="1.3"):
+        cfg = compose(config_name=entry, return_hydra_config=True, overrides=[
+            "method=prnu", "task=sensor_level", "n_folds=3", "data.images_per_camera=6", "data.image_size=96",
+            "logger=none", f"paths.output_dir={out / entry}"])
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    metrics = run(cfg)
+    assert metrics["method"] == "prnu", metrics
+    print(entry, metrics["test/acc_image"])
 loaded = sorted(m for m in ("torch", "lightning", "torchmetrics") if m in sys.modules)
 assert not loaded, f"a PRNU run loaded {loaded}"
-print("acc", metrics["test/acc_image"])
 """
 
 
-@pytest.mark.parametrize("entry", ["train", "evaluate"])
-def test_prnu_runs_without_torch_and_without_patch_caches(entry, tmp_path):
-    """method=prnu (train.py or evaluate.py) never imports torch/Lightning and cuts no patches."""
+def test_prnu_runs_without_torch_and_without_patch_caches(tmp_path):
+    """method=prnu (train.py and evaluate.py, the same run) never imports torch/Lightning and cuts no patches."""
     import os
     import subprocess
     import sys
@@ -177,12 +179,37 @@ def test_prnu_runs_without_torch_and_without_patch_caches(entry, tmp_path):
 
     env = {**os.environ, "SCI_CACHE_DIR": str(tmp_path / "cache")}
     proc = subprocess.run(
-        [sys.executable, "-c", NO_TORCH_RUN, str(REPO), str(tmp_path / "out"), entry],
+        [sys.executable, "-c", NO_TORCH_RUN, str(REPO), str(tmp_path / "out")],
         capture_output=True,
         text=True,
         timeout=300,
         env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (tmp_path / "out" / "metrics.json").is_file()
+    train, evaluate = (json.loads((tmp_path / "out" / e / "metrics.json").read_text()) for e in ("train", "evaluate"))
+    assert (
+        train["test/acc_image"] == evaluate["test/acc_image"]
+        and train["n_test_images"] == evaluate["n_test_images"] > 0
+    )
     assert (tmp_path / "cache" / "synthetic").is_dir() and not list((tmp_path / "cache").glob("patches-*"))
+
+
+def test_prnu_run_is_logged_to_wandb_offline(tmp_path, monkeypatch):
+    """W&B logs every run, PRNU's too (no Lightning): final metrics in the run summary, offline without a key."""
+    from conftest import run_in_process
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_in_process(
+        "evaluate",
+        "method=prnu",
+        "task=sensor_level",
+        "data.profile=units_of_one_model",
+        "n_folds=3",
+        "data.images_per_camera=6",
+        "data.image_size=96",
+        "logger=wandb",
+        run_dir=tmp_path,
+    )
+    (offline,) = (tmp_path / "wandb").glob("offline-run-*")
+    log = next(offline.glob("*.wandb")).read_bytes()
+    assert b"test/acc_image" in log and b"prnu" in log

@@ -22,6 +22,11 @@ from sci_lightning.data.sides import indexed_records
 
 log = logging.getLogger(__name__)
 
+# What the datamodule reads through from its Selection (fields and methods).
+SELECTION_FACTS = frozenset(
+    (*Selection.__dataclass_fields__, "split_records", "split_labels", "unknown_records", "references", "questioned")
+)
+
 
 class PatchBatchDataset(Dataset):
     """Patches of a set of images, read straight from the cache memmap a whole batch at a time.
@@ -162,11 +167,13 @@ class SCIDataModule(pl.LightningDataModule):
 
     # -- facts for reports and checkpoints: the selection's ----------------------------------------------------
     def __getattr__(self, name: str) -> Any:
-        # records, classes, splits, mode, skipped, duplicates, class_idx, unknown_idx, split_records(), ...
-        selection = self.__dict__.get("selection")
-        if selection is not None and not name.startswith("_"):
+        # Only the selection's own fields and methods are read through; anything else is a plain AttributeError.
+        if name in SELECTION_FACTS:
+            selection = self.__dict__.get("selection")
+            if selection is None:
+                raise AttributeError(f"{name!r} is known after setup() (it comes from the selection)")
             return getattr(selection, name)
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r} (before setup() only its settings)")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def summary(self) -> dict[str, Any]:
         """Image and patch counts that go into metrics.json."""

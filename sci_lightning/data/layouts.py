@@ -159,11 +159,12 @@ def read_manifest(root: str | os.PathLike, manifest: str = "manifest.csv", **_: 
     return DatasetIndex(records, unmatched)
 
 
-def read_synthetic(**cfg: object) -> DatasetIndex:
-    """The built-in virtual-camera set (generated under ``root`` on first use); see ``data/synthetic``."""
-    from sci_lightning.data.synthetic import read_synthetic as reader  # generator loaded only when used
+def read_synthetic(root: str | os.PathLike, cache_workers: int | None = None, **cfg: object) -> DatasetIndex:
+    """The built-in virtual-camera set: generated under ``root`` on first use, then read by its manifest."""
+    # The generator (SciPy filters, the camera model) is loaded only when the synthetic layout is used.
+    from sci_lightning.data.synthetic.generate import SyntheticSettings, ensure_generated
 
-    return reader(**cfg)
+    return read_manifest(ensure_generated(root, SyntheticSettings.from_cfg(cfg), cache_workers))
 
 
 LAYOUTS: dict[str, Callable[..., DatasetIndex]] = {

@@ -28,8 +28,9 @@ from sci_lightning.forensic.calibration import fit_platt, platt_probability
 from sci_lightning.forensic.decisions import UNKNOWN
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import REPORT_NAME, write_verdicts
-from sci_lightning.methods.prnu.run import HEAT_BLOCK, fingerprints_of, score_images
+from sci_lightning.methods.prnu.scoring import HEAT_BLOCK, References, fingerprints_of, score_images
 from sci_lightning.outputs import write_json, write_skipped
+from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
 
@@ -133,57 +134,38 @@ def _write(
 
 
 def _decide_and_write(
-    cfg: DictConfig,
-    sel: Selection,
-    fps: dict,
-    camera_class: dict[str, int],
-    kw: dict,
-    out_dir: Path,
-    paths: list[str],
-    scored: list[dict],
-    truth: dict[str, str] | None,
+    cfg: DictConfig, refs: References, paths: list[str], scored: list[dict], truth: dict[str, str] | None
 ) -> tuple[list[dict], list[dict], dict[str, Any]]:
     """Score what is not scored yet, calibrate, decide and write the report: ``(verdicts, skipped, metrics)``
     (threshold, calibrated or not, open-set rates). ``scored`` holds the first ``len(scored)`` paths' scores."""
     workers = os.cpu_count() or 1
     threshold = float(cfg.prnu.pce_threshold)
-    cal = calibrate_pce(sel, kw, workers)
-    scored = scored + score_images(paths[len(scored) :], fps, kw, workers, "PRNU verdicts", heat_block=HEAT_BLOCK)
-    verdicts, skipped = _verdicts(paths, scored, camera_class, sel.classes, cal, threshold, truth)
+    cal = calibrate_pce(refs.sel, refs.kw, workers)
+    more = score_images(paths[len(scored) :], refs.fingerprints, refs.kw, workers, "PRNU verdicts", HEAT_BLOCK)
+    verdicts, skipped = _verdicts(paths, scored + more, refs.camera_class, refs.sel.classes, cal, threshold, truth)
     max_heatmaps = int(cfg.verdict.max_heatmaps)
     metrics = {
         "prnu/pce_threshold": threshold,
         "calibrated": cal is not None,
-        **_write(out_dir, verdicts, cal, threshold, max_heatmaps),
+        **_write(refs.out_dir, verdicts, cal, threshold, max_heatmaps),
     }
     return verdicts, skipped, metrics
 
 
-def fixed_split_verdicts(
-    cfg: DictConfig,
-    sel: Selection,
-    fps: dict,
-    camera_class: dict[str, int],
-    kw: dict,
-    out_dir: Path,
-    test_scored: list[dict],
-) -> dict[str, Any]:
+def fixed_split_verdicts(cfg: DictConfig, refs: References, test_scored: list[dict]) -> dict[str, Any]:
     """Verdicts on a fixed split's questioned images, those of cameras without references included.
 
     ``test_scored``: the known questioned (test) images' scores from the test run, heat maps included.
     """
-    questioned, truth = sel.questioned()
-    return _decide_and_write(
-        cfg, sel, fps, camera_class, kw, out_dir, [str(r.path) for r in questioned], test_scored, truth
-    )[2]
+    questioned, truth = refs.sel.questioned()
+    return _decide_and_write(cfg, refs, [str(r.path) for r in questioned], test_scored, truth)[2]
 
 
-def questioned_folder_verdicts(
-    cfg: DictConfig, sel: Selection, fps: dict, camera_class: dict[str, int], kw: dict, out_dir: Path
-) -> dict[str, Any]:
+def questioned_folder_verdicts(cfg: DictConfig, refs: References) -> dict[str, Any]:
     """``evaluate.py method=prnu images=DIR``: verdicts on unlabelled photos against the references."""
+    sel, out_dir = refs.sel, refs.out_dir
     paths = [str(p) for p in questioned_files(cfg.images, cfg.image_extensions)]
-    verdicts, skipped, decided = _decide_and_write(cfg, sel, fps, camera_class, kw, out_dir, paths, [], None)
+    verdicts, skipped, decided = _decide_and_write(cfg, refs, paths, [], None)
     with (out_dir / "predictions.csv").open("w", newline="") as fh:
         wr = csv.writer(fh)
         wr.writerow(["path", "decision", "ranking", *[f"pce_{c}" for c in sel.classes]])
@@ -205,6 +187,7 @@ def questioned_folder_verdicts(
         "calibrated": decided["calibrated"],
     }
     write_json(out_dir / "metrics.json", metrics)
+    log_run(cfg, "prnu", metrics, {"reliability": out_dir / "reliability.png"})
     log.info(
         "PRNU verdicts for %d questioned images (%d unknown) -> %s",
         len(verdicts),
