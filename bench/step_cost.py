@@ -1,14 +1,15 @@
-"""Where a training step's time goes: the Lightning pipeline with parts of ``SCIClassifier.training_step`` taken
-away, against the bare PyTorch loop of ``bench/train_throughput.py``, all in one run.
+"""Where a training step's time goes: the Lightning pipeline with parts of ``SCIClassifier.training_step`` changed
+or taken away, against the bare PyTorch loop of ``bench/train_throughput.py``, all in one run.
 
     python bench/step_cost.py [--images 60] [--batch-sizes 128 512] [--repeats 3]
 
 Variants (each a subclass that changes only ``training_step``):
-  full        the module as shipped: loss, train-metric update, ``self.log`` of the loss every step
-  no_metrics  without the train-metric update (MetricCollection of accuracy, macro accuracy, macro F1)
-  no_log      without ``self.log`` of the loss
-  bare_step   neither (only forward, loss, backward, optimiser: what Lightning itself adds remains)
-Prints patches/s and the ratio of each to the bare loop, so the per-step cost of each part is the difference.
+  full            the module as shipped: loss, train-metric update, epoch-mean loss (MeanMetric), step loss
+                  logged with ``self.log`` only on the steps the loggers record (every log_every_n_steps)
+  log_every_step  as before 2026-11-25: ``self.log(on_step=True, on_epoch=True, prog_bar=True)`` on every step
+  no_metrics      the shipped step without the train-metric update (accuracy, macro accuracy, macro F1)
+  bare_step       only forward and loss (what Lightning itself adds per step remains)
+Prints patches/s and the ratio of each to the bare loop.
 """
 
 from __future__ import annotations
@@ -26,20 +27,24 @@ from sci_lightning.methods.cnn.module import SCIClassifier, normalise_input
 from sci_lightning.models.sci_cnn import SCICNN
 
 
-class NoMetrics(SCIClassifier):
+class LogEveryStep(SCIClassifier):
     def training_step(self, batch, batch_idx):
         x, y, _ = batch
-        loss = self.criterion(self(x), y)
+        logits = self(x)
+        loss = self.criterion(logits, y)
+        self.train_metrics.update(logits, y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
 
-class NoLog(SCIClassifier):
+class NoMetrics(SCIClassifier):
     def training_step(self, batch, batch_idx):
         x, y, _ = batch
-        logits = self(x)
-        self.train_metrics.update(logits, y)
-        return self.criterion(logits, y)
+        loss = self.criterion(self(x), y)
+        self.train_loss.update(loss.detach(), len(y))
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+            self.log("train/loss_step", loss, prog_bar=True)
+        return loss
 
 
 class BareStep(SCIClassifier):
@@ -48,7 +53,7 @@ class BareStep(SCIClassifier):
         return self.criterion(self(x), y)
 
 
-VARIANTS = {"full": SCIClassifier, "no_metrics": NoMetrics, "no_log": NoLog, "bare_step": BareStep}
+VARIANTS = {"full": SCIClassifier, "log_every_step": LogEveryStep, "no_metrics": NoMetrics, "bare_step": BareStep}
 
 
 def run_variant(cls: type, dm: SCIDataModule, batch_size: int) -> float:
@@ -100,7 +105,7 @@ def main() -> None:
             f"torch {torch.__version__}, lightning {pl.__version__}, {torch.get_num_threads()} threads, "
             f"{len(train)} train patches"
         )
-        print(f"{'batch':>6} {'variant':>11} {'p/s':>7} {'/ bare':>7}")
+        print(f"{'batch':>6} {'variant':>14} {'p/s':>7} {'/ bare':>7}")
         for bs in args.batch_sizes:
             best = {name: 0.0 for name in [*VARIANTS, "bare_loop"]}
             for _ in range(args.repeats):  # interleaved: drift in machine load hits every variant alike
@@ -108,7 +113,7 @@ def main() -> None:
                     best[name] = max(best[name], run_variant(cls, dm, bs))
                 best["bare_loop"] = max(best["bare_loop"], bare_loop(x_mem, yb, len(dm.classes), bs))
             for name, value in best.items():
-                print(f"{bs:>6} {name:>11} {value:>7.0f} {value / best['bare_loop']:>7.3f}")
+                print(f"{bs:>6} {name:>14} {value:>7.0f} {value / best['bare_loop']:>7.3f}")
 
 
 if __name__ == "__main__":
