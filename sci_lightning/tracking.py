@@ -79,7 +79,8 @@ def log_run(cfg: Any, model: str, metrics: dict[str, Any], images: dict[str, Pat
     merge runs). Returns the offline run dir, if any (the sync command is logged).
     """
     wandb_cfg = (cfg.get("logger") or {}).get("wandb")
-    settings = wandb_settings(wandb_cfg) if wandb_cfg else None
+    # logger=csv / none leave no W&B logger (evaluate.yaml's job_type/name block alone is not one)
+    settings = wandb_settings(wandb_cfg) if wandb_cfg and "_target_" in wandb_cfg else None
     if settings is None:
         return None
     import wandb

@@ -213,3 +213,15 @@ def test_prnu_run_is_logged_to_wandb_offline(tmp_path, monkeypatch):
     (offline,) = (tmp_path / "wandb").glob("offline-run-*")
     log = next(offline.glob("*.wandb")).read_bytes()
     assert b"test/acc_image" in log and b"prnu" in log
+    run_in_process(
+        "evaluate",
+        "method=prnu",
+        "task=sensor_level",
+        "data.profile=units_of_one_model",
+        "n_folds=3",
+        "data.images_per_camera=6",
+        "data.image_size=96",
+        "logger=csv",
+        run_dir=tmp_path / "csv",
+    )
+    assert (tmp_path / "csv" / "metrics.json").is_file() and not (tmp_path / "csv" / "wandb").exists()

@@ -16,6 +16,10 @@ Everything is fitted on the validation images, which are never trained on and ne
   network never saw (README "Forensic protocol"). With only two candidate cameras that imitation is impossible
   (one candidate is left, with probability 1); the threshold then rejects at most that share of the *correctly*
   attributed validation images instead (``threshold_rule = "genuine"``).
+* **Platt scaling** of a match score (PRNU's PCE) into P(match), fitted on validation image x camera pairs: for
+  methods that score one photo against one camera rather than over a closed set of classes.
+
+Pure NumPy / SciPy / scikit-learn: every method's scores go through the same maths.
 """
 
 from __future__ import annotations
