@@ -20,10 +20,10 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from train_throughput import StepTimer, bare_loop, make_photos
+from train_throughput import StepTimer, bare_loop, training_patches
 
 from sci_lightning.data.datamodule import SCIDataModule
-from sci_lightning.methods.cnn.module import SCIClassifier, normalise_input
+from sci_lightning.methods.cnn.module import SCIClassifier
 from sci_lightning.models.sci_cnn import SCICNN
 
 
@@ -83,24 +83,8 @@ def main() -> None:
     args = ap.parse_args()
     pl.seed_everything(0, verbose=False)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "photos"
-        make_photos(root, args.images)
-        dm = SCIDataModule(
-            {
-                "layout": "folder",
-                "root": str(root),
-                "cache_dir": str(Path(tmp) / "cache"),
-                "split": {"val_fraction": 0.1},
-            },
-            task_name="sensor_level",
-            n_folds=5,
-            seed=0,
-        )
-        dm.prepare_data()
-        dm.setup("fit")
+        dm, x_mem, yb = training_patches(Path(tmp), args.images)
         train = dm.datasets["train"]
-        xb, yb, _ = train.__getitems__(list(range(len(train))))
-        x_mem = normalise_input(xb, "centered").contiguous(memory_format=torch.channels_last)
         print(
             f"torch {torch.__version__}, lightning {pl.__version__}, {torch.get_num_threads()} threads, "
             f"{len(train)} train patches"

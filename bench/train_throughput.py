@@ -100,6 +100,21 @@ def bare_loop(
     return patches / (time.perf_counter() - start)
 
 
+def training_patches(tmp: Path, n_images: int) -> tuple[SCIDataModule, torch.Tensor, torch.Tensor]:
+    """A fold's datamodule over generated photos, and its training patches in memory for the bare loop."""
+    root = tmp / "photos"
+    make_photos(root, n_images)
+    data = {"layout": "folder", "root": str(root), "cache_dir": str(tmp / "cache"), "split": {"val_fraction": 0.1}}
+    dm = SCIDataModule(data, task_name="sensor_level", n_folds=5, seed=0)
+    dm.prepare_data()
+    dm.setup("fit")
+    train = dm.datasets["train"]
+    xb, yb, _ = train.__getitems__(list(range(len(train))))
+    # The pipeline's NHWC uint8 patches become channels_last float tensors, which CPU convolutions run
+    # markedly faster than NCHW; the bare loop gets the same layout so the ratio measures the data path only.
+    return dm, normalise_input(xb, "centered").contiguous(memory_format=torch.channels_last), yb
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=60)
@@ -111,26 +126,8 @@ def main() -> None:
     precision = "bf16-mixed" if args.gpu else "32-true"
     pl.seed_everything(0, verbose=False)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "photos"
-        make_photos(root, args.images)
-        dm = SCIDataModule(
-            {
-                "layout": "folder",
-                "root": str(root),
-                "cache_dir": str(Path(tmp) / "cache"),
-                "split": {"val_fraction": 0.1},
-            },
-            task_name="sensor_level",
-            n_folds=5,
-            seed=0,
-        )
-        dm.prepare_data()
-        dm.setup("fit")
+        dm, x_mem, y_mem = training_patches(Path(tmp), args.images)
         train = dm.datasets["train"]
-        xb, yb, _ = train.__getitems__(list(range(len(train))))
-        # The pipeline's NHWC uint8 patches become channels_last float tensors, which CPU convolutions run
-        # markedly faster than NCHW; the bare loop gets the same layout so the ratio measures the data path only.
-        x_mem, y_mem = normalise_input(xb, "centered").contiguous(memory_format=torch.channels_last), yb
         gpu = f", GPU {torch.cuda.get_device_name()} bf16-mixed" if args.gpu else ""
         print(
             f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
