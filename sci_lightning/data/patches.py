@@ -24,7 +24,7 @@ def grid_cells(h: int, w: int, size: int) -> tuple[int, int, int, int]:
     return rows, cols, oy, ox
 
 
-def _centred_block(rows: int, cols: int, n: int) -> np.ndarray:
+def centred_cells(rows: int, cols: int, n: int) -> np.ndarray:
     """Cell (row, col) indices of the most central block holding ``n`` cells (16x16 for n=256)."""
     side = math.ceil(math.sqrt(n))
     r = min(rows, side)
@@ -47,9 +47,19 @@ def grid_box(h: int, w: int, size: int, per_image: int) -> tuple[int, int, int, 
     rows, cols, oy, ox = grid_cells(h, w, size)
     if rows * cols == 0:
         return None
-    cells = _centred_block(rows, cols, per_image)
+    cells = centred_cells(rows, cols, per_image)
     top, left = oy + int(cells[:, 0].min()) * size, ox + int(cells[:, 1].min()) * size
     return top, left, oy + (int(cells[:, 0].max()) + 1) * size, ox + (int(cells[:, 1].max()) + 1) * size
+
+
+def centred_grid(h: int, w: int, size: int, n: int) -> np.ndarray:
+    """Top-left pixel ``(y, x)`` of the ``n`` most central cells of the centred ``size`` grid of an ``h`` x ``w``
+    frame (fewer if fewer fit): the co-located crops every method evaluates at ``eval.crop``."""
+    rows, cols, oy, ox = grid_cells(h, w, size)
+    if rows * cols == 0:
+        return np.empty((0, 2), dtype=np.int64)
+    cells = centred_cells(rows, cols, n)
+    return np.stack([oy + cells[:, 0] * size, ox + cells[:, 1] * size], axis=1).astype(np.int64)
 
 
 def quality_scores(
@@ -115,7 +125,7 @@ def extract_patches(
     if rows * cols == 0:
         return _cut(img, np.empty((0, 2), int), size, oy, ox, origin)
     if selection == "grid":
-        cells = _centred_block(rows, cols, per_image)
+        cells = centred_cells(rows, cols, per_image)
     else:
         rr, cc = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
         every = np.stack([rr.ravel(), cc.ravel()], axis=1)

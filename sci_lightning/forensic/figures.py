@@ -121,3 +121,23 @@ def plot_reliability(
     fig.tight_layout()
     fig.savefig(path)
     return path
+
+
+def plot_roc(fpr: Sequence[float], tpr: Sequence[float], path: Path, title: str, fpr_target: float = 0.01) -> Path:
+    """ROC curve on a log false-match axis (the low-FPR end is what forensic use needs), the target FPR marked."""
+    fig = Figure(figsize=(4.6, 4.2), dpi=110)
+    ax = fig.subplots()
+    fpr_arr = np.clip(np.asarray(fpr, dtype=float), 1e-4, 1)
+    ax.plot(fpr_arr, tpr, lw=1.5)
+    ax.axvline(fpr_target, color="0.5", ls="--", lw=1, label=f"FPR = {fpr_target:g}")
+    ax.set_xscale("log")
+    ax.set_xlim(1e-4, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("false-match rate (non-matching pairs accepted)")
+    ax.set_ylabel("true-match rate")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path

@@ -16,9 +16,10 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sci_lightning.errors import SCIConfigError
-from sci_lightning.run.registry import get_method
+from sci_lightning.run.registry import METHODS, get_method
 
 PRNU_DECISIONS = ("pce", "ncc")
+MIN_CROP = 16  # px: below this a correlation peak has too few pixels to mean anything
 
 
 @dataclass
@@ -34,6 +35,12 @@ class PrnuSchema:
     wavelet: str = MISSING
     decision: str = MISSING
     pce_threshold: float = MISSING
+
+
+@dataclass
+class EvalSchema:
+    crop: Any = None  # int px or null (whole photo)
+    crops_per_image: Any = None  # int or null (one centred crop)
 
 
 @dataclass
@@ -55,6 +62,7 @@ class RunSchema:
     paths: PathsSchema = field(default_factory=PathsSchema)
     verdict: VerdictSchema = field(default_factory=VerdictSchema)
     prnu: PrnuSchema = field(default_factory=PrnuSchema)
+    eval: EvalSchema = field(default_factory=EvalSchema)
 
 
 @dataclass
@@ -125,6 +133,22 @@ def validate(cfg: DictConfig, entry: str) -> None:
         "use sigma=5.0 levels=4",
     )
     _require(math.isfinite(typed.prnu.pce_threshold), "prnu.pce_threshold", "must be a number", "use e.g. 60")
+    for key, low in (("crop", MIN_CROP), ("crops_per_image", 1)):
+        value = typed.eval[key]
+        _require(
+            value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= low),
+            f"eval.{key}",
+            f"must be null or a whole number >= {low} (got {value!r})",
+            f"use eval.{key}=null or e.g. eval.{key}={max(low, 128 if key == 'crop' else 4)}",
+        )
+    _require(
+        method.evaluates_crops or typed.eval.crop is None,
+        "eval.crop",
+        f"method={method.name} does not evaluate at a crop size yet (only the whole photo)",
+        "use eval.crop=null, or a method that does ("
+        + ", ".join(m for m, x in METHODS.items() if x.evaluates_crops)
+        + ")",
+    )
     if entry == "train":
         metric = typed.optimized_metric
         _require(

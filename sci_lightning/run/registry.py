@@ -51,14 +51,27 @@ class Method:
     train: Callable[[], RunFn]
     evaluate: Callable[[], RunFn]
     needs_checkpoint: bool  # evaluate.py needs ckpt_path=
+    evaluates_crops: bool  # honours eval.crop / eval.crops_per_image
 
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("cnn", "patch CNN (model=sci_cnn and peers), Lightning", _cnn_train, _cnn_evaluate, True),
         Method(
-            "prnu", "classical PRNU fingerprint correlation (PCE / NCC), NumPy only", _prnu_train, _prnu_evaluate, False
+            "cnn",
+            "patch CNN (model=sci_cnn and peers), Lightning",
+            train=_cnn_train,
+            evaluate=_cnn_evaluate,
+            needs_checkpoint=True,
+            evaluates_crops=False,
+        ),
+        Method(
+            "prnu",
+            "classical PRNU fingerprint correlation (PCE / NCC), NumPy only",
+            train=_prnu_train,
+            evaluate=_prnu_evaluate,
+            needs_checkpoint=False,
+            evaluates_crops=True,
         ),
     )
 }

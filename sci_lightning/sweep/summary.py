@@ -33,6 +33,9 @@ SUMMARY_KEYS = (
     "test/f1_macro_patch",
     "test/f1_macro_image",
     "test/loss",
+    "test/acc_crop",
+    "test/roc_auc",
+    "test/tpr_at_fpr_0.01",
 )
 
 

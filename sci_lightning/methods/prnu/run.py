@@ -17,15 +17,54 @@ import logging
 import os
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
-from sci_lightning.methods.prnu.scoring import DECISIONS, HEAT_BLOCK, class_scores, references, score_images
+from sci_lightning.forensic.figures import plot_roc
+from sci_lightning.forensic.verification import verification_metrics
+from sci_lightning.methods.prnu.scoring import (
+    DECISIONS,
+    HEAT_BLOCK,
+    class_scores,
+    references,
+    require_scored,
+    score_images,
+)
 from sci_lightning.methods.prnu.verdicts import fixed_split_verdicts, questioned_folder_verdicts
 from sci_lightning.outputs import plot_confusion_matrix, run_metadata, write_json, write_skipped
 from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
+
+
+def crop_metrics(
+    scored: list[dict[str, Any]], truth: np.ndarray, camera_class: dict[str, int], n_cls: int, stat: int
+) -> dict[str, Any]:
+    """Every crop decided on its own (``test/acc_crop``) and the verification view over (crop, camera) pairs.
+
+    ``stat`` picks PCE (0) or NCC (1); a class owning several cameras (model level) scores its best camera.
+    Without ``eval.crop`` the crop is the whole photo, so ``test/acc_crop`` equals ``test/acc_image``.
+    """
+    cam_cls = np.array([camera_class[c] for c in scored[0]["cameras"]])
+    right, pair_scores, pair_match = [], [], []
+    for s, t in zip(scored, truth):
+        per = s["crop_scores"][:, :, stat]  # (crops, cameras)
+        by_class = np.full((len(per), n_cls), -np.inf)
+        for j, c in enumerate(cam_cls):
+            by_class[:, c] = np.maximum(by_class[:, c], per[:, j])
+        right.extend(by_class.argmax(1) == t)
+        pair_scores.append(per.ravel())
+        pair_match.append(np.broadcast_to(cam_cls == t, per.shape).ravel())
+    ver = verification_metrics(np.concatenate(pair_scores), np.concatenate(pair_match))
+    return {
+        "test/acc_crop": float(np.mean(right)),
+        "test/roc_auc": ver["roc_auc"],
+        "test/tpr_at_fpr_0.01": ver["tpr_at_fpr"],
+        "n_test_crops": len(right),
+        "fpr": ver["fpr"],
+        "tpr": ver["tpr"],
+    }
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -44,14 +83,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     decision = str(cfg.prnu.decision)
     workers = os.cpu_count() or 1
     refs = references(cfg, workers)
-    sel, kw, camera_class, fps, out_dir = refs
+    sel, kw, camera_class, fps, out_dir, _ = refs
     tests = sel.split_records("test")
     # On a fixed split the same scores feed the verdicts: compute the heat maps now, not a second residual later.
     heat = HEAT_BLOCK if sel.mode != "kfold" else 0
-    scored = score_images([str(r.path) for r in tests], fps, kw, workers, "PRNU test residuals", heat_block=heat)
+    paths = [str(r.path) for r in tests]
+    scored = score_images(paths, fps, kw, workers, "PRNU test residuals", heat, refs.window)
+    require_scored(scored, paths)
     n_cls = len(sel.classes)
     scores = class_scores(scored, camera_class, n_cls)
     truth, pred = sel.split_labels("test"), scores[decision].argmax(1)
+    crops = crop_metrics(scored, truth, camera_class, n_cls, DECISIONS.index(decision))
+    plot_roc(
+        crops.pop("fpr"),
+        crops.pop("tpr"),
+        out_dir / "roc.png",
+        f"PRNU ({decision.upper()}), {crops['n_test_crops']} crops x cameras",
+    )
     with (out_dir / "predictions.csv").open("w", newline="") as fh:
         wr = csv.writer(fh)
         wr.writerow(
@@ -79,6 +127,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "model": "prnu",
         "prnu_decision": decision,
         "test/acc_image": accuracy_score(truth, pred),
+        **crops,
         "test/acc_macro_image": balanced_accuracy_score(truth, pred),
         "test/f1_macro_image": f1_score(truth, pred, average="macro", labels=list(range(n_cls)), zero_division=0),
         **sel.summary(),
@@ -88,7 +137,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if sel.mode != "kfold":
         metrics.update(fixed_split_verdicts(cfg, refs, scored))
     write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
-    log_run(cfg, "prnu", metrics, {"confusion_matrix_image": out_dir / "confusion_matrix_image.png"})
+    log_run(
+        cfg,
+        "prnu",
+        metrics,
+        {"confusion_matrix_image": out_dir / "confusion_matrix_image.png", "roc": out_dir / "roc.png"},
+    )
     log.info(
         "PRNU fold %d: image acc %.4f on %d images -> %s",
         cfg.fold,

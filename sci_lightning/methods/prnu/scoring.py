@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sci_lightning.data.build import parallel_map
 from sci_lightning.data.images import SkippedImage, load_rgb
+from sci_lightning.data.patches import centred_grid
 from sci_lightning.data.selection import Selection, select_images
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.methods.prnu.core import GREY, block_ncc, crop_center, estimate_fingerprint, ncc, noise_residual, pce
@@ -39,9 +40,26 @@ def _fingerprint(paths: list[str], kw: dict) -> np.ndarray:
     return estimate_fingerprint((crop_center(i, h, w) for i in imgs), **kw)
 
 
-def score_image(path: str, fingerprints: dict[str, np.ndarray], kw: dict, heat_block: int = 0) -> dict[str, Any]:
+def _frame_scores(ki: np.ndarray, r: np.ndarray) -> tuple[float, float]:
+    """PCE and NCC of one aligned pair (fingerprint x intensity, residual)."""
+    return pce(ki, r)[0], ncc(ki, r)
+
+
+def score_image(
+    path: str,
+    fingerprints: dict[str, np.ndarray],
+    kw: dict,
+    heat_block: int = 0,
+    crop: int | None = None,
+    n_crops: int | None = None,
+) -> dict[str, Any]:
     """PCE and NCC of one photo against every fingerprint; with ``heat_block``, the best camera's local NCC map.
 
+    Whole photo (``crop`` None): each camera is compared on the centred area the photo and its fingerprint share.
+    With ``crop``: ``n_crops`` (default 1) co-located ``crop`` px crops, the most central cells of the centred grid
+    of the area the photo and *every* fingerprint share, so each crop sits at the same sensor position for every
+    camera; the photo's score for a camera is the mean over its crops. ``crop_scores`` holds every crop's
+    ``(PCE, NCC)`` per camera, shape ``(n_crops, n_cameras, 2)``, cameras in ``cameras`` order.
     Unreadable photos come back as ``{"reason": ...}`` instead of raising (they run in worker processes).
     """
     try:
@@ -49,16 +67,40 @@ def score_image(path: str, fingerprints: dict[str, np.ndarray], kw: dict, heat_b
     except SkippedImage as err:
         return {"reason": str(err)}
     w, grey = noise_residual(img, **kw), img.astype(np.float32) @ GREY
-    scores, crops = {}, {}
-    for cam, fp in fingerprints.items():
-        h, wd = min(fp.shape[0], w.shape[0]), min(fp.shape[1], w.shape[1])
-        k, r, i = crop_center(fp, h, wd), crop_center(w, h, wd), crop_center(grey, h, wd)
-        scores[cam] = (pce(k * i, r)[0], ncc(k * i, r))
-        crops[cam] = (k * i, r, ((w.shape[0] - h) // 2, (w.shape[1] - wd) // 2))
-    out: dict[str, Any] = {"scores": scores}
+    cameras = sorted(fingerprints)
+    if crop:
+        h = min(w.shape[0], *(fingerprints[c].shape[0] for c in cameras))
+        wd = min(w.shape[1], *(fingerprints[c].shape[1] for c in cameras))
+        positions = centred_grid(h, wd, crop, n_crops or 1)
+        if not len(positions):  # reported by the parent process (SCIConfigError does not cross process borders)
+            return {
+                "reason": f"{crop} px is larger than the {wd}x{h} px it shares with the fingerprints",
+                "setting": "eval.crop",
+            }
+        r, i = crop_center(w, h, wd), crop_center(grey, h, wd)
+        frames = {c: (crop_center(fingerprints[c], h, wd) * i, r, h, wd) for c in cameras}
+        per = np.array(
+            [
+                [
+                    _frame_scores(frames[c][0][y : y + crop, x : x + crop], r[y : y + crop, x : x + crop])
+                    for c in cameras
+                ]
+                for y, x in positions
+            ]
+        )
+        scores = {c: (float(per[:, j, 0].mean()), float(per[:, j, 1].mean())) for j, c in enumerate(cameras)}
+    else:
+        frames, scores = {}, {}
+        for c in cameras:
+            h, wd = min(fingerprints[c].shape[0], w.shape[0]), min(fingerprints[c].shape[1], w.shape[1])
+            frames[c] = (crop_center(fingerprints[c], h, wd) * crop_center(grey, h, wd), crop_center(w, h, wd), h, wd)
+            scores[c] = _frame_scores(*frames[c][:2])
+        per = np.array([[scores[c] for c in cameras]])
+    out: dict[str, Any] = {"scores": scores, "crop_scores": per, "cameras": cameras}
     if heat_block:
         best = max(scores, key=lambda c: scores[c][0])
-        ki, r, origin = crops[best]
+        ki, r, h, wd = frames[best]
+        origin = ((w.shape[0] - h) // 2, (w.shape[1] - wd) // 2)
         out.update(heat_camera=best, heat_map=block_ncc(ki, r, heat_block), heat_origin=origin)
     return out
 
@@ -71,11 +113,18 @@ def fingerprints_of(records: list, kw: dict, workers: int, what: str) -> dict[st
 
 
 def score_images(
-    paths: list[str], fps: dict[str, np.ndarray], kw: dict, workers: int, what: str, heat_block: int = 0
+    paths: list[str],
+    fps: dict[str, np.ndarray],
+    kw: dict,
+    workers: int,
+    what: str,
+    heat_block: int = 0,
+    window: tuple[int | None, int | None] = (None, None),
 ) -> list[dict[str, Any]]:
-    return list(
-        parallel_map(partial(score_image, fingerprints=fps, kw=kw, heat_block=heat_block), paths, workers, what)
-    )
+    """:func:`score_image` of every path, in parallel; ``window`` is ``(eval.crop, eval.crops_per_image)``."""
+    crop, n_crops = window
+    fn = partial(score_image, fingerprints=fps, kw=kw, heat_block=heat_block, crop=crop, n_crops=n_crops)
+    return list(parallel_map(fn, paths, workers, what))
 
 
 def class_scores(scored: list[dict[str, Any]], camera_class: dict[str, int], n_cls: int) -> dict[str, np.ndarray]:
@@ -110,6 +159,7 @@ class References(NamedTuple):
     camera_class: dict[str, int]
     fingerprints: dict[str, np.ndarray]
     out_dir: Path
+    window: tuple[int | None, int | None]  # (eval.crop, eval.crops_per_image)
 
 
 def references(cfg: DictConfig, workers: int) -> References:
@@ -121,4 +171,15 @@ def references(cfg: DictConfig, workers: int) -> References:
     fps = fingerprints_of(refs, kw, workers, "PRNU fingerprints")
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return References(sel, kw, camera_class, fps, out_dir)
+    return References(sel, kw, camera_class, fps, out_dir, (cfg.eval.crop, cfg.eval.crops_per_image))
+
+
+def require_scored(scored: list[dict[str, Any]], paths: list[str]) -> None:
+    """Stop with a clear error if a photo that passed selection could not be scored (e.g. ``eval.crop`` too big)."""
+    for path, s in zip(paths, scored):
+        if "reason" in s:
+            setting = s.get("setting", "data")
+            fix = (
+                "use a smaller eval.crop (or null for the whole photo)" if setting == "eval.crop" else "check the file"
+            )
+            raise SCIConfigError(setting, f"{path}: {s['reason']}", fix)

@@ -23,26 +23,30 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from sci_lightning.data.selection import Selection, questioned_files
+from sci_lightning.data.selection import questioned_files
 from sci_lightning.forensic.calibration import fit_platt, platt_probability
 from sci_lightning.forensic.decisions import UNKNOWN
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import REPORT_NAME, write_verdicts
-from sci_lightning.methods.prnu.scoring import HEAT_BLOCK, References, fingerprints_of, score_images
+from sci_lightning.methods.prnu.scoring import HEAT_BLOCK, References, fingerprints_of, require_scored, score_images
 from sci_lightning.outputs import write_json, write_skipped
 from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
 
 
-def calibrate_pce(sel: Selection, kw: dict, workers: int) -> dict[str, Any] | None:
-    """Platt scaling of PCE -> P(match), fitted on validation images vs training-only fingerprints."""
+def calibrate_pce(refs: References, workers: int) -> dict[str, Any] | None:
+    """Platt scaling of PCE -> P(match), fitted on validation images vs training-only fingerprints (scored on the
+    same crops, ``eval.crop``, as the questioned photos)."""
+    sel, kw = refs.sel, refs.kw
     val = sel.split_records("val")
     if not val:
         log.warning("no validation images: PRNU scores are reported as raw PCE (no calibrated probability)")
         return None
     fps = fingerprints_of(sel.split_records("train"), kw, workers, "PRNU fingerprints (calibration)")
-    scored = score_images([str(r.path) for r in val], fps, kw, workers, "PRNU validation residuals")
+    paths = [str(r.path) for r in val]
+    scored = score_images(paths, fps, kw, workers, "PRNU validation residuals", window=refs.window)
+    require_scored(scored, paths)
     pairs = [(p, cam == r.camera) for r, s in zip(val, scored) for cam, (p, _) in s.get("scores", {}).items()]
     cal = fit_platt(np.array([p for p, _ in pairs]), np.array([m for _, m in pairs])) if pairs else None
     return {**cal, "n_images": len(val)} if cal else None
@@ -140,8 +144,10 @@ def _decide_and_write(
     (threshold, calibrated or not, open-set rates). ``scored`` holds the first ``len(scored)`` paths' scores."""
     workers = os.cpu_count() or 1
     threshold = float(cfg.prnu.pce_threshold)
-    cal = calibrate_pce(refs.sel, refs.kw, workers)
-    more = score_images(paths[len(scored) :], refs.fingerprints, refs.kw, workers, "PRNU verdicts", HEAT_BLOCK)
+    cal = calibrate_pce(refs, workers)
+    todo = paths[len(scored) :]
+    more = score_images(todo, refs.fingerprints, refs.kw, workers, "PRNU verdicts", HEAT_BLOCK, refs.window)
+    require_scored(more, todo)
     verdicts, skipped = _verdicts(paths, scored + more, refs.camera_class, refs.sel.classes, cal, threshold, truth)
     max_heatmaps = int(cfg.verdict.max_heatmaps)
     metrics = {
