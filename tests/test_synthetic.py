@@ -47,10 +47,16 @@ def test_same_seed_same_bytes_other_seed_other_images(tmp_path):
             ["SYN-A_front", "SYN-A_rear", "SYN-B_front", "SYN-B_rear", "SYN-C"],
         ),
         ("units_of_one_model", ["SYN-U"], ["SYN-U_unit1", "SYN-U_unit2", "SYN-U_unit3", "SYN-U_unit4"]),
+        (
+            "many_units",
+            ["SYN-M1", "SYN-M2", "SYN-M3"],
+            [f"SYN-M{m}_unit{k:03d}" for m in (1, 2, 3) for k in (1, 2)],
+        ),
     ],
 )
 def test_profiles_labels_and_counts(tmp_path, profile, devices, cameras):
-    index = build_index({"layout": "synthetic", "root": str(tmp_path), "profile": profile, **SMALL})
+    units = {"units": 2} if profile == "many_units" else {}
+    index = build_index({"layout": "synthetic", "root": str(tmp_path), "profile": profile, **SMALL, **units})
     assert class_names(index.records, "device") == devices
     assert class_names(index.records, "camera") == cameras
     per_camera = {c: sum(r.camera == c for r in index.records) for c in cameras}
@@ -107,6 +113,17 @@ def _cross_half_correlations(root, prnu):
     return np.array([[_ncc(a[0], b[1]) for b in halves] for a in halves])
 
 
+def test_units_of_a_model_differ_only_in_their_sensor_patterns():
+    from sci_lightning.data.synthetic.profiles import many_units
+
+    cams = many_units(size=64, units=3)
+    m1 = [c for c in cams if c.device == "SYN-M1"]
+    assert len(cams) == 9 and len(m1) == 3
+    assert all(c.sensor == m1[0].sensor and c.pipeline == m1[0].pipeline for c in m1)  # same model, same everything
+    patterns = [sensor_patterns(0, c.camera, 64, 64)[0] for c in m1]
+    assert all(abs(_ncc(a, b)) < 0.1 for i, a in enumerate(patterns) for b in patterns[i + 1 :])  # but the PRNU
+
+
 def test_prnu_fingerprint_is_there_and_vanishes_at_zero(tmp_path):
     corr = _cross_half_correlations(tmp_path / "on", 0.01)
     same, other = np.diag(corr), corr[~np.eye(len(corr), dtype=bool)]
@@ -138,6 +155,8 @@ def test_cfa_and_demosaicing_keep_flat_colour(pattern, method):
         ({"profile": "dslr"}, "data.profile"),
         ({"image_size": 10}, "data.image_size"),
         ({"jpeg_quality": [50, 120]}, "data.jpeg_quality"),
+        ({"units": 5}, "data.units"),  # miche_like has no units to set
+        ({"profile": "many_units", "units": 1}, "data.units"),
     ],
 )
 def test_bad_settings(cfg, setting):

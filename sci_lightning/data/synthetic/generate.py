@@ -17,7 +17,7 @@ import numpy as np
 
 from sci_lightning.data.build import atomic_folder, parallel_map
 from sci_lightning.data.synthetic.camera import photograph
-from sci_lightning.data.synthetic.profiles import PROFILES
+from sci_lightning.data.synthetic.profiles import PROFILES, UNIT_PROFILES, cameras_of
 from sci_lightning.data.synthetic.scene import draw_scene
 from sci_lightning.errors import SCIConfigError
 
@@ -36,6 +36,7 @@ class SyntheticSettings:
     prnu_strength: float = 0.01  # std of the multiplicative PRNU pattern K (0.01 = 1%)
     jpeg_quality: list[int] | None = None  # [lo, hi]: every camera's quality drawn from it; None: per model
     seed: int = 0
+    units: int | None = None  # units per model (units_of_one_model, many_units); None: the profile's default
 
     @classmethod
     def from_cfg(cls, cfg: Mapping) -> SyntheticSettings:
@@ -58,17 +59,24 @@ class SyntheticSettings:
             )
         if self.prnu_strength < 0:
             raise SCIConfigError("data.prnu_strength", "cannot be negative", "use e.g. 0.01 (1%)")
+        if self.units is not None and (self.profile not in UNIT_PROFILES or self.units < 2):
+            raise SCIConfigError(
+                "data.units",
+                f"{self.units} units for profile {self.profile}",
+                f"set it (2 or more) only with a unit profile ({', '.join(UNIT_PROFILES)}), else units=null",
+            )
         if self.jpeg_quality is not None and not (1 <= min(self.jpeg_quality) <= max(self.jpeg_quality) <= 100):
             raise SCIConfigError("data.jpeg_quality", f"{self.jpeg_quality} is not in 1..100", "use e.g. [85, 95]")
 
     def key(self) -> str:
-        blob = json.dumps({"v": FORMAT_VERSION, **asdict(self)}, sort_keys=True).encode()
+        fields = {k: v for k, v in asdict(self).items() if not (k == "units" and v is None)}  # keys of older sets
+        blob = json.dumps({"v": FORMAT_VERSION, **fields}, sort_keys=True).encode()
         return f"{self.profile}-{hashlib.sha256(blob).hexdigest()[:12]}"
 
 
 def _job(args: tuple[SyntheticSettings, int, int, str]) -> tuple[str, str, str, str, int]:
     s, cam_idx, shot, out = args
-    cams = PROFILES[s.profile](size=s.image_size, seed=s.seed)
+    cams = cameras_of(s.profile, s.image_size, s.seed, s.units)
     cam = cams[cam_idx]
     scene = draw_scene(np.random.default_rng([s.seed, 1, shot]))  # scene `shot` is shared by every camera
     rng = np.random.default_rng([s.seed, 2, cam_idx, shot])  # this exposure's noise
@@ -86,7 +94,7 @@ def generate(out: str | os.PathLike, settings: SyntheticSettings, workers: int |
     settings.validate()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    n_cams = len(PROFILES[settings.profile](size=settings.image_size, seed=settings.seed))
+    n_cams = len(cameras_of(settings.profile, settings.image_size, settings.seed, settings.units))
     jobs = [(settings, c, k, str(out)) for c in range(n_cams) for k in range(settings.images_per_camera)]
     rows = list(parallel_map(_job, jobs, workers or os.cpu_count() or 1, "Photographing synthetic scenes"))
     with (out / "manifest.csv").open("w", newline="") as fh:

@@ -82,7 +82,26 @@ def units_of_one_model(size: int = 256, seed: int = 0, units: int = 4) -> list[V
     return [VirtualCamera("SYN-U", f"SYN-U_unit{k}", _rear(size), PIPE_A, seed) for k in range(1, units + 1)]
 
 
+def many_units(size: int = 256, seed: int = 0, units: int = 8) -> list[VirtualCamera]:
+    """``units`` units of each of three models (pipelines A, B and C): ``3 * units`` sensors, each with its own
+    PRNU and dark pattern, the units of a model otherwise identical. Many devices to learn a fingerprint matcher
+    on, with hard negatives built in (units of the same model share optics, noise and the whole pipeline)."""
+    models = (("SYN-M1", PIPE_A), ("SYN-M2", PIPE_B), ("SYN-M3", PIPE_C))
+    return [
+        VirtualCamera(device, f"{device}_unit{k:03d}", _rear(size), pipe, seed)
+        for device, pipe in models
+        for k in range(1, units + 1)
+    ]
+
+
 PROFILES: dict[str, Callable[..., list[VirtualCamera]]] = {
     "miche_like": miche_like,
     "units_of_one_model": units_of_one_model,
+    "many_units": many_units,
 }
+UNIT_PROFILES = ("units_of_one_model", "many_units")  # the profiles whose number of units data.units sets
+
+
+def cameras_of(profile: str, size: int, seed: int, units: int | None = None) -> list[VirtualCamera]:
+    """The cameras of a profile (``units``: units per model, for the unit profiles; None: the profile's own)."""
+    return PROFILES[profile](size=size, seed=seed, **({"units": units} if units else {}))
