@@ -46,7 +46,7 @@ def test_verification_metrics():
 
 
 def test_prnu_at_a_crop_size_reports_crop_image_and_verification_metrics(tmp_path):
-    run_in_process("evaluate", *UNITS, run_dir=tmp_path / "whole")
+    run_in_process("evaluate", *UNITS, "eval.crop=full", run_dir=tmp_path / "whole")  # full = null: the whole photo
     run_in_process("evaluate", *UNITS, "eval.crop=32", "eval.crops_per_image=4", run_dir=tmp_path / "crops")
     whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     crops = json.loads((tmp_path / "crops" / "metrics.json").read_text())

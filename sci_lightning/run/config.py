@@ -133,6 +133,8 @@ def validate(cfg: DictConfig, entry: str) -> None:
         "use sigma=5.0 levels=4",
     )
     _require(math.isfinite(typed.prnu.pce_threshold), "prnu.pce_threshold", "must be a number", "use e.g. 60")
+    if isinstance(typed.eval.crop, str) and typed.eval.crop.lower() in ("full", "none", "null"):
+        typed.eval.crop = cfg.eval.crop = None  # eval.crop=full: the whole photo, the same as null
     for key, low in (("crop", MIN_CROP), ("crops_per_image", 1)):
         value = typed.eval[key]
         _require(
