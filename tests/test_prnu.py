@@ -225,3 +225,50 @@ def test_prnu_run_is_logged_to_wandb_offline(tmp_path, monkeypatch):
         run_dir=tmp_path / "csv",
     )
     assert (tmp_path / "csv" / "metrics.json").is_file() and not (tmp_path / "csv" / "wandb").exists()
+
+
+def test_residual_store_computes_once_and_detects_damage(tmp_path, monkeypatch, caplog):
+    from PIL import Image
+
+    import sci_lightning.methods.prnu.residuals as residuals_module
+    from sci_lightning.methods.prnu.residuals import ResidualStore
+
+    img = shoot(np.ones((H, W), np.float32), 1)
+    path = tmp_path / "photo.png"
+    Image.fromarray(img).save(path)
+    store = ResidualStore(tmp_path / "cache", {"sigma": 5.0, "levels": 4, "wavelet": "db4"})
+    first = store.residual(path, img)
+    assert np.array_equal(first, noise_residual(img))  # exactly what the denoiser gives
+    (file,) = store.folder.glob("*.npz")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("denoised again")
+
+    monkeypatch.setattr(residuals_module, "noise_residual", refuse)
+    assert np.array_equal(store.residual(path, img), first)  # from disk
+    monkeypatch.undo()
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside the array
+    file.write_bytes(bytes(data))
+    assert np.array_equal(store.residual(path, img), first)  # detected (CRC), recomputed, rewritten
+    assert any("damaged" in r.getMessage() for r in caplog.records)
+    assert not list(store.folder.glob(".tmp-*"))  # no half-written file left
+    assert ResidualStore(None, {}).folder is None
+
+
+def test_prnu_numbers_are_the_same_with_and_without_the_residual_store(tmp_path):
+    from conftest import run_in_process
+
+    data = [
+        "method=prnu",
+        "task=sensor_level",
+        "data.profile=units_of_one_model",
+        "n_folds=3",
+        "data.images_per_camera=6",
+        "data.image_size=96",
+        "logger=none",
+    ]
+    for name, extra in (("cold", []), ("warm", []), ("off", ["prnu.residual_cache=false"])):
+        run_in_process("evaluate", *data, *extra, run_dir=tmp_path / name)
+    csvs = {n: (tmp_path / n / "predictions.csv").read_text() for n in ("cold", "warm", "off")}
+    assert csvs["cold"] == csvs["warm"] == csvs["off"]

@@ -35,6 +35,7 @@ class PrnuSchema:
     wavelet: str = MISSING
     decision: str = MISSING
     pce_threshold: float = MISSING
+    residual_cache: bool = MISSING
 
 
 @dataclass

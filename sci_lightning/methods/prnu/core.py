@@ -75,17 +75,27 @@ def _grey(img: np.ndarray) -> np.ndarray:
 
 def estimate_fingerprint(images: Iterable[np.ndarray], saturation: float = 250.0, **residual_kw) -> np.ndarray:
     """K = sum(W*I) / sum(I^2) over same-size images (saturated pixels masked), then cleaned up."""
+    return fingerprint_from_residuals(
+        ((noise_residual(img, **residual_kw), _grey(img)) for img in images), saturation=saturation
+    )
+
+
+def fingerprint_from_residuals(pairs: Iterable[tuple[np.ndarray, np.ndarray]], saturation: float = 250.0) -> np.ndarray:
+    """:func:`estimate_fingerprint` from ``(residual W, grey intensity I)`` pairs already computed (e.g. cached)."""
     num = den = None
-    for img in images:
-        grey = _grey(img)
+    for w, grey in pairs:
         weight = np.where(grey >= saturation, 0.0, grey).astype(np.float32)
-        w = noise_residual(img, **residual_kw)
         num = w * weight if num is None else num + w * weight
         den = weight * weight if den is None else den + weight * weight
     if num is None:
         raise ValueError("estimate_fingerprint needs at least one image")
     k = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
     return wiener_dft(zero_mean_total(k))
+
+
+def grey_of(img: np.ndarray) -> np.ndarray:
+    """The intensity a fingerprint is weighted by (RGB -> grey, float32)."""
+    return _grey(img)
 
 
 def ncc(a: np.ndarray, b: np.ndarray) -> float:

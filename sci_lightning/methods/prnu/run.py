@@ -83,12 +83,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     decision = str(cfg.prnu.decision)
     workers = os.cpu_count() or 1
     refs = references(cfg, workers)
-    sel, kw, camera_class, fps, out_dir, _ = refs
+    sel, residuals, camera_class, fps, out_dir, _ = refs
     tests = sel.split_records("test")
     # On a fixed split the same scores feed the verdicts: compute the heat maps now, not a second residual later.
     heat = HEAT_BLOCK if sel.mode != "kfold" else 0
     paths = [str(r.path) for r in tests]
-    scored = score_images(paths, fps, kw, workers, "PRNU test residuals", heat, refs.window)
+    scored = score_images(paths, fps, residuals, workers, "PRNU test residuals", heat, refs.window)
     require_scored(scored, paths)
     n_cls = len(sel.classes)
     scores = class_scores(scored, camera_class, n_cls)

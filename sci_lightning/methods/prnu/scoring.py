@@ -15,7 +15,8 @@ from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.data.patches import centred_grid
 from sci_lightning.data.selection import Selection, select_images
 from sci_lightning.errors import SCIConfigError
-from sci_lightning.methods.prnu.core import GREY, block_ncc, crop_center, estimate_fingerprint, ncc, noise_residual, pce
+from sci_lightning.methods.prnu.core import block_ncc, crop_center, fingerprint_from_residuals, grey_of, ncc, pce
+from sci_lightning.methods.prnu.residuals import ResidualStore
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +24,11 @@ DECISIONS = ("pce", "ncc")
 HEAT_BLOCK = 64  # px: tiles of the local-correlation heat map
 
 
-def _fingerprint(paths: list[str], kw: dict) -> np.ndarray:
+def _fingerprint(paths: list[str], residuals: ResidualStore) -> np.ndarray:
     imgs = []
     for p in paths:
         try:
-            imgs.append(load_rgb(p))
+            imgs.append((p, load_rgb(p)))
         except SkippedImage as err:
             log.warning("PRNU reference %s skipped: %s", p, err)
     if not imgs:
@@ -36,8 +37,9 @@ def _fingerprint(paths: list[str], kw: dict) -> np.ndarray:
             f"no readable reference image among {len(paths)} for a camera",
             "check the reference photos (skip reasons above)",
         )
-    h, w = min(i.shape[0] for i in imgs), min(i.shape[1] for i in imgs)
-    return estimate_fingerprint((crop_center(i, h, w) for i in imgs), **kw)
+    h, w = min(i.shape[0] for _, i in imgs), min(i.shape[1] for _, i in imgs)
+    cropped = ((p, crop_center(i, h, w)) for p, i in imgs)
+    return fingerprint_from_residuals((residuals.residual(p, i), grey_of(i)) for p, i in cropped)
 
 
 def _frame_scores(ki: np.ndarray, r: np.ndarray) -> tuple[float, float]:
@@ -48,7 +50,7 @@ def _frame_scores(ki: np.ndarray, r: np.ndarray) -> tuple[float, float]:
 def score_image(
     path: str,
     fingerprints: dict[str, np.ndarray],
-    kw: dict,
+    residuals: ResidualStore,
     heat_block: int = 0,
     crop: int | None = None,
     n_crops: int | None = None,
@@ -66,7 +68,7 @@ def score_image(
         img = load_rgb(path)
     except SkippedImage as err:
         return {"reason": str(err)}
-    w, grey = noise_residual(img, **kw), img.astype(np.float32) @ GREY
+    w, grey = residuals.residual(path, img), grey_of(img)
     cameras = sorted(fingerprints)
     if crop:
         h = min(w.shape[0], *(fingerprints[c].shape[0] for c in cameras))
@@ -105,17 +107,17 @@ def score_image(
     return out
 
 
-def fingerprints_of(records: list, kw: dict, workers: int, what: str) -> dict[str, np.ndarray]:
+def fingerprints_of(records: list, residuals: ResidualStore, workers: int, what: str) -> dict[str, np.ndarray]:
     """One fingerprint per camera of ``records`` (estimated in parallel over cameras)."""
     cameras = sorted({r.camera for r in records})
     jobs = [[str(r.path) for r in records if r.camera == cam] for cam in cameras]
-    return dict(zip(cameras, parallel_map(partial(_fingerprint, kw=kw), jobs, workers, what)))
+    return dict(zip(cameras, parallel_map(partial(_fingerprint, residuals=residuals), jobs, workers, what)))
 
 
 def score_images(
     paths: list[str],
     fps: dict[str, np.ndarray],
-    kw: dict,
+    residuals: ResidualStore,
     workers: int,
     what: str,
     heat_block: int = 0,
@@ -123,7 +125,7 @@ def score_images(
 ) -> list[dict[str, Any]]:
     """:func:`score_image` of every path, in parallel; ``window`` is ``(eval.crop, eval.crops_per_image)``."""
     crop, n_crops = window
-    fn = partial(score_image, fingerprints=fps, kw=kw, heat_block=heat_block, crop=crop, n_crops=n_crops)
+    fn = partial(score_image, fingerprints=fps, residuals=residuals, heat_block=heat_block, crop=crop, n_crops=n_crops)
     return list(parallel_map(fn, paths, workers, what))
 
 
@@ -138,9 +140,11 @@ def class_scores(scored: list[dict[str, Any]], camera_class: dict[str, int], n_c
     return out
 
 
-def residual_settings(cfg: DictConfig) -> dict[str, Any]:
-    """The residual's settings (``prnu.sigma``, ``levels``, ``wavelet``) as keyword arguments."""
-    return {k: cfg.prnu[k] for k in ("sigma", "levels", "wavelet")}
+def residual_store(cfg: DictConfig) -> ResidualStore:
+    """Residuals with ``prnu.sigma`` / ``levels`` / ``wavelet``, kept under ``paths.cache_dir`` unless
+    ``prnu.residual_cache=false``."""
+    kw = {k: cfg.prnu[k] for k in ("sigma", "levels", "wavelet")}
+    return ResidualStore(cfg.paths.cache_dir if cfg.prnu.residual_cache else None, kw)
 
 
 def selection_of(cfg: DictConfig, workers: int) -> Selection:
@@ -155,7 +159,7 @@ class References(NamedTuple):
     """What every PRNU run starts from: its images, residual settings and one fingerprint per reference camera."""
 
     sel: Selection
-    kw: dict[str, Any]
+    residuals: ResidualStore
     camera_class: dict[str, int]
     fingerprints: dict[str, np.ndarray]
     out_dir: Path
@@ -165,13 +169,13 @@ class References(NamedTuple):
 def references(cfg: DictConfig, workers: int) -> References:
     """Select the images and estimate the fingerprints of the reference cameras."""
     sel = selection_of(cfg, workers)
-    kw = residual_settings(cfg)
+    residuals = residual_store(cfg)
     refs = sel.references()
     camera_class = {r.camera: sel.classes.index(r.label(sel.label_field)) for r in refs}
-    fps = fingerprints_of(refs, kw, workers, "PRNU fingerprints")
+    fps = fingerprints_of(refs, residuals, workers, "PRNU fingerprints")
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return References(sel, kw, camera_class, fps, out_dir, (cfg.eval.crop, cfg.eval.crops_per_image))
+    return References(sel, residuals, camera_class, fps, out_dir, (cfg.eval.crop, cfg.eval.crops_per_image))
 
 
 def require_scored(scored: list[dict[str, Any]], paths: list[str]) -> None:

@@ -38,14 +38,14 @@ log = logging.getLogger(__name__)
 def calibrate_pce(refs: References, workers: int) -> dict[str, Any] | None:
     """Platt scaling of PCE -> P(match), fitted on validation images vs training-only fingerprints (scored on the
     same crops, ``eval.crop``, as the questioned photos)."""
-    sel, kw = refs.sel, refs.kw
+    sel, residuals = refs.sel, refs.residuals
     val = sel.split_records("val")
     if not val:
         log.warning("no validation images: PRNU scores are reported as raw PCE (no calibrated probability)")
         return None
-    fps = fingerprints_of(sel.split_records("train"), kw, workers, "PRNU fingerprints (calibration)")
+    fps = fingerprints_of(sel.split_records("train"), residuals, workers, "PRNU fingerprints (calibration)")
     paths = [str(r.path) for r in val]
-    scored = score_images(paths, fps, kw, workers, "PRNU validation residuals", window=refs.window)
+    scored = score_images(paths, fps, residuals, workers, "PRNU validation residuals", window=refs.window)
     require_scored(scored, paths)
     pairs = [(p, cam == r.camera) for r, s in zip(val, scored) for cam, (p, _) in s.get("scores", {}).items()]
     cal = fit_platt(np.array([p for p, _ in pairs]), np.array([m for _, m in pairs])) if pairs else None
@@ -146,7 +146,7 @@ def _decide_and_write(
     threshold = float(cfg.prnu.pce_threshold)
     cal = calibrate_pce(refs, workers)
     todo = paths[len(scored) :]
-    more = score_images(todo, refs.fingerprints, refs.kw, workers, "PRNU verdicts", HEAT_BLOCK, refs.window)
+    more = score_images(todo, refs.fingerprints, refs.residuals, workers, "PRNU verdicts", HEAT_BLOCK, refs.window)
     require_scored(more, todo)
     verdicts, skipped = _verdicts(paths, scored + more, refs.camera_class, refs.sel.classes, cal, threshold, truth)
     max_heatmaps = int(cfg.verdict.max_heatmaps)
