@@ -20,11 +20,9 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from train_throughput import StepTimer, bare_loop, training_patches
+from train_throughput import bare_loop, pipeline, training_patches
 
-from sci_lightning.data.datamodule import SCIDataModule
 from sci_lightning.methods.cnn.module import SCIClassifier
-from sci_lightning.models.sci_cnn import SCICNN
 
 
 class LogEveryStep(SCIClassifier):
@@ -56,25 +54,6 @@ class BareStep(SCIClassifier):
 VARIANTS = {"full": SCIClassifier, "log_every_step": LogEveryStep, "no_metrics": NoMetrics, "bare_step": BareStep}
 
 
-def run_variant(cls: type, dm: SCIDataModule, batch_size: int) -> float:
-    dm.loader_cfg["batch_size"] = batch_size
-    torch.manual_seed(0)
-    module = cls(SCICNN(len(dm.classes)), dm.classes, optimizer=lambda p: torch.optim.Adam(p, 1e-3))
-    timer = StepTimer()
-    trainer = pl.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[timer],
-    )
-    trainer.fit(module, datamodule=dm)
-    return timer.patches / timer.elapsed
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=60)
@@ -94,7 +73,7 @@ def main() -> None:
             best = {name: 0.0 for name in [*VARIANTS, "bare_loop"]}
             for _ in range(args.repeats):  # interleaved: drift in machine load hits every variant alike
                 for name, cls in VARIANTS.items():
-                    best[name] = max(best[name], run_variant(cls, dm, bs))
+                    best[name] = max(best[name], pipeline(dm, bs, module_cls=cls))
                 best["bare_loop"] = max(best["bare_loop"], bare_loop(x_mem, yb, len(dm.classes), bs))
             for name, value in best.items():
                 print(f"{bs:>6} {name:>14} {value:>7.0f} {value / best['bare_loop']:>7.3f}")

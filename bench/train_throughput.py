@@ -52,10 +52,17 @@ class StepTimer(pl.Callback):
         self.elapsed = time.perf_counter() - self.start
 
 
-def pipeline(dm: SCIDataModule, batch_size: int, accelerator: str = "cpu", precision: str = "32-true") -> float:
+def pipeline(
+    dm: SCIDataModule,
+    batch_size: int,
+    accelerator: str = "cpu",
+    precision: str = "32-true",
+    module_cls: type[SCIClassifier] = SCIClassifier,
+) -> float:
+    """Patches/s of one training epoch through the full pipeline (``module_cls``: a variant of the module)."""
     dm.loader_cfg["batch_size"] = batch_size
     torch.manual_seed(0)
-    module = SCIClassifier(SCICNN(len(dm.classes)), dm.classes, optimizer=lambda p: torch.optim.Adam(p, 1e-3))
+    module = module_cls(SCICNN(len(dm.classes)), dm.classes, optimizer=lambda p: torch.optim.Adam(p, 1e-3))
     timer = StepTimer()
     trainer = pl.Trainer(
         max_epochs=1,

@@ -10,6 +10,15 @@ from sci_lightning.methods.prnu import crop_center, estimate_fingerprint, ncc, n
 
 H = W = 192
 GREY = np.array([0.299, 0.587, 0.114], np.float32)
+# A small units_of_one_model set: PRNU is the only difference between the 4 cameras.
+SMALL_UNITS = [
+    "method=prnu",
+    "task=sensor_level",
+    "data.profile=units_of_one_model",
+    "n_folds=3",
+    "data.images_per_camera=6",
+    "data.image_size=96",
+]
 
 
 def scene(seed):
@@ -199,31 +208,11 @@ def test_prnu_run_is_logged_to_wandb_offline(tmp_path, monkeypatch):
     from conftest import run_in_process
 
     monkeypatch.setenv("WANDB_MODE", "offline")
-    run_in_process(
-        "evaluate",
-        "method=prnu",
-        "task=sensor_level",
-        "data.profile=units_of_one_model",
-        "n_folds=3",
-        "data.images_per_camera=6",
-        "data.image_size=96",
-        "logger=wandb",
-        run_dir=tmp_path,
-    )
+    run_in_process("evaluate", *SMALL_UNITS, "logger=wandb", run_dir=tmp_path)
     (offline,) = (tmp_path / "wandb").glob("offline-run-*")
     log = next(offline.glob("*.wandb")).read_bytes()
     assert b"test/acc_image" in log and b"prnu" in log
-    run_in_process(
-        "evaluate",
-        "method=prnu",
-        "task=sensor_level",
-        "data.profile=units_of_one_model",
-        "n_folds=3",
-        "data.images_per_camera=6",
-        "data.image_size=96",
-        "logger=csv",
-        run_dir=tmp_path / "csv",
-    )
+    run_in_process("evaluate", *SMALL_UNITS, "logger=csv", run_dir=tmp_path / "csv")
     assert (tmp_path / "csv" / "metrics.json").is_file() and not (tmp_path / "csv" / "wandb").exists()
 
 
@@ -259,16 +248,7 @@ def test_residual_store_computes_once_and_detects_damage(tmp_path, monkeypatch, 
 def test_prnu_numbers_are_the_same_with_and_without_the_residual_store(tmp_path):
     from conftest import run_in_process
 
-    data = [
-        "method=prnu",
-        "task=sensor_level",
-        "data.profile=units_of_one_model",
-        "n_folds=3",
-        "data.images_per_camera=6",
-        "data.image_size=96",
-        "logger=none",
-    ]
     for name, extra in (("cold", []), ("warm", []), ("off", ["prnu.residual_cache=false"])):
-        run_in_process("evaluate", *data, *extra, run_dir=tmp_path / name)
+        run_in_process("evaluate", *SMALL_UNITS, "logger=none", *extra, run_dir=tmp_path / name)
     csvs = {n: (tmp_path / n / "predictions.csv").read_text() for n in ("cold", "warm", "off")}
     assert csvs["cold"] == csvs["warm"] == csvs["off"]
