@@ -219,8 +219,8 @@ def test_prnu_run_is_logged_to_wandb_offline(tmp_path, monkeypatch):
 def test_residual_store_computes_once_and_detects_damage(tmp_path, monkeypatch, caplog):
     from PIL import Image
 
-    import sci_lightning.methods.prnu.residuals as residuals_module
-    from sci_lightning.methods.prnu.residuals import ResidualStore
+    import sci_lightning.fingerprint.residuals as residuals_module
+    from sci_lightning.fingerprint.residuals import ResidualStore
 
     img = shoot(np.ones((H, W), np.float32), 1)
     path = tmp_path / "photo.png"

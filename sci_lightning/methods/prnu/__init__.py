@@ -2,7 +2,7 @@
 NCC and PCE. Pure functions of NumPy arrays; none modifies its inputs. The method (``method=prnu``) is in
 :mod:`.run` and :mod:`.verdicts`; nothing here imports torch or Lightning."""
 
-from sci_lightning.methods.prnu.core import (
+from sci_lightning.fingerprint.core import (
     block_ncc,
     crop_center,
     estimate_fingerprint,

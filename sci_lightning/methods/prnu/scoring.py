@@ -15,8 +15,8 @@ from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.data.patches import centred_grid
 from sci_lightning.data.selection import Selection, select_images
 from sci_lightning.errors import SCIConfigError
-from sci_lightning.methods.prnu.core import block_ncc, crop_center, fingerprint_from_residuals, grey_of, ncc, pce
-from sci_lightning.methods.prnu.residuals import ResidualStore
+from sci_lightning.fingerprint.core import block_ncc, crop_center, fingerprint_from_residuals, grey_of, ncc, pce
+from sci_lightning.fingerprint.residuals import ResidualStore
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from sci_lightning.data.selection import sha256_file
-from sci_lightning.methods.prnu.core import noise_residual
+from sci_lightning.fingerprint.core import noise_residual
 
 log = logging.getLogger(__name__)
 
