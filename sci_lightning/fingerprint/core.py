@@ -89,7 +89,11 @@ def fingerprint_from_residuals(pairs: Iterable[tuple[np.ndarray, np.ndarray]], s
         den = weight * weight if den is None else den + weight * weight
     if num is None:
         raise ValueError("estimate_fingerprint needs at least one image")
-    k = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    return clean_up(np.divide(num, den, out=np.zeros_like(num), where=den > 0))
+
+
+def clean_up(k: np.ndarray) -> np.ndarray:
+    """A raw fingerprint estimate freed of linear (CFA row/column) and periodic patterns cameras share."""
     return wiener_dft(zero_mean_total(k))
 
 

@@ -28,3 +28,32 @@ def verification_metrics(scores: np.ndarray, is_match: np.ndarray, fpr_target: f
         "fpr": fpr.tolist(),
         "tpr": tpr.tolist(),
     }
+
+
+def crop_metrics(
+    crop_scores: list[np.ndarray], cameras: list[str], truth: np.ndarray, camera_class: dict[str, int], n_cls: int
+) -> dict[str, Any]:
+    """Every crop decided on its own (``test/acc_crop``) and the verification view over (crop, camera) pairs.
+
+    ``crop_scores[i]`` is photo ``i``'s ``(crops, cameras)`` score array (higher = better match), cameras in
+    ``cameras`` order; a class owning several cameras (model level) scores its best camera. Without
+    ``eval.crop`` the crop is the whole photo, so ``test/acc_crop`` equals ``test/acc_image``.
+    """
+    cam_cls = np.array([camera_class[c] for c in cameras])
+    right, pair_scores, pair_match = [], [], []
+    for per, t in zip(crop_scores, truth):
+        by_class = np.full((len(per), n_cls), -np.inf)
+        for j, c in enumerate(cam_cls):
+            by_class[:, c] = np.maximum(by_class[:, c], per[:, j])
+        right.extend(by_class.argmax(1) == t)
+        pair_scores.append(np.ravel(per))
+        pair_match.append(np.broadcast_to(cam_cls == t, per.shape).ravel())
+    ver = verification_metrics(np.concatenate(pair_scores), np.concatenate(pair_match))
+    return {
+        "test/acc_crop": float(np.mean(right)),
+        "test/roc_auc": ver["roc_auc"],
+        "test/tpr_at_fpr_0.01": ver["tpr_at_fpr"],
+        "n_test_crops": len(right),
+        "fpr": ver["fpr"],
+        "tpr": ver["tpr"],
+    }

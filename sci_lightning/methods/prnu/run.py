@@ -17,18 +17,17 @@ import logging
 import os
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
+from sci_lightning.fingerprint.references import require_scored
 from sci_lightning.forensic.figures import plot_roc
-from sci_lightning.forensic.verification import verification_metrics
+from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.prnu.scoring import (
     DECISIONS,
     HEAT_BLOCK,
     class_scores,
     references,
-    require_scored,
     score_images,
 )
 from sci_lightning.methods.prnu.verdicts import fixed_split_verdicts, questioned_folder_verdicts
@@ -36,35 +35,6 @@ from sci_lightning.outputs import plot_confusion_matrix, run_metadata, write_jso
 from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
-
-
-def crop_metrics(
-    scored: list[dict[str, Any]], truth: np.ndarray, camera_class: dict[str, int], n_cls: int, stat: int
-) -> dict[str, Any]:
-    """Every crop decided on its own (``test/acc_crop``) and the verification view over (crop, camera) pairs.
-
-    ``stat`` picks PCE (0) or NCC (1); a class owning several cameras (model level) scores its best camera.
-    Without ``eval.crop`` the crop is the whole photo, so ``test/acc_crop`` equals ``test/acc_image``.
-    """
-    cam_cls = np.array([camera_class[c] for c in scored[0]["cameras"]])
-    right, pair_scores, pair_match = [], [], []
-    for s, t in zip(scored, truth):
-        per = s["crop_scores"][:, :, stat]  # (crops, cameras)
-        by_class = np.full((len(per), n_cls), -np.inf)
-        for j, c in enumerate(cam_cls):
-            by_class[:, c] = np.maximum(by_class[:, c], per[:, j])
-        right.extend(by_class.argmax(1) == t)
-        pair_scores.append(per.ravel())
-        pair_match.append(np.broadcast_to(cam_cls == t, per.shape).ravel())
-    ver = verification_metrics(np.concatenate(pair_scores), np.concatenate(pair_match))
-    return {
-        "test/acc_crop": float(np.mean(right)),
-        "test/roc_auc": ver["roc_auc"],
-        "test/tpr_at_fpr_0.01": ver["tpr_at_fpr"],
-        "n_test_crops": len(right),
-        "fpr": ver["fpr"],
-        "tpr": ver["tpr"],
-    }
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -93,7 +63,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     n_cls = len(sel.classes)
     scores = class_scores(scored, camera_class, n_cls)
     truth, pred = sel.split_labels("test"), scores[decision].argmax(1)
-    crops = crop_metrics(scored, truth, camera_class, n_cls, DECISIONS.index(decision))
+    stat = DECISIONS.index(decision)
+    per_crop = [s["crop_scores"][:, :, stat] for s in scored]
+    crops = crop_metrics(per_crop, scored[0]["cameras"], truth, camera_class, n_cls)
     plot_roc(
         crops.pop("fpr"),
         crops.pop("tpr"),

@@ -8,38 +8,19 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from sci_lightning.data.build import parallel_map
 from sci_lightning.data.images import SkippedImage, load_rgb
-from sci_lightning.data.patches import centred_grid
-from sci_lightning.data.selection import Selection, select_images
-from sci_lightning.errors import SCIConfigError
-from sci_lightning.fingerprint.core import block_ncc, crop_center, fingerprint_from_residuals, grey_of, ncc, pce
+from sci_lightning.data.selection import Selection
+from sci_lightning.fingerprint.core import block_ncc, crop_center, grey_of, ncc, pce
+from sci_lightning.fingerprint.references import fingerprints_of, residual_store, selection_of, shared_crops
 from sci_lightning.fingerprint.residuals import ResidualStore
 
 log = logging.getLogger(__name__)
 
 DECISIONS = ("pce", "ncc")
 HEAT_BLOCK = 64  # px: tiles of the local-correlation heat map
-
-
-def _fingerprint(paths: list[str], residuals: ResidualStore) -> np.ndarray:
-    imgs = []
-    for p in paths:
-        try:
-            imgs.append((p, load_rgb(p)))
-        except SkippedImage as err:
-            log.warning("PRNU reference %s skipped: %s", p, err)
-    if not imgs:
-        raise SCIConfigError(
-            "data",
-            f"no readable reference image among {len(paths)} for a camera",
-            "check the reference photos (skip reasons above)",
-        )
-    h, w = min(i.shape[0] for _, i in imgs), min(i.shape[1] for _, i in imgs)
-    cropped = ((p, crop_center(i, h, w)) for p, i in imgs)
-    return fingerprint_from_residuals((residuals.residual(p, i), grey_of(i)) for p, i in cropped)
 
 
 def _frame_scores(ki: np.ndarray, r: np.ndarray) -> tuple[float, float]:
@@ -71,9 +52,7 @@ def score_image(
     w, grey = residuals.residual(path, img), grey_of(img)
     cameras = sorted(fingerprints)
     if crop:
-        h = min(w.shape[0], *(fingerprints[c].shape[0] for c in cameras))
-        wd = min(w.shape[1], *(fingerprints[c].shape[1] for c in cameras))
-        positions = centred_grid(h, wd, crop, n_crops or 1)
+        h, wd, positions = shared_crops(w.shape, [fingerprints[c] for c in cameras], crop, n_crops)
         if not len(positions):  # reported by the parent process (SCIConfigError does not cross process borders)
             return {
                 "reason": f"{crop} px is larger than the {wd}x{h} px it shares with the fingerprints",
@@ -107,13 +86,6 @@ def score_image(
     return out
 
 
-def fingerprints_of(records: list, residuals: ResidualStore, workers: int, what: str) -> dict[str, np.ndarray]:
-    """One fingerprint per camera of ``records`` (estimated in parallel over cameras)."""
-    cameras = sorted({r.camera for r in records})
-    jobs = [[str(r.path) for r in records if r.camera == cam] for cam in cameras]
-    return dict(zip(cameras, parallel_map(partial(_fingerprint, residuals=residuals), jobs, workers, what)))
-
-
 def score_images(
     paths: list[str],
     fps: dict[str, np.ndarray],
@@ -140,21 +112,6 @@ def class_scores(scored: list[dict[str, Any]], camera_class: dict[str, int], n_c
     return out
 
 
-def residual_store(cfg: DictConfig) -> ResidualStore:
-    """Residuals with ``prnu.sigma`` / ``levels`` / ``wavelet``, kept under ``paths.cache_dir`` unless
-    ``prnu.residual_cache=false``."""
-    kw = {k: cfg.prnu[k] for k in ("sigma", "levels", "wavelet")}
-    return ResidualStore(cfg.paths.cache_dir if cfg.prnu.residual_cache else None, kw)
-
-
-def selection_of(cfg: DictConfig, workers: int) -> Selection:
-    """The run's images, chosen exactly as for the CNN (no patches are cut)."""
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    return select_images(
-        data, cfg.task.name, cfg.fold, cfg.n_folds, cfg.seed, label_field=cfg.task.get("label_field"), workers=workers
-    )
-
-
 class References(NamedTuple):
     """What every PRNU run starts from: its images, residual settings and one fingerprint per reference camera."""
 
@@ -176,14 +133,3 @@ def references(cfg: DictConfig, workers: int) -> References:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return References(sel, residuals, camera_class, fps, out_dir, (cfg.eval.crop, cfg.eval.crops_per_image))
-
-
-def require_scored(scored: list[dict[str, Any]], paths: list[str]) -> None:
-    """Stop with a clear error if a photo that passed selection could not be scored (e.g. ``eval.crop`` too big)."""
-    for path, s in zip(paths, scored):
-        if "reason" in s:
-            setting = s.get("setting", "data")
-            fix = (
-                "use a smaller eval.crop (or null for the whole photo)" if setting == "eval.crop" else "check the file"
-            )
-            raise SCIConfigError(setting, f"{path}: {s['reason']}", fix)

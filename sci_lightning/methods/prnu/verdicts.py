@@ -24,11 +24,12 @@ import numpy as np
 from omegaconf import DictConfig
 
 from sci_lightning.data.selection import questioned_files
+from sci_lightning.fingerprint.references import fingerprints_of, require_scored
 from sci_lightning.forensic.calibration import fit_platt, platt_probability
 from sci_lightning.forensic.decisions import UNKNOWN
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import REPORT_NAME, write_verdicts
-from sci_lightning.methods.prnu.scoring import HEAT_BLOCK, References, fingerprints_of, require_scored, score_images
+from sci_lightning.methods.prnu.scoring import HEAT_BLOCK, References, score_images
 from sci_lightning.outputs import write_json, write_skipped
 from sci_lightning.tracking import log_run
 

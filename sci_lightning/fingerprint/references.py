@@ -1,0 +1,151 @@
+"""Reference cameras for every fingerprint method: the run's images, its residual store, one fingerprint per
+camera, the co-located crop positions both PRNU and the learned matcher evaluate at, and per-camera stacks with
+leave-one-out fingerprints for training a matcher. NumPy only (PRNU runs without torch)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from sci_lightning.data.build import parallel_map
+from sci_lightning.data.images import SkippedImage, load_rgb
+from sci_lightning.data.patches import centred_grid
+from sci_lightning.data.records import ImageRecord
+from sci_lightning.data.selection import Selection, select_images
+from sci_lightning.errors import SCIConfigError
+from sci_lightning.fingerprint.core import clean_up, crop_center, fingerprint_from_residuals, grey_of
+from sci_lightning.fingerprint.residuals import ResidualStore
+
+log = logging.getLogger(__name__)
+
+SATURATION = 250.0  # grey level from which pixels carry no PRNU (clipped): masked out of fingerprints
+
+
+def residual_store(cfg: DictConfig) -> ResidualStore:
+    """Residuals with ``prnu.sigma`` / ``levels`` / ``wavelet``, kept under ``paths.cache_dir`` unless
+    ``prnu.residual_cache=false``. The matcher uses the same settings: one residual per photo serves both."""
+    kw = {k: cfg.prnu[k] for k in ("sigma", "levels", "wavelet")}
+    return ResidualStore(cfg.paths.cache_dir if cfg.prnu.residual_cache else None, kw)
+
+
+def selection_of(cfg: DictConfig, workers: int) -> Selection:
+    """The run's images, chosen exactly as for the CNN (no patches are cut)."""
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    return select_images(
+        data, cfg.task.name, cfg.fold, cfg.n_folds, cfg.seed, label_field=cfg.task.get("label_field"), workers=workers
+    )
+
+
+def _load_common(paths: list[str], max_side: int | None = None) -> list[tuple[str, np.ndarray]]:
+    """The readable photos of one camera, centre-cropped to their common size (at most ``max_side`` a side)."""
+    imgs = []
+    for p in paths:
+        try:
+            imgs.append((p, load_rgb(p)))
+        except SkippedImage as err:
+            log.warning("reference %s skipped: %s", p, err)
+    if not imgs:
+        raise SCIConfigError(
+            "data",
+            f"no readable reference image among {len(paths)} for a camera",
+            "check the reference photos (skip reasons above)",
+        )
+    h, w = min(i.shape[0] for _, i in imgs), min(i.shape[1] for _, i in imgs)
+    if max_side:
+        h, w = min(h, max_side), min(w, max_side)
+    return [(p, crop_center(i, h, w)) for p, i in imgs]
+
+
+def fingerprint_of(paths: list[str], residuals: ResidualStore) -> np.ndarray:
+    """One camera's fingerprint from its reference photos (centre-cropped to their common size)."""
+    return fingerprint_from_residuals((residuals.residual(p, i), grey_of(i)) for p, i in _load_common(paths))
+
+
+def fingerprints_of(records: list, residuals: ResidualStore, workers: int, what: str) -> dict[str, np.ndarray]:
+    """One fingerprint per camera of ``records`` (estimated in parallel over cameras)."""
+    cameras = sorted({r.camera for r in records})
+    jobs = [[str(r.path) for r in records if r.camera == cam] for cam in cameras]
+    return dict(zip(cameras, parallel_map(partial(fingerprint_of, residuals=residuals), jobs, workers, what)))
+
+
+def shared_crops(shape: tuple[int, int], fingerprints: list[np.ndarray], crop: int, n: int | None) -> tuple:
+    """Where a photo of ``shape`` is compared with ``fingerprints`` at ``crop`` px: ``(h, w, positions)``, the
+    area the photo and *every* fingerprint share (centred) and the top-left corners of the ``n`` (default 1) most
+    central cells of its centred grid, so each crop sits at the same sensor position for every camera."""
+    h = min(shape[0], *(k.shape[0] for k in fingerprints))
+    w = min(shape[1], *(k.shape[1] for k in fingerprints))
+    return h, w, centred_grid(h, w, crop, n or 1)
+
+
+@dataclass
+class CameraStack:
+    """One camera's photos ready for pair training, all centre-cropped to one size ``(h, w)``.
+
+    ``loo[j]`` is the camera's fingerprint estimated *without* photo ``j`` (leave-one-out), so a network paired
+    with ``(loo[j], residuals[j])`` never finds the photo inside its own fingerprint. float16 halves the memory
+    (residuals are a few grey levels; fingerprints ~1e-2: both far above float16's resolution).
+    """
+
+    camera: str
+    device: str
+    paths: list[str]
+    residuals: np.ndarray  # (n, h, w) float16
+    greys: np.ndarray  # (n, h, w) float16
+    loo: np.ndarray  # (n, h, w) float16
+
+
+def camera_stack(records: list[ImageRecord], residuals: ResidualStore, max_side: int | None = None) -> CameraStack:
+    """:class:`CameraStack` of one camera's ``records`` (at least two readable photos)."""
+    imgs = _load_common([str(r.path) for r in records], max_side)
+    if len(imgs) < 2:
+        raise SCIConfigError(
+            "data", f"camera {records[0].camera} has {len(imgs)} readable photo", "a matcher needs 2 or more"
+        )
+    ws = np.stack([residuals.residual(p, i) for p, i in imgs])
+    greys = np.stack([grey_of(i) for _, i in imgs])
+    weights = np.where(greys >= SATURATION, 0.0, greys).astype(np.float32)
+    num, den = (ws * weights).sum(0), (weights * weights).sum(0)
+    loo = np.empty(ws.shape, np.float16)
+    for j in range(len(ws)):
+        d = den - weights[j] * weights[j]
+        k = np.divide(num - ws[j] * weights[j], d, out=np.zeros_like(num), where=d > 0)
+        loo[j] = clean_up(k)
+    return CameraStack(
+        records[0].camera,
+        records[0].device,
+        [p for p, _ in imgs],
+        ws.astype(np.float16),
+        greys.astype(np.float16),
+        loo,
+    )
+
+
+def camera_stacks(
+    records: list[ImageRecord], residuals: ResidualStore, workers: int, max_side: int | None = None
+) -> list[CameraStack]:
+    """:func:`camera_stack` of every camera with at least two photos (cameras with one are logged and left out)."""
+    by_cam: dict[str, list[ImageRecord]] = {}
+    for r in records:
+        by_cam.setdefault(r.camera, []).append(r)
+    few = sorted(c for c, rs in by_cam.items() if len(rs) < 2)
+    if few:
+        log.warning("cameras with a single photo left out of matcher training (no leave-one-out pair): %s", few)
+    jobs = [by_cam[c] for c in sorted(by_cam) if c not in few]
+    fn = partial(camera_stack, residuals=residuals, max_side=max_side)
+    return list(parallel_map(fn, jobs, workers, "Matcher training stacks"))
+
+
+def require_scored(scored: list[dict[str, Any]], paths: list[str]) -> None:
+    """Stop with a clear error if a photo that passed selection could not be scored (e.g. ``eval.crop`` too big)."""
+    for path, s in zip(paths, scored):
+        if "reason" in s:
+            setting = s.get("setting", "data")
+            fix = (
+                "use a smaller eval.crop (or null for the whole photo)" if setting == "eval.crop" else "check the file"
+            )
+            raise SCIConfigError(setting, f"{path}: {s['reason']}", fix)
