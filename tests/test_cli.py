@@ -178,6 +178,23 @@ def test_user_error_exits_2_without_traceback(folder_tree, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_evaluate_cnn_at_a_crop_size(trained, tmp_path):
+    """The CNN accepts the evaluation keys PRNU and the matcher take: the patches inside each co-located crop."""
+    run_dir, _ = trained
+    best = next((run_dir / "checkpoints").glob("best-*.ckpt"))
+    m = run_in_process(
+        "evaluate", f"ckpt_path={best}", "eval.crop=64", "eval.crops_per_image=2", "logger=none", run_dir=tmp_path
+    )
+    assert m["eval_crop"] == 64 and m["n_test_crops"] == 2 * m["n_test_images"]
+    for key in ("test/acc_crop", "test/acc_image", "test/roc_auc", "test/tpr_at_fpr_0.01"):
+        assert 0 <= m[key] <= 1, key
+    rows = list(csv.DictReader((tmp_path / "predictions.csv").open()))
+    assert len(rows) == m["n_test_images"] and (tmp_path / "roc.png").is_file()
+    with pytest.raises(SCIConfigError, match="holds no 32 px patch") as err:
+        run_in_process("evaluate", f"ckpt_path={best}", "eval.crop=16", "logger=none", run_dir=tmp_path / "small")
+    assert err.value.setting == "eval.crop"
+
+
 def test_evaluate_cnn_needs_a_checkpoint(tmp_path):
     with pytest.raises(SCIConfigError, match="not set") as err:
         run_in_process("evaluate", "logger=none", run_dir=tmp_path)

@@ -27,9 +27,9 @@ SATURATION = 250.0  # grey level from which pixels carry no PRNU (clipped): mask
 
 
 def residual_store(cfg: DictConfig) -> ResidualStore:
-    """Residuals with ``prnu.sigma`` / ``levels`` / ``wavelet``, kept under ``paths.cache_dir`` unless
+    """Residuals with ``prnu.sigma`` / ``levels`` / ``wavelet`` / ``grey_first``, kept under ``paths.cache_dir`` unless
     ``prnu.residual_cache=false``. The matcher uses the same settings: one residual per photo serves both."""
-    kw = {k: cfg.prnu[k] for k in ("sigma", "levels", "wavelet")}
+    kw = {k: cfg.prnu[k] for k in ("sigma", "levels", "wavelet", "grey_first")}
     return ResidualStore(cfg.paths.cache_dir if cfg.prnu.residual_cache else None, kw)
 
 
@@ -97,11 +97,20 @@ class CameraStack:
     residuals: np.ndarray  # (n, h, w) float16
     greys: np.ndarray  # (n, h, w) float16
     loo: np.ndarray  # (n, h, w) float16
+    scenes: list[str]  # scene of each photo (pairs must not find a photo's scene inside a negative fingerprint)
+
+    def photo_of_scene(self, scene: str) -> int | None:
+        """Index of this camera's photo of ``scene``, if it has one."""
+        try:
+            return self.scenes.index(scene)
+        except ValueError:
+            return None
 
 
 def camera_stack(records: list[ImageRecord], residuals: ResidualStore, max_side: int | None = None) -> CameraStack:
     """:class:`CameraStack` of one camera's ``records`` (at least two readable photos)."""
     imgs = _load_common([str(r.path) for r in records], max_side)
+    scene_of = {str(r.path): r.scene for r in records}
     if len(imgs) < 2:
         raise SCIConfigError(
             "data", f"camera {records[0].camera} has {len(imgs)} readable photo", "a matcher needs 2 or more"
@@ -122,6 +131,7 @@ def camera_stack(records: list[ImageRecord], residuals: ResidualStore, max_side:
         ws.astype(np.float16),
         greys.astype(np.float16),
         loo,
+        [scene_of[p] for p, _ in imgs],
     )
 
 
@@ -134,7 +144,7 @@ def camera_stacks(
         by_cam.setdefault(r.camera, []).append(r)
     few = sorted(c for c, rs in by_cam.items() if len(rs) < 2)
     if few:
-        log.warning("cameras with a single photo left out of matcher training (no leave-one-out pair): %s", few)
+        log.warning("cameras with a single photo left out of matcher pairs (no leave-one-out fingerprint): %s", few)
     jobs = [by_cam[c] for c in sorted(by_cam) if c not in few]
     fn = partial(camera_stack, residuals=residuals, max_side=max_side)
     return list(parallel_map(fn, jobs, workers, "Matcher training stacks"))

@@ -16,7 +16,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sci_lightning.errors import SCIConfigError
-from sci_lightning.run.registry import METHODS, get_method
+from sci_lightning.run.registry import get_method
 
 PRNU_DECISIONS = ("pce", "ncc")
 MIN_CROP = 16  # px: below this a correlation peak has too few pixels to mean anything
@@ -33,9 +33,35 @@ class PrnuSchema:
     sigma: float = MISSING
     levels: int = MISSING
     wavelet: str = MISSING
+    grey_first: bool = MISSING
     decision: str = MISSING
     pce_threshold: float = MISSING
     residual_cache: bool = MISSING
+
+
+@dataclass
+class MatcherNetSchema:
+    width: int = MISSING
+
+
+@dataclass
+class MatcherSchema:
+    pretrained: Any = None  # "shipped", a path, or null (train from scratch)
+    finetune: bool = MISSING
+    net: MatcherNetSchema = field(default_factory=MatcherNetSchema)
+    crop: int = MISSING
+    pairs_per_epoch: int = MISSING
+    val_pairs: int = MISSING
+    epochs: int = MISSING
+    batch_size: int = MISSING
+    lr: float = MISSING
+    weight_decay: float = MISSING
+    hard_negatives: float = MISSING
+    max_minutes: Any = None  # float or null
+    max_side: Any = None  # int or null
+    tile: int = MISSING
+    tiles_per_image: int = MISSING
+    accelerator: str = MISSING
 
 
 @dataclass
@@ -64,6 +90,7 @@ class RunSchema:
     verdict: VerdictSchema = field(default_factory=VerdictSchema)
     prnu: PrnuSchema = field(default_factory=PrnuSchema)
     eval: EvalSchema = field(default_factory=EvalSchema)
+    matcher: MatcherSchema = field(default_factory=MatcherSchema)
 
 
 @dataclass
@@ -145,13 +172,17 @@ def validate(cfg: DictConfig, entry: str) -> None:
             f"use eval.{key}=null or e.g. eval.{key}={max(low, 128 if key == 'crop' else 4)}",
         )
     _require(
-        method.evaluates_crops or typed.eval.crop is None,
+        entry in method.evaluates_crops or typed.eval.crop is None,
         "eval.crop",
-        f"method={method.name} does not evaluate at a crop size yet (only the whole photo)",
-        "use eval.crop=null, or a method that does ("
-        + ", ".join(m for m, x in METHODS.items() if x.evaluates_crops)
-        + ")",
+        f"{entry}.py method={method.name} does not evaluate at a crop size (only the whole photo)",
+        "use eval.crop=null"
+        + (
+            ", or evaluate the checkpoint: python evaluate.py ckpt_path=... eval.crop=P"
+            if method.evaluates_crops
+            else ""
+        ),
     )
+    _check_matcher(typed.matcher)
     if entry == "train":
         metric = typed.optimized_metric
         _require(
@@ -174,3 +205,26 @@ def validate(cfg: DictConfig, entry: str) -> None:
             "pass ckpt_path=outputs/.../checkpoints/<name>.ckpt",
         )
     cfg.prnu.decision = decision  # the checked value replaces the raw one (prnu.decision=PCE becomes pce)
+
+
+def _check_matcher(m: DictConfig) -> None:
+    for key in ("crop", "tile"):
+        _require(m[key] >= MIN_CROP, f"matcher.{key}", f"must be at least {MIN_CROP} px (got {m[key]})", "use 64")
+    for key in ("pairs_per_epoch", "val_pairs", "epochs", "batch_size", "tiles_per_image"):
+        _require(m[key] >= 1, f"matcher.{key}", f"must be at least 1 (got {m[key]})", "see conf/matcher/default.yaml")
+    _require(
+        0 <= m.hard_negatives <= 1, "matcher.hard_negatives", f"must be in [0, 1] (got {m.hard_negatives})", "use 0.5"
+    )
+    _require(m.lr > 0, "matcher.lr", f"must be positive (got {m.lr})", "use e.g. 5e-4")
+    _require(
+        m.max_side is None or int(m.max_side) >= m.crop,
+        "matcher.max_side",
+        f"{m.max_side} px is smaller than matcher.crop={m.crop}",
+        "use null or e.g. 1024",
+    )
+    _require(
+        m.accelerator in ("auto", "cpu", "gpu", "cuda"),
+        "matcher.accelerator",
+        f"is {m.accelerator!r}",
+        "use auto, cpu or gpu",
+    )

@@ -42,6 +42,18 @@ def _prnu_evaluate() -> RunFn:
     return evaluate
 
 
+def _matcher_train() -> RunFn:
+    from sci_lightning.methods.matcher.run import train
+
+    return train
+
+
+def _matcher_evaluate() -> RunFn:
+    from sci_lightning.methods.matcher.run import evaluate
+
+    return evaluate
+
+
 @dataclass(frozen=True)
 class Method:
     """A method's entry points, imported on first use."""
@@ -51,7 +63,7 @@ class Method:
     train: Callable[[], RunFn]
     evaluate: Callable[[], RunFn]
     needs_checkpoint: bool  # evaluate.py needs ckpt_path=
-    evaluates_crops: bool  # honours eval.crop / eval.crops_per_image
+    evaluates_crops: tuple[str, ...]  # the entry points (train, evaluate) that honour eval.crop
 
 
 METHODS: dict[str, Method] = {
@@ -63,7 +75,7 @@ METHODS: dict[str, Method] = {
             train=_cnn_train,
             evaluate=_cnn_evaluate,
             needs_checkpoint=True,
-            evaluates_crops=False,
+            evaluates_crops=("evaluate",),  # evaluate.py ckpt_path=... eval.crop=P
         ),
         Method(
             "prnu",
@@ -71,7 +83,15 @@ METHODS: dict[str, Method] = {
             train=_prnu_train,
             evaluate=_prnu_evaluate,
             needs_checkpoint=False,
-            evaluates_crops=True,
+            evaluates_crops=("train", "evaluate"),
+        ),
+        Method(
+            "matcher",
+            "learned fingerprint matcher (Mandelli et al. 2020 pair network), Lightning",
+            train=_matcher_train,
+            evaluate=_matcher_evaluate,
+            needs_checkpoint=False,  # evaluate.py without ckpt_path uses the shipped pre-trained weights
+            evaluates_crops=("train", "evaluate"),
         ),
     )
 }

@@ -14,6 +14,7 @@ from sci_lightning.errors import SCIConfigError
 from sci_lightning.forensic.decisions import UNKNOWN
 from sci_lightning.forensic.report import REPORT_NAME
 from sci_lightning.methods.cnn.checkpoint import Loaded, load_module
+from sci_lightning.methods.cnn.crops import evaluate_crops
 from sci_lightning.methods.cnn.loggers import build_loggers, finish_wandb, log_summary
 from sci_lightning.methods.cnn.setup import build_datamodule
 from sci_lightning.methods.cnn.train import test_and_report
@@ -55,7 +56,8 @@ def _verdicts_for_folder(cfg: DictConfig, loaded: Loaded, out_dir: Path, what: s
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt_path`` on its test fold (or ``images=DIR``); returns what ``metrics.json`` holds."""
     loaded = load_module(cfg.ckpt_path, cfg)
-    module, run_cfg, classes, _, cal = loaded
+    module, run_cfg, classes, settings, cal = loaded
+    size = settings.size
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     what = f"the {run_cfg.model.name} CNN of checkpoint {cfg.ckpt_path}"
@@ -68,6 +70,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_loggers(cfg.logger)
     try:
         if cfg.images:
+            if cfg.eval.crop:
+                raise SCIConfigError(
+                    "eval.crop",
+                    "the CNN's verdicts for images=DIR use the photo's patch grid, not a crop size",
+                    "drop eval.crop (or evaluate the test photos at a crop size without images=)",
+                )
             metrics = _verdicts_for_folder(cfg, loaded, out_dir, what)
             log_summary(loggers, metrics)
             return metrics
@@ -78,6 +86,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 f"the data has classes {dm.classes} but the checkpoint was trained on {classes}",
                 "evaluate on data with the same cameras and task as the training run",
             )
+        if cfg.eval.crop:
+            metrics = {
+                **run_metadata(run_cfg, dm.classes, "cnn"),
+                "ckpt_path": str(cfg.ckpt_path),
+                **evaluate_crops(module, dm.split_records("test"), classes, dm.label_field, cfg, out_dir, size),
+            }
+            write_json(out_dir / "metrics.json", metrics)
+            log_summary(loggers, metrics)
+            return metrics
         trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[], enable_checkpointing=False)
         meta = {**run_metadata(run_cfg, dm.classes, "cnn"), "ckpt_path": str(cfg.ckpt_path)}
 

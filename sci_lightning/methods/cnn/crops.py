@@ -1,0 +1,90 @@
+"""The patch CNN at a crop size (``evaluate.py ckpt_path=... eval.crop=P``): the same crops PRNU and the matcher
+are scored on, the CNN seeing only the patches inside each crop.
+
+Each photo's ``eval.crops_per_image`` most central cells of its centred ``P`` px grid (one centred crop by
+default) are cut; inside a crop, the CNN's non-overlapping patches (``data.patches.size``, starting at the crop's
+even corner so the colour-filter phase is the one training saw) are classified and their probabilities averaged:
+that is the crop's score per class. The photo's score is the mean over its crops. The CNN has no fingerprint, so
+its crops sit on the photo's own centred grid (the fingerprint methods use the area a photo shares with every
+fingerprint: for same-size photos, the same positions).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+
+from sci_lightning.data.images import SkippedImage, load_rgb
+from sci_lightning.data.patches import centred_grid
+from sci_lightning.errors import SCIConfigError
+from sci_lightning.forensic.figures import plot_roc
+from sci_lightning.forensic.verification import crop_metrics
+from sci_lightning.methods.cnn.inference import patch_probabilities
+from sci_lightning.methods.cnn.module import SCIClassifier
+from sci_lightning.outputs import plot_confusion_matrix, write_json
+
+log = logging.getLogger(__name__)
+
+
+def crop_probabilities(module: SCIClassifier, path: str, crop: int, n: int | None, patch: int) -> np.ndarray:
+    """``(crops, classes)``: the mean patch probability inside each co-located crop of one photo."""
+    img = load_rgb(path)
+    positions = centred_grid(img.shape[0], img.shape[1], crop, n or 1)
+    if not len(positions):
+        raise SCIConfigError("eval.crop", f"{path}: {crop} px is larger than the photo", "use a smaller eval.crop")
+    k = crop // patch
+    rows = []
+    for y, x in positions:
+        cells = img[y : y + k * patch, x : x + k * patch].reshape(k, patch, k, patch, 3).swapaxes(1, 2)
+        rows.append(patch_probabilities(module, np.ascontiguousarray(cells.reshape(-1, patch, patch, 3))).mean(0))
+    return np.stack(rows)
+
+
+def evaluate_crops(
+    module: SCIClassifier, records: list, classes: list[str], label_field: str, cfg: Any, out_dir: Path, patch: int
+) -> dict[str, Any]:
+    """Crop-level and photo-level accuracy and the verification view of the CNN at ``eval.crop``; writes
+    ``predictions.csv``, the confusion matrix and ``roc.png``. Returns the ``test/*`` metrics."""
+    crop, n = int(cfg.eval.crop), cfg.eval.crops_per_image
+    if crop < patch:
+        raise SCIConfigError(
+            "eval.crop",
+            f"{crop} px holds no {patch} px patch of this CNN",
+            f"use eval.crop={patch} or more (the CNN classifies {patch} px patches)",
+        )
+    module.eval()
+    scored, kept = [], []
+    for r in records:
+        try:
+            scored.append(crop_probabilities(module, str(r.path), crop, n, patch))
+            kept.append(r)
+        except SkippedImage as err:
+            log.warning("skipped %s: %s", r.path, err)
+    truth = np.array([classes.index(r.label(label_field)) for r in kept])
+    photo = np.stack([s.mean(0) for s in scored])
+    pred = photo.argmax(1)
+    identity = {c: i for i, c in enumerate(classes)}
+    crops = crop_metrics(scored, classes, truth, identity, len(classes))
+    plot_roc(crops.pop("fpr"), crops.pop("tpr"), out_dir / "roc.png", f"CNN, {crops['n_test_crops']} crops x classes")
+    matrix = confusion_matrix(truth, pred, labels=list(range(len(classes))))
+    write_json(out_dir / "confusion_matrices.json", {"classes": classes, "patch": None, "image": matrix.tolist()})
+    plot_confusion_matrix(matrix, classes, out_dir / "confusion_matrix_image.png", f"CNN, {crop} px crops")
+    with (out_dir / "predictions.csv").open("w", newline="") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(["path", "true", "predicted", "correct", *[f"prob_{c}" for c in classes]])
+        for r, t, p, row in zip(kept, truth, pred, photo):
+            wr.writerow([r.path, classes[t], classes[p], int(t == p), *[f"{v:.6f}" for v in row]])
+    labels = list(range(len(classes)))
+    return {
+        "eval_crop": crop,
+        "test/acc_image": accuracy_score(truth, pred),
+        **crops,
+        "test/acc_macro_image": balanced_accuracy_score(truth, pred),
+        "test/f1_macro_image": f1_score(truth, pred, average="macro", labels=labels, zero_division=0),
+        "n_test_images": len(kept),
+    }

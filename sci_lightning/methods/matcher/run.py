@@ -1,0 +1,228 @@
+"""``method=matcher``: the learned fingerprint matcher (Mandelli et al. 2020) on the same folds, crops and
+outputs as PRNU and the CNN.
+
+``train.py method=matcher`` starts from the shipped pre-trained weights (``matcher.pretrained``), fine-tunes
+them on pairs from the fold's training photos or a fixed split's references (``matcher.finetune``), fits the
+calibrated P(match) and the open-set threshold on the validation photos, then tests: every test photo's
+co-located crops against every reference camera's fingerprint (``eval.crop`` / ``eval.crops_per_image``; for
+the whole photo, its ``matcher.tiles_per_image`` most central ``matcher.tile`` px tiles). ``evaluate.py
+method=matcher [ckpt_path=...]`` does the same without fitting; with ``images=DIR`` it writes verdicts.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+
+from sci_lightning.errors import SCIConfigError
+from sci_lightning.fingerprint.references import (
+    camera_stacks,
+    fingerprints_of,
+    require_scored,
+    residual_store,
+    selection_of,
+)
+from sci_lightning.forensic.figures import plot_roc
+from sci_lightning.forensic.verification import crop_metrics
+from sci_lightning.methods.matcher import calibration
+from sci_lightning.methods.matcher.fit import FitSettings, fit, load_weights, save_weights
+from sci_lightning.methods.matcher.pretrain import SHIPPED
+from sci_lightning.methods.matcher.scoring import score_photos
+from sci_lightning.methods.matcher.verdicts import Case, fixed_split_verdicts, questioned_folder_verdicts
+from sci_lightning.models.pcn import PairNet
+from sci_lightning.outputs import plot_confusion_matrix, run_metadata, write_json, write_skipped
+from sci_lightning.tracking import log_run
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "matcher.pt"  # in <run dir>/checkpoints/: what evaluate.py ckpt_path= takes
+
+
+def initial_weights(cfg: DictConfig) -> dict[str, Any] | None:
+    """The weights to start from: ``ckpt_path`` if set, else ``matcher.pretrained`` (``shipped``, a file, or
+    null: none)."""
+    if cfg.get("ckpt_path"):
+        return load_weights(to_absolute_path(str(cfg.ckpt_path)), "ckpt_path")
+    pretrained = cfg.matcher.pretrained
+    if pretrained in (None, "", "null"):
+        return None
+    path = SHIPPED if str(pretrained) == "shipped" else Path(to_absolute_path(str(pretrained)))
+    return load_weights(path)
+
+
+def window_of(cfg: DictConfig) -> tuple[int, int | None]:
+    """``(crop, crops)``: ``eval.crop`` / ``eval.crops_per_image``, or for the whole photo the central tiles."""
+    if cfg.eval.crop:
+        return int(cfg.eval.crop), cfg.eval.crops_per_image
+    return int(cfg.matcher.tile), int(cfg.matcher.tiles_per_image)
+
+
+def _device(cfg: DictConfig) -> str:
+    wanted = str(cfg.matcher.get("accelerator", "auto"))
+    return "cuda" if wanted in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu"
+
+
+def _fit(cfg: DictConfig, case: Case, init: dict[str, Any] | None, workers: int) -> tuple[dict, dict]:
+    """Fine-tune (or train from scratch) on the training references; validation pairs from the validation photos."""
+    m = cfg.matcher
+    settings = FitSettings(**{k: m[k] for k in FitSettings.__dataclass_fields__ if k in m and k != "seed"})
+    settings.seed = int(cfg.seed)
+    train = camera_stacks(case.sel.split_records("train"), case.residuals, workers, m.max_side)
+    val = camera_stacks(case.sel.split_records("val"), case.residuals, workers, m.max_side)
+    net_kw = dict(init["net"]) if init else OmegaConf.to_container(m.net, resolve=True)
+    module, metrics = fit(
+        train, val or None, settings, net_kw, init["state_dict"] if init else None, accelerator=_device(cfg)
+    )
+    record = {
+        "command": "train.py method=matcher",
+        "fit": settings.__dict__,
+        "started_from": (init or {}).get("command", "scratch"),
+        "run_config": OmegaConf.to_container(cfg, resolve=True),
+        "val_metrics": metrics,
+    }
+    path = save_weights(case.out_dir / "checkpoints" / WEIGHTS_NAME, module, record)
+    log.info("matcher weights -> %s (evaluate with: python evaluate.py method=matcher ckpt_path=%s)", path, path)
+    return {"state_dict": module.net.state_dict(), "net": net_kw}, metrics
+
+
+def load_net(blob: dict[str, Any], device: str) -> PairNet:
+    net = PairNet(**blob["net"])
+    net.load_state_dict(blob["state_dict"])
+    return net.to(device).eval()
+
+
+def prepare(cfg: DictConfig, fit_now: bool) -> tuple[Case, dict[str, float]]:
+    """Select the images, obtain the network (loaded, fine-tuned or trained), estimate the fingerprints, and
+    calibrate on the validation photos."""
+    workers = os.cpu_count() or 1
+    torch.set_num_threads(int(cfg.get("torch_threads") or torch.get_num_threads()))
+    init = initial_weights(cfg)
+    if init is None and not fit_now:
+        raise SCIConfigError(
+            "ckpt_path", "no matcher weights to evaluate", "pass ckpt_path=... or matcher.pretrained=shipped"
+        )
+    sel = selection_of(cfg, workers)
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    case = Case(sel=sel, residuals=residual_store(cfg), out_dir=out_dir, window=window_of(cfg), device=_device(cfg))
+    fit_metrics: dict[str, float] = {}
+    if fit_now:
+        init, fit_metrics = _fit(cfg, case, init, workers)
+    case.net = load_net(init, case.device)
+    refs = sel.references()
+    case.camera_class = {r.camera: sel.classes.index(r.label(sel.label_field)) for r in refs}
+    case.fingerprints = fingerprints_of(refs, case.residuals, workers, "Matcher fingerprints")
+    case.calibration = _calibrate(cfg, case, workers)
+    return case, fit_metrics
+
+
+def _calibrate(cfg: DictConfig, case: Case, workers: int) -> dict[str, Any] | None:
+    val = case.sel.split_records("val")
+    if not val:
+        log.warning("no validation photos: P(match) is the network's own sigmoid, threshold 0.5 (uncalibrated)")
+        return None
+    fps = fingerprints_of(case.sel.split_records("train"), case.residuals, workers, "Matcher fingerprints (cal.)")
+    paths = [str(r.path) for r in val]
+    scored = score_photos(case.net, paths, fps, case.residuals, case.window, workers, "Matcher validation", case.device)
+    require_scored(scored, paths)
+    own = [{r.camera} if case.sel.label_field == "camera" else _cameras_of(case, r.device, fps) for r in val]
+    cal = calibration.fit(scored, own, float(cfg.verdict.target_false_attribution))
+    if cal is not None:
+        write_json(case.out_dir / "calibration.json", cal)
+    return cal
+
+
+def _cameras_of(case: Case, device: str, fps: dict[str, np.ndarray]) -> set[str]:
+    return {r.camera for r in case.sel.split_records("train") if r.device == device and r.camera in fps}
+
+
+def class_logits(scored: list[dict[str, Any]], camera_class: dict[str, int], n_cls: int) -> np.ndarray:
+    """``(photos, classes)`` mean logits; a class owning several cameras (model level) takes its best camera."""
+    out = np.full((len(scored), n_cls), -np.inf)
+    for row, s in enumerate(scored):
+        for cam, value in s["scores"].items():
+            out[row, camera_class[cam]] = max(out[row, camera_class[cam]], value)
+    return out
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """``images=DIR``: verdicts for unlabelled photos; otherwise the test of the configured fold or split."""
+    case, _ = prepare(cfg, fit_now=False)
+    if cfg.images:
+        return questioned_folder_verdicts(cfg, case)
+    return _test(cfg, case, {})
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fine-tune (``matcher.finetune``, or train when there are no weights to start from), calibrate, test."""
+    fit_now = bool(cfg.matcher.finetune) or initial_weights(cfg) is None
+    case, fit_metrics = prepare(cfg, fit_now)
+    return _test(cfg, case, fit_metrics)
+
+
+def _test(cfg: DictConfig, case: Case, fit_metrics: dict[str, float]) -> dict[str, Any]:
+    sel, out_dir = case.sel, case.out_dir
+    workers = os.cpu_count() or 1
+    tests = sel.split_records("test")
+    paths = [str(r.path) for r in tests]
+    scored = score_photos(
+        case.net, paths, case.fingerprints, case.residuals, case.window, workers, "Matcher test", case.device
+    )
+    require_scored(scored, paths)
+    n_cls = len(sel.classes)
+    logits = class_logits(scored, case.camera_class, n_cls)
+    truth, pred = sel.split_labels("test"), logits.argmax(1)
+    crops = crop_metrics([s["crop_scores"] for s in scored], scored[0]["cameras"], truth, case.camera_class, n_cls)
+    plot_roc(
+        crops.pop("fpr"),
+        crops.pop("tpr"),
+        out_dir / "roc.png",
+        f"matcher, {crops['n_test_crops']} crops x cameras ({case.window[0]} px)",
+    )
+    p_match = calibration.probability(logits, case.calibration)
+    with (out_dir / "predictions.csv").open("w", newline="") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(["path", "true", "predicted", "correct", *[f"p_match_{c}" for c in sel.classes]])
+        for r, t, p, row in zip(tests, truth, pred, p_match):
+            wr.writerow([r.path, sel.classes[t], sel.classes[p], int(t == p), *[f"{v:.4g}" for v in row]])
+    matrix = confusion_matrix(truth, pred, labels=list(range(n_cls)))
+    write_json(out_dir / "confusion_matrices.json", {"classes": sel.classes, "patch": None, "image": matrix.tolist()})
+    plot_confusion_matrix(matrix, sel.classes, out_dir / "confusion_matrix_image.png", "matcher, image level")
+    metrics = {
+        **run_metadata(cfg, sel.classes, "matcher"),
+        "model": "matcher",
+        "eval_crop": case.window[0],
+        "test/acc_image": accuracy_score(truth, pred),
+        **crops,
+        "test/acc_macro_image": balanced_accuracy_score(truth, pred),
+        "test/f1_macro_image": f1_score(truth, pred, average="macro", labels=list(range(n_cls)), zero_division=0),
+        "calibrated": case.calibration is not None,
+        "matcher/threshold": calibration.threshold_of(case.calibration),
+        **{f"fit/{k.replace('/', '_')}": v for k, v in fit_metrics.items()},
+        **sel.summary(),
+    }
+    if sel.skipped:
+        write_skipped(out_dir / "skipped_images.csv", sel.skipped)
+    if sel.mode != "kfold":
+        metrics.update(fixed_split_verdicts(cfg, case, scored))
+    write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
+    figures = {"confusion_matrix_image": out_dir / "confusion_matrix_image.png", "roc": out_dir / "roc.png"}
+    log_run(cfg, "matcher", metrics, figures)
+    log.info(
+        "matcher fold %d: image acc %.4f, crop acc %.4f on %d images -> %s",
+        cfg.fold,
+        metrics["test/acc_image"],
+        metrics["test/acc_crop"],
+        len(tests),
+        out_dir / "metrics.json",
+    )
+    return metrics

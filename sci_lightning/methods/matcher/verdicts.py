@@ -1,0 +1,179 @@
+"""Matcher verdicts: candidate cameras ranked by calibrated P(match), "unknown" below the open-set threshold,
+and a heat map of the per-crop P(match) with the best camera (where in the photo the fingerprint was found)."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from sci_lightning.data.selection import Selection, questioned_files
+from sci_lightning.fingerprint.residuals import ResidualStore
+from sci_lightning.forensic.decisions import UNKNOWN, decide
+from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
+from sci_lightning.forensic.report import REPORT_NAME, write_verdicts
+from sci_lightning.methods.matcher import calibration
+from sci_lightning.methods.matcher.scoring import heat_map, score_photos
+from sci_lightning.outputs import write_json, write_skipped
+from sci_lightning.tracking import log_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Case:
+    """Everything a matcher run decides with: its images, network, fingerprints and calibration."""
+
+    sel: Selection
+    residuals: ResidualStore
+    out_dir: Path
+    window: tuple[int, int | None]  # (crop side, crops per photo)
+    device: str = "cpu"
+    net: Any = None
+    camera_class: dict[str, int] = field(default_factory=dict)
+    fingerprints: dict[str, np.ndarray] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+
+
+def _verdicts(
+    case: Case, paths: list[str], scored: list[dict[str, Any]], truth: dict[str, str] | None
+) -> tuple[list[dict], list[dict]]:
+    classes, cal = case.sel.classes, case.calibration
+    threshold = calibration.threshold_of(cal)
+    verdicts, skipped = [], []
+    for path, s in zip(paths, scored):
+        if "reason" in s:
+            log.warning("skipped %s: %s", path, s["reason"])
+            skipped.append({"path": path, "reason": s["reason"]})
+            continue
+        best: dict[str, tuple[float, str]] = {}
+        for cam, logit in s["scores"].items():
+            cls = classes[case.camera_class[cam]]
+            if cls not in best or logit > best[cls][0]:
+                best[cls] = (logit, cam)
+        prob = {c: float(calibration.probability(np.array(v[0]), cal)) for c, v in best.items()}
+        ranked = sorted(prob.items(), key=lambda kv: -kv[1])
+        top_camera = best[ranked[0][0]][1]
+        grid, origin = heat_map(s, top_camera, case.window[0])
+        v = {
+            "path": path,
+            "ranked": ranked,
+            "decision": decide(ranked, threshold),
+            "heat_map": calibration.probability(grid, cal, "crop"),
+            "heat_origin": origin,
+            "heat_camera": top_camera,
+            "detail": f"{len(s['crop_scores'])} crops of {case.window[0]} px; mean logit: "
+            + ", ".join(f"{c} {best[c][0]:.2f}" for c, _ in ranked)
+            + f" (threshold P(match) {threshold:.3g})",
+        }
+        if truth is not None:
+            v["true"] = truth.get(path, UNKNOWN)
+        verdicts.append(v)
+    return verdicts, skipped
+
+
+def _write(case: Case, verdicts: list[dict], max_heatmaps: int) -> dict[str, Any]:
+    cal, threshold = case.calibration, calibration.threshold_of(case.calibration)
+    if cal:
+        plot_reliability(
+            [("validation (photo x camera pairs)", cal["photo"]["bins_after"])],
+            case.out_dir / "reliability.png",
+            "matcher: P(match) reliability",
+            xlabel="P(match) or 1 - P(match), the larger",
+        )
+    header = [
+        "Decided by the learned fingerprint matcher (Mandelli et al. 2020): a network scores the photo's noise "
+        f"residual against each camera's fingerprint on {case.window[0]} px co-located crops; mean over crops.",
+        "",
+        f"- A camera is named only if its P(match) reaches {threshold:.3g}; otherwise the verdict is **unknown**.",
+        f"- P(match): Platt scaling fitted on {cal['n_images']} validation photos ({cal['photo']['n_pairs']} "
+        f"photo x camera pairs, fingerprints from the training references only); ECE {cal['photo']['ece_after']:.3f}"
+        f"; threshold: at most {cal['target_false_attribution']:g} of validation photos reach it with another "
+        "camera (`reliability.png`)."
+        if cal
+        else "- **Uncalibrated**: no validation photos; P(match) is the network's own sigmoid, threshold 0.5.",
+    ]
+    crop = case.window[0]
+
+    def draw(v: dict, png: Path) -> Path:
+        return draw_block_heatmap(
+            v["path"],
+            v["heat_map"],
+            crop,
+            v["heat_origin"],
+            png,
+            f"{Path(v['path']).name}: {v['decision']}",
+            f"P(match) with {v['heat_camera']} per {crop} px crop",
+        )
+
+    return write_verdicts(case.out_dir, verdicts, header, draw, max_heatmaps, score_name="P(match)")
+
+
+def _decide_and_write(
+    cfg: DictConfig, case: Case, paths: list[str], scored: list[dict], truth: dict[str, str] | None
+) -> tuple[list[dict], list[dict], dict[str, Any]]:
+    """Score the paths not scored yet (``scored`` holds the first ones), decide, write the report."""
+    todo = paths[len(scored) :]
+    more = score_photos(
+        case.net,
+        todo,
+        case.fingerprints,
+        case.residuals,
+        case.window,
+        os.cpu_count() or 1,
+        "Matcher verdicts",
+        case.device,
+    )
+    verdicts, skipped = _verdicts(case, paths, scored + more, truth)
+    metrics = {
+        "matcher/threshold": calibration.threshold_of(case.calibration),
+        "calibrated": case.calibration is not None,
+        **_write(case, verdicts, int(cfg.verdict.max_heatmaps)),
+    }
+    return verdicts, skipped, metrics
+
+
+def fixed_split_verdicts(cfg: DictConfig, case: Case, test_scored: list[dict]) -> dict[str, Any]:
+    """Verdicts on a fixed split's questioned photos (cameras without references included)."""
+    questioned, truth = case.sel.questioned()
+    return _decide_and_write(cfg, case, [str(r.path) for r in questioned], test_scored, truth)[2]
+
+
+def questioned_folder_verdicts(cfg: DictConfig, case: Case) -> dict[str, Any]:
+    """``evaluate.py method=matcher images=DIR``: verdicts on unlabelled photos against the references."""
+    sel, out_dir = case.sel, case.out_dir
+    paths = [str(p) for p in questioned_files(cfg.images, cfg.image_extensions)]
+    verdicts, skipped, decided = _decide_and_write(cfg, case, paths, [], None)
+    with (out_dir / "predictions.csv").open("w", newline="") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(["path", "decision", "ranking", *[f"p_match_{c}" for c in sel.classes]])
+        for v in verdicts:
+            p = dict(v["ranked"])
+            ranking = " > ".join(f"{c} ({s:.3f})" for c, s in v["ranked"])
+            wr.writerow([v["path"], v["decision"], ranking, *[f"{p.get(c, float('nan')):.4g}" for c in sel.classes]])
+    if skipped:
+        write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
+    metrics = {
+        "method": "matcher",
+        "task": cfg.task.name,
+        "classes": sel.classes,
+        "n_images": len(verdicts),
+        "n_skipped_images": len(skipped),
+        "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts),
+        **decided,
+    }
+    write_json(out_dir / "metrics.json", metrics)
+    log_run(cfg, "matcher", metrics, {"reliability": out_dir / "reliability.png"})
+    log.info(
+        "matcher verdicts for %d photos (%d unknown) -> %s",
+        len(verdicts),
+        metrics["n_unknown_verdicts"],
+        out_dir / REPORT_NAME,
+    )
+    return metrics
