@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sci_lightning.forensic.decisions import open_set_metrics
+from sci_lightning.forensic.decisions import UNKNOWN, open_set_metrics
+from sci_lightning.outputs import write_json, write_skipped
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +82,33 @@ def write_verdicts(
         )
     (out_dir / REPORT_NAME).write_text("\n".join(lines) + "\n")
     return open_set_metrics(verdicts)
+
+
+def write_folder_outputs(
+    out_dir: Path,
+    head: dict[str, Any],
+    classes: list[str],
+    verdicts: list[dict[str, Any]],
+    skipped: list[dict[str, str]],
+    column: str,
+    cell: Callable[[dict[str, Any], str], float],
+    ranking: Callable[[dict[str, Any]], str],
+) -> dict[str, Any]:
+    """``images=DIR`` (unlabelled photos) of a fingerprint method: ``predictions.csv`` (decision, ranking, one
+    ``<column>_<class>`` score per class), ``skipped_images.csv`` and ``metrics.json`` (``head`` first)."""
+    with (out_dir / "predictions.csv").open("w", newline="") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(["path", "decision", "ranking", *[f"{column}_{c}" for c in classes]])
+        for v in verdicts:
+            wr.writerow([v["path"], v["decision"], ranking(v), *[f"{cell(v, c):.4g}" for c in classes]])
+    if skipped:
+        write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
+    metrics = {
+        **head,
+        "classes": classes,
+        "n_images": len(verdicts),
+        "n_skipped_images": len(skipped),
+        "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts),
+    }
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics

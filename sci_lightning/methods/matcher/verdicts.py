@@ -3,7 +3,6 @@ and a heat map of the per-crop P(match) with the best camera (where in the photo
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from dataclasses import dataclass, field
@@ -17,10 +16,9 @@ from sci_lightning.data.selection import Selection, questioned_files
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.forensic.decisions import UNKNOWN, decide
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
-from sci_lightning.forensic.report import REPORT_NAME, write_verdicts
+from sci_lightning.forensic.report import REPORT_NAME, write_folder_outputs, write_verdicts
 from sci_lightning.methods.matcher import calibration
 from sci_lightning.methods.matcher.scoring import heat_map, score_photos
-from sci_lightning.outputs import write_json, write_skipped
 from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
@@ -150,25 +148,16 @@ def questioned_folder_verdicts(cfg: DictConfig, case: Case) -> dict[str, Any]:
     sel, out_dir = case.sel, case.out_dir
     paths = [str(p) for p in questioned_files(cfg.images, cfg.image_extensions)]
     verdicts, skipped, decided = _decide_and_write(cfg, case, paths, [], None)
-    with (out_dir / "predictions.csv").open("w", newline="") as fh:
-        wr = csv.writer(fh)
-        wr.writerow(["path", "decision", "ranking", *[f"p_match_{c}" for c in sel.classes]])
-        for v in verdicts:
-            p = dict(v["ranked"])
-            ranking = " > ".join(f"{c} ({s:.3f})" for c, s in v["ranked"])
-            wr.writerow([v["path"], v["decision"], ranking, *[f"{p.get(c, float('nan')):.4g}" for c in sel.classes]])
-    if skipped:
-        write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
-    metrics = {
-        "method": "matcher",
-        "task": cfg.task.name,
-        "classes": sel.classes,
-        "n_images": len(verdicts),
-        "n_skipped_images": len(skipped),
-        "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts),
-        **decided,
-    }
-    write_json(out_dir / "metrics.json", metrics)
+    metrics = write_folder_outputs(
+        out_dir,
+        {"method": "matcher", "task": cfg.task.name, **decided},
+        sel.classes,
+        verdicts,
+        skipped,
+        "p_match",
+        lambda v, c: dict(v["ranked"]).get(c, float("nan")),
+        lambda v: " > ".join(f"{c} ({s:.3f})" for c, s in v["ranked"]),
+    )
     log_run(cfg, "matcher", metrics, {"reliability": out_dir / "reliability.png"})
     log.info(
         "matcher verdicts for %d photos (%d unknown) -> %s",

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from pathlib import Path
@@ -28,9 +27,9 @@ from sci_lightning.fingerprint.references import fingerprints_of, require_scored
 from sci_lightning.forensic.calibration import fit_platt, platt_probability
 from sci_lightning.forensic.decisions import UNKNOWN
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
-from sci_lightning.forensic.report import REPORT_NAME, write_verdicts
+from sci_lightning.forensic.report import REPORT_NAME, write_folder_outputs, write_verdicts
 from sci_lightning.methods.prnu.scoring import HEAT_BLOCK, References, score_images
-from sci_lightning.outputs import write_json, write_skipped
+from sci_lightning.outputs import write_json
 from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
@@ -173,27 +172,16 @@ def questioned_folder_verdicts(cfg: DictConfig, refs: References) -> dict[str, A
     sel, out_dir = refs.sel, refs.out_dir
     paths = [str(p) for p in questioned_files(cfg.images, cfg.image_extensions)]
     verdicts, skipped, decided = _decide_and_write(cfg, refs, paths, [], None)
-    with (out_dir / "predictions.csv").open("w", newline="") as fh:
-        wr = csv.writer(fh)
-        wr.writerow(["path", "decision", "ranking", *[f"pce_{c}" for c in sel.classes]])
-        for v in verdicts:
-            ranking = " > ".join(f"{c} (PCE {v['pce'][c]:.1f})" for c, _ in v["ranked"])
-            wr.writerow(
-                [v["path"], v["decision"], ranking, *[f"{v['pce'].get(c, float('nan')):.4g}" for c in sel.classes]]
-            )
-    if skipped:
-        write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
-    metrics = {
-        "method": "prnu",
-        "task": cfg.task.name,
-        "classes": sel.classes,
-        "n_images": len(verdicts),
-        "n_skipped_images": len(skipped),
-        "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts),
-        "prnu/pce_threshold": decided["prnu/pce_threshold"],
-        "calibrated": decided["calibrated"],
-    }
-    write_json(out_dir / "metrics.json", metrics)
+    metrics = write_folder_outputs(
+        out_dir,
+        {"method": "prnu", "task": cfg.task.name, **{k: decided[k] for k in ("prnu/pce_threshold", "calibrated")}},
+        sel.classes,
+        verdicts,
+        skipped,
+        "pce",
+        lambda v, c: v["pce"].get(c, float("nan")),
+        lambda v: " > ".join(f"{c} (PCE {v['pce'][c]:.1f})" for c, _ in v["ranked"]),
+    )
     log_run(cfg, "prnu", metrics, {"reliability": out_dir / "reliability.png"})
     log.info(
         "PRNU verdicts for %d questioned images (%d unknown) -> %s",
