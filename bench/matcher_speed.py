@@ -89,7 +89,7 @@ def main() -> None:
         store.residual(str(args.photo), img)  # fill the store
         t_stored = best_of(lambda: photo_crops(str(args.photo), shapes, store, 128, 16), args.repeats)
         crops = photo_crops(str(args.photo), shapes, store, 128, 16)
-        t_net = best_of(lambda: score_photo(net, crops, fps, 128), args.repeats)
+        t_net = best_of(lambda: score_photo(net, crops, fps, 128, "cpu", 64), args.repeats)
         grey = grey_of(img)
 
         def pce_tiles() -> None:

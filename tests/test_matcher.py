@@ -20,6 +20,7 @@ from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.methods.matcher.fit import FitSettings, load_weights
 from sci_lightning.methods.matcher.pairs import PairDataset, draw_pair, pair_arrays
 from sci_lightning.methods.matcher.pretrain import SHIPPED, PretrainSettings, check_metrics, pretrain
+from sci_lightning.methods.matcher.scoring import pair_logits, tiled
 from sci_lightning.models.pcn import PairNet
 
 from conftest import run_in_process
@@ -87,6 +88,20 @@ def test_pairs_are_balanced_seeded_and_new_every_epoch():
     assert [again.spec(i) for i in range(len(ds))] == specs
     ds.epoch = 1
     assert [ds.spec(i) for i in range(len(ds))] != specs
+
+
+def test_large_crops_are_scored_tile_by_tile_as_in_training():
+    x = np.arange(2 * 130 * 130, dtype=np.float32).reshape(2, 130, 130)
+    t = tiled(x, 64)
+    assert t.shape == (8, 64, 64)  # 2 crops x 2 x 2 tiles; the 2 px remainder is left out
+    np.testing.assert_array_equal(t[1], x[0, :64, 64:128])
+    np.testing.assert_array_equal(t[6], x[1, 64:128, :64])
+    net = PairNet(width=8)
+    rng = np.random.default_rng(0)
+    ki, w = rng.standard_normal((2, 2, 128, 128)).astype(np.float32)
+    whole = pair_logits(net, ki, w, tile=64)
+    per_tile = pair_logits(net, tiled(ki, 64), tiled(w, 64)).reshape(2, 4).mean(1)
+    np.testing.assert_allclose(whole, per_tile, rtol=1e-5)
 
 
 def test_a_residual_is_never_inside_its_positive_fingerprint(tmp_path):

@@ -76,6 +76,7 @@ def fit(
     )
     trainer.fit(module, DataLoader(train, batch_size=settings.batch_size, shuffle=False), val_loader)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("val/", "train/"))}
+    metrics["epochs_done"] = trainer.current_epoch  # fewer than settings.epochs when max_minutes stopped it
     return module, metrics
 
 

@@ -91,7 +91,7 @@ def _fit(cfg: DictConfig, case: Case, init: dict[str, Any] | None, workers: int)
     }
     path = save_weights(case.out_dir / "checkpoints" / WEIGHTS_NAME, module, record)
     log.info("matcher weights -> %s (evaluate with: python evaluate.py method=matcher ckpt_path=%s)", path, path)
-    return {"state_dict": module.net.state_dict(), "net": net_kw}, metrics
+    return {"state_dict": module.net.state_dict(), "net": net_kw, "fit": settings.__dict__}, metrics
 
 
 def load_net(blob: dict[str, Any], device: str) -> PairNet:
@@ -118,6 +118,7 @@ def prepare(cfg: DictConfig, fit_now: bool) -> tuple[Case, dict[str, float]]:
     if fit_now:
         init, fit_metrics = _fit(cfg, case, init, workers)
     case.net = load_net(init, case.device)
+    case.tile = int((init.get("fit") or {}).get("crop") or cfg.matcher.crop)
     refs = sel.references()
     case.camera_class = {r.camera: sel.classes.index(r.label(sel.label_field)) for r in refs}
     case.fingerprints = fingerprints_of(refs, case.residuals, workers, "Matcher fingerprints")
@@ -132,7 +133,9 @@ def _calibrate(cfg: DictConfig, case: Case, workers: int) -> dict[str, Any] | No
         return None
     fps = fingerprints_of(case.sel.split_records("train"), case.residuals, workers, "Matcher fingerprints (cal.)")
     paths = [str(r.path) for r in val]
-    scored = score_photos(case.net, paths, fps, case.residuals, case.window, workers, "Matcher validation", case.device)
+    scored = score_photos(
+        case.net, paths, fps, case.residuals, case.window, workers, "Matcher validation", case.device, case.tile
+    )
     require_scored(scored, paths)
     own = [{r.camera} if case.sel.label_field == "camera" else _cameras_of(case, r.device, fps) for r in val]
     cal = calibration.fit(scored, own, float(cfg.verdict.target_false_attribution))
@@ -175,7 +178,7 @@ def _test(cfg: DictConfig, case: Case, fit_metrics: dict[str, float]) -> dict[st
     tests = sel.split_records("test")
     paths = [str(r.path) for r in tests]
     scored = score_photos(
-        case.net, paths, case.fingerprints, case.residuals, case.window, workers, "Matcher test", case.device
+        case.net, paths, case.fingerprints, case.residuals, case.window, workers, "Matcher test", case.device, case.tile
     )
     require_scored(scored, paths)
     n_cls = len(sel.classes)

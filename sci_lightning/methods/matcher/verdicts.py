@@ -33,6 +33,7 @@ class Case:
     out_dir: Path
     window: tuple[int, int | None]  # (crop side, crops per photo)
     device: str = "cpu"
+    tile: int | None = None  # the side the network was trained on: larger crops are scored tile by tile
     net: Any = None
     camera_class: dict[str, int] = field(default_factory=dict)
     fingerprints: dict[str, np.ndarray] = field(default_factory=dict)
@@ -127,6 +128,7 @@ def _decide_and_write(
         os.cpu_count() or 1,
         "Matcher verdicts",
         case.device,
+        case.tile,
     )
     verdicts, skipped = _verdicts(case, paths, scored + more, truth)
     metrics = {
