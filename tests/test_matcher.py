@@ -24,6 +24,7 @@ from sci_lightning.methods.matcher.scoring import pair_logits, tiled
 from sci_lightning.models.pcn import PairNet
 
 from conftest import run_in_process
+from fakedata import camera_image, make_folder_tree, write_jpeg
 
 TINY = [
     "method=matcher",
@@ -173,6 +174,33 @@ def test_train_then_evaluate_then_verdicts_end_to_end(tmp_path):
     assert verdicts["n_images"] > 0 and (tmp_path / "verdicts" / "verdict_report.md").is_file()
     rows = (tmp_path / "verdicts" / "predictions.csv").read_text().splitlines()
     assert len(rows) == verdicts["n_images"] + 1
+
+
+def test_a_forensic_case_gets_calibrated_open_set_verdicts(tmp_path):
+    """references -> questioned photos: fine-tune, calibrate on validation photos, verdicts with 'unknown'."""
+    cams = [("A", "A1"), ("B", "B1"), ("C", "C1"), ("X", "X1")]
+    make_folder_tree(tmp_path / "refs", cams, per_camera=8)
+    for device, camera in cams:
+        for k in range(3):
+            write_jpeg(tmp_path / "q" / device / camera / f"q_{k}.jpg", camera_image(device, camera, 500 + k))
+    tiny = [o for o in TINY if not o.startswith(("data.", "n_folds"))]
+    m = run_in_process(
+        "train",
+        *tiny,
+        "data=folder",
+        "data.split.mode=roots",
+        f"data.reference_root={tmp_path / 'refs'}",
+        f"data.questioned_root={tmp_path / 'q'}",
+        "data.split.exclude_reference=[X/X1]",
+        "data.split.val_fraction=0.3",
+        run_dir=tmp_path / "run",
+    )
+    assert m["calibrated"] and 0 < m["matcher/threshold"] < 1
+    assert m["n_unknown_camera_images"] == 3 and m["n_known_camera_images"] == 9
+    report = (tmp_path / "run" / "verdict_report.md").read_text()
+    assert "P(match)" in report and len(list((tmp_path / "run" / "verdicts").glob("*.png"))) == 12
+    rows = (tmp_path / "run" / "verdicts.csv").read_text().splitlines()
+    assert len(rows) == 13 and sum(",unknown," in r for r in rows) >= 1  # X1's photos are true 'unknown'
 
 
 def test_evaluate_without_weights_says_what_to_pass(tmp_path):
