@@ -209,6 +209,15 @@ def test_evaluate_without_weights_says_what_to_pass(tmp_path):
     assert err.value.setting == "ckpt_path"
 
 
+def test_pairs_that_cannot_be_drawn_name_the_setting():
+    with pytest.raises(SCIConfigError) as err:
+        PairDataset(_coded_stacks(1), 16, 10, seed=0)
+    assert err.value.setting == "data"
+    with pytest.raises(SCIConfigError) as err:
+        PairDataset(_coded_stacks(2, side=40), 64, 10, seed=0)
+    assert err.value.setting == "matcher.crop"
+
+
 def test_a_foreign_weight_file_is_refused(tmp_path):
     bad = tmp_path / "x.pt"
     torch.save({"something": torch.zeros(1)}, bad)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from sci_lightning.errors import SCIConfigError
 from sci_lightning.fingerprint.references import CameraStack
 from sci_lightning.models.pcn import rms_normalise
 
@@ -86,10 +87,14 @@ class PairDataset(Dataset):
         self, stacks: list[CameraStack], size: int, length: int, seed: int, hard_negatives: float = 0.5
     ) -> None:
         if len(stacks) < 2:
-            raise ValueError("a matcher needs photos of at least two cameras (negatives are other cameras)")
+            raise SCIConfigError(
+                "data",
+                f"matcher pairs need at least two cameras with two or more photos each (got {len(stacks)})",
+                "add reference photos, or evaluate the shipped weights without fitting (matcher.finetune=false)",
+            )
         side = min(min(s.residuals.shape[1:]) for s in stacks)
         if side < size:
-            raise ValueError(f"training crops of {size} px do not fit photos of {side} px")
+            raise SCIConfigError("matcher.crop", f"{size} px pairs do not fit photos of {side} px", f"use <= {side}")
         self.stacks, self.size, self.length, self.seed, self.hard = stacks, size, length, seed, hard_negatives
         self.epoch = 0  # set by the training module at each epoch start: new pairs every epoch
 
