@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sci_lightning.errors import SCIConfigError
 from sci_lightning.fingerprint.references import CameraStack
 from sci_lightning.methods.matcher.module import MatcherModule
 from sci_lightning.methods.matcher.pairs import PairDataset
+from sci_lightning.models.pcn import PairNet
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +82,32 @@ def fit(
     return module, metrics
 
 
-def save_weights(path: Path, module: MatcherModule, record: dict[str, Any]) -> Path:
-    """Network weights plus how they were made (plain values only: loads with ``weights_only=True``)."""
+def save_weights(
+    path: Path, state: dict[str, torch.Tensor], net: dict[str, Any], record: dict[str, Any], json_copy: bool = False
+) -> Path:
+    """Network weights (``state``, built by ``PairNet(**net)``) plus how they were made, written atomically;
+    plain values only, so the file loads with ``weights_only=True``. ``json_copy``: the record also as
+    ``<path>.json`` beside it (the shipped weights)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in module.net.state_dict().items()}
+    state = {k: v.detach().cpu() for k, v in state.items()}
     tmp = path.with_name(f".tmp-{path.name}")
-    torch.save({"format": WEIGHTS_FORMAT, "net": dict(module.hparams.net), "state_dict": state, **record}, tmp)
+    torch.save({"format": WEIGHTS_FORMAT, "net": dict(net), "state_dict": state, **record}, tmp)
     tmp.replace(path)
+    if json_copy:
+        path.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     return path
+
+
+def record_of(blob: dict[str, Any]) -> dict[str, Any]:
+    """How a loaded weight file was made: everything but the weights themselves."""
+    return {k: v for k, v in blob.items() if k not in ("format", "net", "state_dict")}
+
+
+def net_from(blob: dict[str, Any]) -> PairNet:
+    """The network a weight file (or a fit's ``{"net", "state_dict"}``) describes, weights loaded."""
+    net = PairNet(**blob["net"])
+    net.load_state_dict(blob["state_dict"])
+    return net
 
 
 def load_weights(path: str | Path, setting: str = "matcher.pretrained") -> dict[str, Any]:
@@ -102,7 +122,3 @@ def load_weights(path: str | Path, setting: str = "matcher.pretrained") -> dict[
     if not isinstance(blob, dict) or blob.get("format") != WEIGHTS_FORMAT or "state_dict" not in blob:
         raise SCIConfigError(setting, f"{path} is not a matcher weight file", "use a file written by this version")
     return blob
-
-
-def settings_dict(settings: FitSettings) -> dict[str, Any]:
-    return asdict(settings)

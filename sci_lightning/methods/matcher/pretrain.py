@@ -33,9 +33,8 @@ from sci_lightning.data.layouts import read_synthetic
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.fingerprint.references import camera_stacks
 from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.methods.matcher.fit import FitSettings, fit, load_weights, save_weights
+from sci_lightning.methods.matcher.fit import FitSettings, fit, load_weights, net_from, record_of, save_weights
 from sci_lightning.methods.matcher.pairs import PairDataset
-from sci_lightning.models.pcn import PairNet
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +97,7 @@ def pretrain(out: Path, data: PretrainSettings, settings: FitSettings, check: bo
     }
     if check:
         record["check"] = check_metrics(module.net, data.cache_dir, workers)
-    save_weights(out, module, record)
-    out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    save_weights(out, module.net.state_dict(), net, record, json_copy=True)
     return record
 
 
@@ -109,8 +107,9 @@ def check_metrics(net: torch.nn.Module, cache_dir: str, workers: int) -> dict[st
     index = read_synthetic(Path(os.path.expanduser(cache_dir)) / "synthetic", workers, profile="units_of_one_model")
     stacks = camera_stacks(index.records, ResidualStore(cache_dir, RESIDUAL_KW), workers)
     pairs = PairDataset(stacks, CHECK_CROP, CHECK_PAIRS, seed=0, hard_negatives=1.0)
-    x = torch.stack([pairs[i][0] for i in range(len(pairs))])
-    y = np.array([float(pairs[i][1]) for i in range(len(pairs))])
+    items = [pairs[i] for i in range(len(pairs))]
+    x = torch.stack([pair for pair, _ in items])
+    y = np.array([float(label) for _, label in items])
     net.eval()
     with torch.no_grad():
         logits = torch.cat([net(x[s : s + 128]) for s in range(0, len(x), 128)]).numpy()
@@ -149,15 +148,9 @@ def main(argv: list[str]) -> int:
 def _recheck(path: Path, cache_dir: str) -> int:
     """Measure the check numbers of ``path`` and store them in its record (file and JSON copy)."""
     blob = load_weights(path, "check")
-    net = PairNet(**blob["net"])
-    net.load_state_dict(blob["state_dict"])
-    blob["check"] = check_metrics(net, cache_dir, os.cpu_count() or 1)
-    tmp = path.with_name(f".tmp-{path.name}")
-    torch.save(blob, tmp)
-    tmp.replace(path)
-    record = {k: v for k, v in blob.items() if k not in ("state_dict", "net", "format")}
-    path.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    print(json.dumps(blob["check"], indent=1))
+    record = {**record_of(blob), "check": check_metrics(net_from(blob), cache_dir, os.cpu_count() or 1)}
+    save_weights(path, blob["state_dict"], blob["net"], record, json_copy=True)
+    print(json.dumps(record["check"], indent=1))
     return 0
 
 

@@ -34,11 +34,10 @@ from sci_lightning.fingerprint.references import (
 from sci_lightning.forensic.figures import plot_roc
 from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.matcher import calibration
-from sci_lightning.methods.matcher.fit import FitSettings, fit, load_weights, save_weights
+from sci_lightning.methods.matcher.fit import FitSettings, fit, load_weights, net_from, save_weights
 from sci_lightning.methods.matcher.pretrain import SHIPPED
 from sci_lightning.methods.matcher.scoring import score_photos
 from sci_lightning.methods.matcher.verdicts import Case, fixed_split_verdicts, questioned_folder_verdicts
-from sci_lightning.models.pcn import PairNet
 from sci_lightning.outputs import plot_confusion_matrix, run_metadata, write_json, write_skipped
 from sci_lightning.tracking import log_run
 
@@ -89,15 +88,9 @@ def _fit(cfg: DictConfig, case: Case, init: dict[str, Any] | None, workers: int)
         "run_config": OmegaConf.to_container(cfg, resolve=True),
         "val_metrics": metrics,
     }
-    path = save_weights(case.out_dir / "checkpoints" / WEIGHTS_NAME, module, record)
+    path = save_weights(case.out_dir / "checkpoints" / WEIGHTS_NAME, module.net.state_dict(), net_kw, record)
     log.info("matcher weights -> %s (evaluate with: python evaluate.py method=matcher ckpt_path=%s)", path, path)
     return {"state_dict": module.net.state_dict(), "net": net_kw, "fit": settings.__dict__}, metrics
-
-
-def load_net(blob: dict[str, Any], device: str) -> PairNet:
-    net = PairNet(**blob["net"])
-    net.load_state_dict(blob["state_dict"])
-    return net.to(device).eval()
 
 
 def prepare(cfg: DictConfig, fit_now: bool) -> tuple[Case, dict[str, float]]:
@@ -117,7 +110,7 @@ def prepare(cfg: DictConfig, fit_now: bool) -> tuple[Case, dict[str, float]]:
     fit_metrics: dict[str, float] = {}
     if fit_now:
         init, fit_metrics = _fit(cfg, case, init, workers)
-    case.net = load_net(init, case.device)
+    case.net = net_from(init).to(case.device).eval()
     case.tile = int((init.get("fit") or {}).get("crop") or cfg.matcher.crop)
     refs = sel.references()
     case.camera_class = {r.camera: sel.classes.index(r.label(sel.label_field)) for r in refs}
