@@ -22,6 +22,7 @@ from scipy.ndimage import uniform_filter
 
 GREY = np.array([0.299, 0.587, 0.114], np.float32)
 WINDOWS = (3, 5, 7, 9)
+SATURATION = 250.0  # grey level from which pixels carry no PRNU (clipped): masked out of fingerprints
 
 
 def _local_wiener_noise(coef: np.ndarray, noise_var: float) -> np.ndarray:
@@ -49,7 +50,7 @@ def noise_residual(
     """
     x = np.asarray(img, dtype=np.float32)
     if x.ndim == 3 and grey_first:
-        w = _residual_2d(x @ GREY, sigma, levels, wavelet)
+        w = _residual_2d(grey_of(x), sigma, levels, wavelet)
     elif x.ndim == 3:
         w = sum(GREY[c] * _residual_2d(x[..., c], sigma, levels, wavelet) for c in range(3))
     else:
@@ -80,23 +81,31 @@ def wiener_dft(x: np.ndarray) -> np.ndarray:
     return np.real(scipy.fft.ifft2(f * scale)).astype(np.float32)
 
 
-def _grey(img: np.ndarray) -> np.ndarray:
+def grey_of(img: np.ndarray) -> np.ndarray:
+    """The intensity a fingerprint is weighted by (RGB -> grey, float32)."""
     x = np.asarray(img, dtype=np.float32)
     return x @ GREY if x.ndim == 3 else x
 
 
-def estimate_fingerprint(images: Iterable[np.ndarray], saturation: float = 250.0, **residual_kw) -> np.ndarray:
+def intensity_weight(grey: np.ndarray, saturation: float = SATURATION) -> np.ndarray:
+    """I in K = sum(W*I) / sum(I^2), with saturated pixels (no PRNU left in them) weighted 0."""
+    return np.where(grey >= saturation, 0.0, grey).astype(np.float32)
+
+
+def estimate_fingerprint(images: Iterable[np.ndarray], saturation: float = SATURATION, **residual_kw) -> np.ndarray:
     """K = sum(W*I) / sum(I^2) over same-size images (saturated pixels masked), then cleaned up."""
     return fingerprint_from_residuals(
-        ((noise_residual(img, **residual_kw), _grey(img)) for img in images), saturation=saturation
+        ((noise_residual(img, **residual_kw), grey_of(img)) for img in images), saturation=saturation
     )
 
 
-def fingerprint_from_residuals(pairs: Iterable[tuple[np.ndarray, np.ndarray]], saturation: float = 250.0) -> np.ndarray:
+def fingerprint_from_residuals(
+    pairs: Iterable[tuple[np.ndarray, np.ndarray]], saturation: float = SATURATION
+) -> np.ndarray:
     """:func:`estimate_fingerprint` from ``(residual W, grey intensity I)`` pairs already computed (e.g. cached)."""
     num = den = None
     for w, grey in pairs:
-        weight = np.where(grey >= saturation, 0.0, grey).astype(np.float32)
+        weight = intensity_weight(grey, saturation)
         num = w * weight if num is None else num + w * weight
         den = weight * weight if den is None else den + weight * weight
     if num is None:
@@ -107,11 +116,6 @@ def fingerprint_from_residuals(pairs: Iterable[tuple[np.ndarray, np.ndarray]], s
 def clean_up(k: np.ndarray) -> np.ndarray:
     """A raw fingerprint estimate freed of linear (CFA row/column) and periodic patterns cameras share."""
     return wiener_dft(zero_mean_total(k))
-
-
-def grey_of(img: np.ndarray) -> np.ndarray:
-    """The intensity a fingerprint is weighted by (RGB -> grey, float32)."""
-    return _grey(img)
 
 
 def ncc(a: np.ndarray, b: np.ndarray) -> float:

@@ -18,12 +18,16 @@ from sci_lightning.data.patches import centred_grid
 from sci_lightning.data.records import ImageRecord
 from sci_lightning.data.selection import Selection, select_images
 from sci_lightning.errors import SCIConfigError
-from sci_lightning.fingerprint.core import clean_up, crop_center, fingerprint_from_residuals, grey_of
+from sci_lightning.fingerprint.core import (
+    clean_up,
+    crop_center,
+    fingerprint_from_residuals,
+    grey_of,
+    intensity_weight,
+)
 from sci_lightning.fingerprint.residuals import ResidualStore
 
 log = logging.getLogger(__name__)
-
-SATURATION = 250.0  # grey level from which pixels carry no PRNU (clipped): masked out of fingerprints
 
 
 def residual_store(cfg: DictConfig) -> ResidualStore:
@@ -117,7 +121,7 @@ def camera_stack(records: list[ImageRecord], residuals: ResidualStore, max_side:
         )
     ws = np.stack([residuals.residual(p, i) for p, i in imgs])
     greys = np.stack([grey_of(i) for _, i in imgs])
-    weights = np.where(greys >= SATURATION, 0.0, greys).astype(np.float32)
+    weights = intensity_weight(greys)
     num, den = (ws * weights).sum(0), (weights * weights).sum(0)
     loo = np.empty(ws.shape, np.float16)
     for j in range(len(ws)):
