@@ -97,12 +97,29 @@ def draw_block_heatmap(
     return out
 
 
+def _square():
+    fig = Figure(figsize=(4.6, 4.2), dpi=110)
+    return fig, fig.subplots()
+
+
+def _save_square(fig, ax, path: Path, title: str, xlabel: str, ylabel: str, legend_loc: str) -> Path:
+    """The finish the rate plots share: y in [0, 1], labels, title, legend, grid, saved to ``path``."""
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc=legend_loc)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
 def plot_reliability(
     curves: Sequence[tuple[str, list[dict[str, float]]]], path: Path, title: str, xlabel: str = "top-1 score"
 ) -> Path:
     """Reliability diagram: accuracy per confidence bin (marker size ~ count) against the diagonal."""
-    fig = Figure(figsize=(4.6, 4.2), dpi=110)
-    ax = fig.subplots()
+    fig, ax = _square()
     ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfect calibration")
     for name, bins in curves:
         if bins:
@@ -112,32 +129,16 @@ def plot_reliability(
             ax.plot(x, y, marker="o", lw=1.2, label=name)
             ax.scatter(x, y, s=20 + 200 * n / n.max(), alpha=0.3)
     ax.set_xlim(0, 1.02)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("fraction correct")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return _save_square(fig, ax, path, title, xlabel, "fraction correct", "upper left")
 
 
 def plot_roc(fpr: Sequence[float], tpr: Sequence[float], path: Path, title: str, fpr_target: float = 0.01) -> Path:
     """ROC curve on a log false-match axis (the low-FPR end is what forensic use needs), the target FPR marked."""
-    fig = Figure(figsize=(4.6, 4.2), dpi=110)
-    ax = fig.subplots()
+    fig, ax = _square()
     fpr_arr = np.clip(np.asarray(fpr, dtype=float), 1e-4, 1)
     ax.plot(fpr_arr, tpr, lw=1.5)
     ax.axvline(fpr_target, color="0.5", ls="--", lw=1, label=f"FPR = {fpr_target:g}")
     ax.set_xscale("log")
     ax.set_xlim(1e-4, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("false-match rate (non-matching pairs accepted)")
-    ax.set_ylabel("true-match rate")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+    xlabel = "false-match rate (non-matching pairs accepted)"
+    return _save_square(fig, ax, path, title, xlabel, "true-match rate", "lower right")
