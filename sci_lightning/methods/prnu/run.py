@@ -21,15 +21,10 @@ from omegaconf import DictConfig
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
 from sci_lightning.fingerprint.references import require_scored
+from sci_lightning.fingerprint.scoring import HEAT_BLOCK, score_images
 from sci_lightning.forensic.figures import plot_roc
 from sci_lightning.forensic.verification import crop_metrics
-from sci_lightning.methods.prnu.scoring import (
-    DECISIONS,
-    HEAT_BLOCK,
-    class_scores,
-    references,
-    score_images,
-)
+from sci_lightning.methods.prnu.scoring import DECISIONS, class_scores, references
 from sci_lightning.methods.prnu.verdicts import fixed_split_verdicts, questioned_folder_verdicts
 from sci_lightning.outputs import plot_confusion_matrix, run_metadata, write_json, write_skipped
 from sci_lightning.tracking import log_run

@@ -1,0 +1,148 @@
+"""PCE verdicts: ranked cameras with a calibrated match probability, "unknown" below the PCE threshold.
+
+Shared by the PRNU baseline (fingerprints estimated per run) and the fingerprint library (fingerprints enrolled
+once), so both give the same verdict for the same fingerprints and photo.
+
+* **Decision.** The camera whose fingerprint gives the highest PCE, if that PCE reaches ``prnu.pce_threshold``
+  (60, the value used in forensic practice: for a non-matching camera PCE behaves like a chi-square with one
+  degree of freedom, so 60 is a false-match probability of the order of 1e-14); otherwise **unknown**.
+* **Calibrated score.** P(match | PCE) by Platt scaling (logistic regression on signed log(1+|PCE|)), fitted on
+  validation images scored against fingerprints estimated from the training references only; its reliability
+  (ECE over image x camera pairs) is written to the report. The final fingerprints use all references, which
+  makes the PCE of matching cameras somewhat higher than in the fit: the probabilities are, if anything,
+  conservative for matches.
+* **Heat map.** NCC between the residual and the best camera's fingerprint in 64 px tiles: where the
+  fingerprint shows (flat, bright, unsaturated regions carry it best).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sci_lightning.data.selection import Selection
+from sci_lightning.fingerprint.references import fingerprints_of, require_scored
+from sci_lightning.fingerprint.residuals import ResidualStore
+from sci_lightning.fingerprint.scoring import HEAT_BLOCK, score_images
+from sci_lightning.forensic.calibration import fit_platt, platt_probability
+from sci_lightning.forensic.decisions import UNKNOWN
+from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
+from sci_lightning.forensic.report import write_verdicts
+from sci_lightning.outputs import write_json
+
+log = logging.getLogger(__name__)
+
+
+def calibrate_pce(
+    sel: Selection, residuals: ResidualStore, window: tuple[int | None, int | None], workers: int
+) -> dict[str, Any] | None:
+    """Platt scaling of PCE -> P(match), fitted on ``sel``'s validation images vs training-only fingerprints
+    (scored on the same crops, ``window`` = ``(eval.crop, eval.crops_per_image)``, as the questioned photos)."""
+    val = sel.split_records("val")
+    if not val:
+        log.warning("no validation images: PRNU scores are reported as raw PCE (no calibrated probability)")
+        return None
+    fps = fingerprints_of(sel.split_records("train"), residuals, workers, "PRNU fingerprints (calibration)")
+    paths = [str(r.path) for r in val]
+    scored = score_images(paths, fps, residuals, workers, "PRNU validation residuals", window=window)
+    require_scored(scored, paths)
+    pairs = [(p, cam == r.camera) for r, s in zip(val, scored) for cam, (p, _) in s.get("scores", {}).items()]
+    cal = fit_platt(np.array([p for p, _ in pairs]), np.array([m for _, m in pairs])) if pairs else None
+    return {**cal, "n_images": len(val)} if cal else None
+
+
+def p_match(pce_value: float, cal: dict[str, Any] | None) -> float | None:
+    """P(match) of one PCE value under the Platt calibration ``cal`` (None without one)."""
+    if cal is None:
+        return None
+    return float(platt_probability(np.array([pce_value]), cal["a"], cal["b"])[0])
+
+
+def pce_verdicts(
+    paths: list[str],
+    scored: list[dict],
+    camera_class: dict[str, int],
+    classes: list[str],
+    cal: dict | None,
+    threshold: float,
+    truth: dict[str, str] | None,
+) -> tuple[list[dict], list[dict]]:
+    """``(verdicts, skipped)`` from per-photo PCE scores (``scored[i]["scores"][camera] = (PCE, NCC)``); a class
+    owning several cameras takes its best PCE; photos scored as ``{"reason": ...}`` are skipped and logged."""
+    verdicts, skipped = [], []
+    for path, s in zip(paths, scored):
+        if "reason" in s:
+            log.warning("skipped %s: %s", path, s["reason"])
+            skipped.append({"path": path, "reason": s["reason"]})
+            continue
+        best_pce: dict[str, float] = {}
+        for cam, (value, _) in s["scores"].items():
+            cls = classes[camera_class[cam]]
+            best_pce[cls] = max(best_pce.get(cls, -np.inf), value)
+        order = sorted(best_pce, key=lambda c: -best_pce[c])
+        ranked = [(c, p_match(best_pce[c], cal) if cal else best_pce[c]) for c in order]
+        top_pce = best_pce[order[0]] if order else -np.inf
+        v = {
+            "path": path,
+            "ranked": ranked,
+            "decision": order[0] if top_pce >= threshold else UNKNOWN,
+            "pce": best_pce,
+            "heat_map": s.get("heat_map"),
+            "heat_origin": s.get("heat_origin"),
+            "heat_camera": s.get("heat_camera"),
+            "detail": "PCE: " + ", ".join(f"{c} {best_pce[c]:.1f}" for c in order) + f" (threshold {threshold:g})",
+        }
+        if truth is not None:
+            v["true"] = truth.get(path, UNKNOWN)
+        verdicts.append(v)
+    return verdicts, skipped
+
+
+def write_pce_report(
+    out_dir: Path, verdicts: list[dict], cal: dict | None, threshold: float, max_heatmaps: int, decided_by: str
+) -> dict[str, Any]:
+    """``verdicts.csv``, ``verdict_report.md``, heat maps and (calibrated) ``calibration.json`` /
+    ``reliability.png``; ``decided_by`` opens the report (what produced the fingerprints and scores)."""
+    if cal:
+        plot_reliability(
+            [("validation (image x camera pairs)", cal["bins_after"])],
+            out_dir / "reliability.png",
+            "PRNU: P(match | PCE) reliability",
+            xlabel="P(match) or 1 - P(match), the larger",
+        )
+        write_json(out_dir / "calibration.json", cal)
+    header = [
+        decided_by,
+        "",
+        f"- A camera is named only if its PCE reaches {threshold:g}; otherwise the verdict is **unknown**.",
+    ]
+    header.append(
+        f"- Scores: P(match | PCE), Platt scaling fitted on {cal['n_images']} validation images "
+        f"({cal['n_pairs']} image x camera pairs, fingerprints from the training references only); "
+        f"expected calibration error on those pairs {cal['ece_after']:.3f} (`reliability.png`)."
+        if cal
+        else "- **Scores are raw PCE values** (no validation images to calibrate them on)."
+    )
+
+    def heatmap(v: dict, png: Path) -> Path:
+        if v.get("heat_map") is None or not np.size(v["heat_map"]):
+            raise ValueError("image smaller than one heat-map tile")
+        return draw_block_heatmap(
+            v["path"],
+            v["heat_map"],
+            HEAT_BLOCK,
+            v["heat_origin"],
+            png,
+            f"{Path(v['path']).name}: {v['decision']}",
+            f"local NCC with {v['heat_camera']}'s fingerprint",
+        )
+
+    return write_verdicts(out_dir, verdicts, header, heatmap, max_heatmaps, score_name="P(match)" if cal else "PCE")
+
+
+def pce_ranking(v: dict) -> str:
+    """The report's one-line ranking of a PCE verdict."""
+    return " > ".join(f"{c} (PCE {v['pce'][c]:.1f})" for c, _ in v["ranked"])
