@@ -65,9 +65,16 @@ def _load_common(paths: list[str], max_side: int | None = None) -> list[tuple[st
     return [(p, crop_center(i, h, w)) for p, i in imgs]
 
 
+def fingerprint_and_photos(paths: list[str], residuals: ResidualStore) -> tuple[np.ndarray, list[str]]:
+    """One camera's fingerprint from its reference photos (centre-cropped to their common size) and the photos
+    it was estimated from (the readable ones, in order)."""
+    imgs = _load_common(paths)
+    return fingerprint_from_residuals((residuals.residual(p, i), grey_of(i)) for p, i in imgs), [p for p, _ in imgs]
+
+
 def fingerprint_of(paths: list[str], residuals: ResidualStore) -> np.ndarray:
     """One camera's fingerprint from its reference photos (centre-cropped to their common size)."""
-    return fingerprint_from_residuals((residuals.residual(p, i), grey_of(i)) for p, i in _load_common(paths))
+    return fingerprint_and_photos(paths, residuals)[0]
 
 
 def fingerprints_of(records: list, residuals: ResidualStore, workers: int, what: str) -> dict[str, np.ndarray]:

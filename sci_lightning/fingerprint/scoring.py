@@ -30,20 +30,32 @@ def score_image(
     crop: int | None = None,
     n_crops: int | None = None,
 ) -> dict[str, Any]:
-    """PCE and NCC of one photo against every fingerprint; with ``heat_block``, the best camera's local NCC map.
+    """:func:`score_residual` of the photo at ``path`` (its residual from ``residuals``). Unreadable photos come
+    back as ``{"reason": ...}`` instead of raising (they run in worker processes)."""
+    try:
+        img = load_rgb(path)
+    except SkippedImage as err:
+        return {"reason": str(err)}
+    return score_residual(residuals.residual(path, img), grey_of(img), fingerprints, heat_block, crop, n_crops)
+
+
+def score_residual(
+    w: np.ndarray,
+    grey: np.ndarray,
+    fingerprints: dict[str, np.ndarray],
+    heat_block: int = 0,
+    crop: int | None = None,
+    n_crops: int | None = None,
+) -> dict[str, Any]:
+    """PCE and NCC of one photo (residual ``w``, intensity ``grey``) against every fingerprint; with
+    ``heat_block``, the best camera's local NCC map.
 
     Whole photo (``crop`` None): each camera is compared on the centred area the photo and its fingerprint share.
     With ``crop``: ``n_crops`` (default 1) co-located ``crop`` px crops, the most central cells of the centred grid
     of the area the photo and *every* fingerprint share, so each crop sits at the same sensor position for every
     camera; the photo's score for a camera is the mean over its crops. ``crop_scores`` holds every crop's
     ``(PCE, NCC)`` per camera, shape ``(n_crops, n_cameras, 2)``, cameras in ``cameras`` order.
-    Unreadable photos come back as ``{"reason": ...}`` instead of raising (they run in worker processes).
     """
-    try:
-        img = load_rgb(path)
-    except SkippedImage as err:
-        return {"reason": str(err)}
-    w, grey = residuals.residual(path, img), grey_of(img)
     cameras = sorted(fingerprints)
     if crop:
         h, wd, positions = shared_crops(w.shape, [fingerprints[c] for c in cameras], crop, n_crops)

@@ -1,0 +1,81 @@
+"""Library ingestion throughput: a 2-worker Dask local cluster vs a single process, same photos, same run.
+
+    python bench/library_ingest.py [--photos 24] [--width 2000] [--height 1500] [--repeats 2]
+
+Ingestion = what ``python library.py action=ingest images=DIR`` does per photo: decode, wavelet residual
+(written to the residual store), index code, catalogue commit. Photo-like JPEGs (bench/common.py). Each run
+starts from an empty residual store and library; runs alternate single / Dask, best of ``--repeats``. The Dask
+time includes starting and stopping the local cluster (what a user waits for). Also checks that both produce
+the same codes and residual bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sci_lightning.fingerprint.residuals import ResidualStore
+from sci_lightning.library import FingerprintLibrary, ingest_photos
+
+from common import machine_line, write_photo
+
+RESIDUAL = {"sigma": 5.0, "levels": 4, "wavelet": "db4", "grey_first": True}
+
+
+def run(root: Path, photos: list[str], scheduler: str, tag: str) -> tuple[float, FingerprintLibrary, Path]:
+    lib = FingerprintLibrary(root / f"lib-{tag}", create=True, residual=RESIDUAL, side=512)
+    cache = root / f"cache-{tag}"
+    t0 = time.perf_counter()
+    done = ingest_photos(lib, photos, ResidualStore(cache, RESIDUAL), scheduler, 2)
+    elapsed = time.perf_counter() - t0
+    assert done["n_ingested"] == len(photos), done
+    return elapsed, lib, cache
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--photos", type=int, default=24)
+    ap.add_argument("--width", type=int, default=2000)
+    ap.add_argument("--height", type=int, default=1500)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    print(machine_line())
+    root = Path(tempfile.mkdtemp(prefix="ingestbench-"))
+    try:
+        photos = [str(write_photo(root / f"p{i:03d}.jpg", args.width, args.height, seed=i)) for i in range(args.photos)]
+        print(f"{args.photos} photos of {args.width}x{args.height} px")
+        best = {"single": float("inf"), "local": float("inf")}
+        for rep in range(args.repeats):
+            outs = {}
+            for scheduler in ("single", "local"):
+                elapsed, lib, cache = run(root, photos, scheduler, f"{scheduler}{rep}")
+                best[scheduler] = min(best[scheduler], elapsed)
+                outs[scheduler] = (lib, cache)
+                print(f"  repeat {rep}: {scheduler:>6}: {elapsed:.1f} s ({args.photos / elapsed:.2f} photos/s)")
+            rows = "SELECT sha256, code FROM photos ORDER BY sha256"
+            same_codes = outs["single"][0].cat.query(rows) == outs["local"][0].cat.query(rows)
+            same_res = all(
+                np.array_equal(np.load(f)["w"], np.load(outs["local"][1] / f.relative_to(outs["single"][1]))["w"])
+                for f in outs["single"][1].rglob("*.npz")
+            )
+            print(f"  repeat {rep}: same codes {same_codes}, same residual bytes {same_res}")
+        ratio = best["single"] / best["local"]
+        print(
+            f"best: single {best['single']:.1f} s, Dask 2 workers {best['local']:.1f} s -> {ratio:.2f}x "
+            "(cluster start and stop included)"
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

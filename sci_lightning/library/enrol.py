@@ -1,0 +1,104 @@
+"""Filling the library: enrol cameras from their reference photos, ingest folders of photos (residuals and
+index codes) for reverse search. Both run on the engine (:mod:`.engine`: Dask by default) and commit each
+finished camera, or each batch of photos, at once: a killed run keeps what it committed and a rerun skips it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from functools import partial
+from typing import Any
+
+from sci_lightning.errors import SCIConfigError
+from sci_lightning.fingerprint.residuals import ResidualStore
+from sci_lightning.library.engine import run_tasks
+from sci_lightning.library.store import FingerprintLibrary
+from sci_lightning.library.tasks import estimate_camera, ingest_photo
+
+log = logging.getLogger(__name__)
+
+COMMIT_EVERY = 32  # photos per catalogue transaction during ingestion
+COMMIT_EVERY_S = 10.0
+
+
+def enrol_cameras(
+    lib: FingerprintLibrary,
+    jobs: list[tuple[str, str, list[str]]],
+    residuals: ResidualStore,
+    source: str,
+    scheduler: str = "local",
+    workers: int = 2,
+    replace: bool = False,
+) -> dict[str, Any]:
+    """Enrol ``jobs`` = ``[(name, device, reference photo paths), ...]``.
+
+    A camera already enrolled from the same photos is skipped (a rerun after a crash does only what is left); one
+    enrolled from other photos is refused unless ``replace``. Cameras with no readable photo are skipped with
+    their reason. Returns ``{"enrolled": [...], "already": [...], "skipped": [{"name", "reason"}]}``.
+    """
+    existing = {row["name"]: sorted(p for p, _ in row["photos"]) for row in lib.cameras()}
+    todo, already = [], []
+    for name, device, paths in jobs:
+        if name in existing and not replace:
+            if existing[name] == sorted(str(p) for p in paths):
+                already.append(name)
+                continue
+            raise SCIConfigError(
+                "library.camera",
+                f"{name!r} is already in {lib.path}, enrolled from other photos",
+                "pass library.replace=true to re-enrol it, or choose another library.camera name",
+            )
+        todo.append((name, device, [str(p) for p in paths]))
+    if already:
+        log.info("%d cameras already enrolled from the same photos: %s", len(already), ", ".join(already))
+    enrolled, skipped = [], []
+    fn = partial(estimate_camera, residuals=residuals)
+    for _, out in run_tasks(fn, todo, scheduler, workers, "fingerprints"):
+        if "reason" in out:
+            log.warning("camera %s not enrolled: %s", out["name"], out["reason"])
+            skipped.append({"name": out["name"], "reason": out["reason"]})
+            continue
+        lib.enrol(out["name"], out["device"], out["fingerprint"], out["photos"], source)
+        enrolled.append(out["name"])
+        log.info("enrolled %s (%s, %d photos)", out["name"], out["device"], len(out["photos"]))
+    return {"enrolled": enrolled, "already": already, "skipped": skipped}
+
+
+def ingest_photos(
+    lib: FingerprintLibrary,
+    paths: list[str],
+    residuals: ResidualStore,
+    scheduler: str = "local",
+    workers: int = 2,
+) -> dict[str, Any]:
+    """Residual (into the residual store) and index code (into the catalogue) of every photo not yet ingested
+    unchanged. Returns counts and the skipped photos with their reasons."""
+    known = lib.ingested()
+    todo = []
+    for p in map(str, paths):
+        st = os.stat(p)
+        if known.get(p) != (st.st_size, st.st_mtime_ns):
+            todo.append(p)
+    log.info("ingesting %d photos (%d already ingested, unchanged)", len(todo), len(paths) - len(todo))
+    batch: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    last = time.perf_counter()
+    fn = partial(ingest_photo, residuals=residuals, side=lib.side)
+    for _, out in run_tasks(fn, todo, scheduler, workers, "ingestion"):
+        if "reason" in out:
+            log.warning("skipped %s: %s", out["path"], out["reason"])
+            skipped.append({"path": out["path"], "reason": out["reason"]})
+        else:
+            batch.append(out)
+        if len(batch) >= COMMIT_EVERY or (batch and time.perf_counter() - last >= COMMIT_EVERY_S):
+            lib.add_photos(batch)
+            batch, last = [], time.perf_counter()
+    if batch:
+        lib.add_photos(batch)
+    return {
+        "n_photos": len(paths),
+        "n_ingested": len(todo) - len(skipped),
+        "n_skipped": len(skipped),
+        "skipped": skipped,
+    }

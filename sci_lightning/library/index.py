@@ -1,0 +1,68 @@
+"""The library's compact index: one bit per pixel of the central ``side`` x ``side`` area (Bayram, Sencar and
+Memon, "Efficient sensor fingerprint matching through fingerprint binarization", IEEE TIFS 2012).
+
+A camera's code is the sign of its fingerprint K there; a photo's code is the sign of I*W (intensity times
+residual) on the same pixels, because K*I is what a photo's residual carries. The agreement of two codes,
+``1 - 2 * hamming / bits``, estimates (2/pi) * arcsin of their correlation; under "not this camera" it is about
+N(0, 1/bits), so ``z = agreement * sqrt(bits)`` ranks cameras on one scale whatever the library's size. The index
+only shortlists: every decision is taken by full PCE on the shortlisted fingerprints.
+
+What a shortlist can find is set by the physics: ``z`` of a true match is about 0.64 * sqrt(bits / pixels) times
+the sqrt(PCE) of the whole-frame comparison, so a weak match (PCE ~100 on a 12 MP photo) needs a large ``side``
+or a long shortlist in a large library (docs/RESULTS.md, section 6).
+
+Why not faiss' ``IndexBinaryFlat``: it does this same exhaustive Hamming scan; NumPy's popcount over the packed
+codes is already memory-bound at 10,000 x 32 KB, and needs no extra dependency.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sci_lightning.fingerprint.core import crop_center
+
+BLOCK_ROWS = 256
+
+
+def code_bits(side: int) -> int:
+    """Bits in one code (``side`` x ``side``; a multiple of 64 so codes pack into whole 64-bit words)."""
+    return side * side
+
+
+def has_code(shape: tuple[int, ...], side: int) -> bool:
+    """Whether a fingerprint or photo of ``shape`` covers the index area (smaller ones are always verified)."""
+    return shape[0] >= side and shape[1] >= side
+
+
+def sign_code(x: np.ndarray, side: int) -> np.ndarray:
+    """Packed sign bits (uint8, ``side * side / 8`` bytes) of the central ``side`` x ``side`` area of ``x``."""
+    return np.packbits(crop_center(x, side, side).ravel() > 0)
+
+
+def photo_code(w: np.ndarray, grey: np.ndarray, side: int) -> np.ndarray:
+    """A photo's code: the sign of intensity x residual (what correlates with a fingerprint) on the index area."""
+    return sign_code(crop_center(grey, side, side) * crop_center(w, side, side), side)
+
+
+def z_scores(codes: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``z`` of ``query`` (one packed code) against every row of ``codes`` (n, bytes): agreement x sqrt(bits)."""
+    if not len(codes):
+        return np.zeros(0)
+    words = codes.view(np.uint64) if codes.shape[1] % 8 == 0 else codes
+    q = query.view(np.uint64) if query.shape[0] % 8 == 0 else query
+    hamming = np.empty(len(codes), dtype=np.int64)
+    for start in range(0, len(codes), BLOCK_ROWS):  # blocks: the XOR temporary stays small (cache, not RAM)
+        block = words[start : start + BLOCK_ROWS]
+        hamming[start : start + len(block)] = np.bitwise_count(np.bitwise_xor(block, q)).sum(axis=1, dtype=np.int64)
+    bits = codes.shape[1] * 8
+    return (1.0 - 2.0 * hamming / bits) * np.sqrt(bits)
+
+
+def shortlist(z: np.ndarray, k: int, min_z: float) -> np.ndarray:
+    """Row indices to verify, best first: the ``k`` highest ``z`` and every row reaching ``min_z``."""
+    if not len(z):
+        return np.zeros(0, dtype=np.int64)
+    k = min(k, len(z))
+    top = np.argpartition(-z, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
+    rows = np.union1d(top, np.flatnonzero(z >= min_z))
+    return rows[np.argsort(-z[rows], kind="stable")]
