@@ -85,7 +85,8 @@ def ingest_photos(
     skipped: list[dict[str, str]] = []
     last = time.perf_counter()
     fn = partial(ingest_photo, residuals=residuals, side=lib.side)
-    for _, out in run_tasks(fn, todo, scheduler, workers, "ingestion"):
+    seconds: dict[str, float] = {}
+    for _, out in run_tasks(fn, todo, scheduler, workers, "ingestion", seconds):
         if "reason" in out:
             log.warning("skipped %s: %s", out["path"], out["reason"])
             skipped.append({"path": out["path"], "reason": out["reason"]})
@@ -101,4 +102,5 @@ def ingest_photos(
         "n_ingested": len(todo) - len(skipped),
         "n_skipped": len(skipped),
         "skipped": skipped,
+        "seconds": seconds,
     }

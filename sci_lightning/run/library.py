@@ -167,7 +167,11 @@ def ingest(cfg: DictConfig) -> dict[str, Any]:
     out = _out_dir(cfg)
     if done["skipped"]:
         write_skipped(out / "skipped_images.csv", [(r["path"], r["reason"]) for r in done["skipped"]])
-    metrics = {"action": "ingest", **{k: v for k, v in done.items() if k != "skipped"}}
+    metrics = {
+        "action": "ingest",
+        **{k: v for k, v in done.items() if k not in ("skipped", "seconds")},
+        **{f"seconds/{k}": v for k, v in done["seconds"].items()},
+    }
     write_json(out / "metrics.json", metrics)
     return metrics
 
