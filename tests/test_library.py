@@ -60,8 +60,10 @@ def test_enrol_list_show_export_remove_round_trip(tmp_path):
         assert np.array_equal(npz["fingerprint"], _fp(1)) and '"device": "dev1"' in str(npz["metadata"])
     names, codes, unindexed = lib.index()
     assert names == ["cam0", "cam1", "cam2"] and codes.shape == (3, 64 * 64 // 8) and unindexed == []
+    reader = FingerprintLibrary(tmp_path / "lib")  # a second process's view: it sees every committed change
     lib.remove("cam1")
     assert lib.names() == ["cam0", "cam2"] and lib.index()[0] == ["cam0", "cam2"]
+    assert reader.names() == ["cam0", "cam2"] and reader.index()[0] == ["cam0", "cam2"]
     assert sorted(p.name for p in (tmp_path / "lib" / "arrays").iterdir()) == sorted(
         lib.camera(n)["array"] for n in ("cam0", "cam2")
     )

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 UNKNOWN = "unknown"
+
+
+def scored_photos(paths: Sequence[str], scored: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, dict]], list[dict]]:
+    """``([(path, scores), ...], skipped)``: the photos that were scored, and those that came back as
+    ``{"reason": ...}`` (unreadable), each logged and listed as ``{"path", "reason"}`` for skipped_images.csv."""
+    good, skipped = [], []
+    for path, s in zip(paths, scored):
+        if "reason" in s:
+            log.warning("skipped %s: %s", path, s["reason"])
+            skipped.append({"path": path, "reason": s["reason"]})
+        else:
+            good.append((path, s))
+    return good, skipped
 
 
 def decide(ranked: Sequence[tuple[str, float]], threshold: float | None) -> str:

@@ -28,7 +28,7 @@ from sci_lightning.fingerprint.references import fingerprints_of, require_scored
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.fingerprint.scoring import HEAT_BLOCK, score_images
 from sci_lightning.forensic.calibration import fit_platt, platt_probability
-from sci_lightning.forensic.decisions import UNKNOWN
+from sci_lightning.forensic.decisions import UNKNOWN, scored_photos
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import write_verdicts
 from sci_lightning.outputs import write_json
@@ -72,12 +72,9 @@ def pce_verdicts(
 ) -> tuple[list[dict], list[dict]]:
     """``(verdicts, skipped)`` from per-photo PCE scores (``scored[i]["scores"][camera] = (PCE, NCC)``); a class
     owning several cameras takes its best PCE; photos scored as ``{"reason": ...}`` are skipped and logged."""
-    verdicts, skipped = [], []
-    for path, s in zip(paths, scored):
-        if "reason" in s:
-            log.warning("skipped %s: %s", path, s["reason"])
-            skipped.append({"path": path, "reason": s["reason"]})
-            continue
+    verdicts: list[dict] = []
+    good, skipped = scored_photos(paths, scored)
+    for path, s in good:
         best_pce: dict[str, float] = {}
         for cam, (value, _) in s["scores"].items():
             cls = classes[camera_class[cam]]

@@ -35,8 +35,8 @@ CREATE TABLE IF NOT EXISTS cameras (
     code_sha256 TEXT
 );
 CREATE TABLE IF NOT EXISTS photos (
-    sha256 TEXT PRIMARY KEY,       -- of the file: a photo is ingested once whatever its path
-    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,          -- of the file (the residual store keys residuals by it: copies share one)
+    path TEXT PRIMARY KEY,
     height INTEGER NOT NULL,
     width INTEGER NOT NULL,
     code BLOB,
@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS photos (
     size INTEGER NOT NULL,         -- file size and mtime when ingested: a rerun skips unchanged files by stat
     mtime_ns INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS photos_by_path ON photos (path);
+CREATE INDEX IF NOT EXISTS photos_by_sha256 ON photos (sha256);
 """
 
 CAMERA_FIELDS = ("name", "device", "height", "width", "n_photos", "photos", "source", "enrolled_at", "array")

@@ -282,6 +282,20 @@ class FingerprintLibrary:
                 Catalogue.set_meta(db, "calibration", cal)
 
     # ---- ingested photos ---------------------------------------------------------------------------------------
+    def photos(self, paths: list[str]) -> dict[str, bytes | None]:
+        """Index codes of the ingested photos among ``paths`` (checked against their SHA-256; a damaged code is
+        logged and left out, and the photo is then verified by PCE like a photo without a code)."""
+        out: dict[str, bytes | None] = {}
+        for start in range(0, len(paths), 500):
+            part = paths[start : start + 500]
+            sql = f"SELECT path, code, code_sha256 FROM photos WHERE path IN ({', '.join('?' * len(part))})"
+            for path, code, digest in self.cat.query(sql, tuple(part)):
+                if code is not None and hashlib.sha256(code).hexdigest() != digest:
+                    log.warning("the index code of %s in %s is damaged: verifying it by PCE", path, self.cat.file)
+                    code = None
+                out[path] = code
+        return out
+
     def ingested(self) -> dict[str, tuple[int, int]]:
         """``path -> (size, mtime_ns)`` of every ingested photo (a rerun skips the unchanged ones)."""
         return {p: (size, mtime) for p, size, mtime in self.cat.query("SELECT path, size, mtime_ns FROM photos")}
@@ -305,19 +319,6 @@ class FingerprintLibrary:
                     for r in rows
                 ],
             )
-
-    def photo_codes(self, digests: list[str]) -> dict[str, bytes | None]:
-        """Codes of ingested photos by SHA-256 (checked); photos not ingested are absent."""
-        out: dict[str, bytes | None] = {}
-        for start in range(0, len(digests), 500):
-            part = digests[start : start + 500]
-            sql = f"SELECT sha256, code, code_sha256 FROM photos WHERE sha256 IN ({', '.join('?' * len(part))})"
-            for sha, code, digest in self.cat.query(sql, tuple(part)):
-                if code is not None and hashlib.sha256(code).hexdigest() != digest:
-                    log.warning("index code of photo %s is damaged: it will be re-ingested", sha)
-                    continue
-                out[sha] = code
-        return out
 
     # ---- maintenance -------------------------------------------------------------------------------------------
     def gc(self) -> list[str]:

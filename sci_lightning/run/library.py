@@ -247,8 +247,8 @@ def reverse(cfg: DictConfig) -> dict[str, Any]:
     residuals = _residuals(cfg, lib)
     done = ingest_photos(lib, paths, residuals, *_engine(cfg))
     bad = {r["path"] for r in done["skipped"]}
-    known = {p: (sha, code) for p, sha, code in lib.cat.query("SELECT path, sha256, code FROM photos")}
-    photos = [{"path": p, "code": known[p][1]} for p in paths if p in known and p not in bad]
+    known = lib.photos([p for p in paths if p not in bad])
+    photos = [{"path": p, "code": known[p]} for p in paths if p in known]
     rows = reverse_search(lib, camera, photos, residuals, _settings(cfg))
     threshold, cal = float(cfg.prnu.pce_threshold), lib.calibration
     rows.sort(key=lambda r: -(r["pce"] if r["pce"] is not None else -1e9))

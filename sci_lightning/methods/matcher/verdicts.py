@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from sci_lightning.data.selection import Selection, questioned_files
 from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.forensic.decisions import UNKNOWN, decide
+from sci_lightning.forensic.decisions import UNKNOWN, decide, scored_photos
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import REPORT_NAME, write_folder_outputs, write_verdicts
 from sci_lightning.methods.matcher import calibration
@@ -45,12 +45,9 @@ def _verdicts(
 ) -> tuple[list[dict], list[dict]]:
     classes, cal = case.sel.classes, case.calibration
     threshold = calibration.threshold_of(cal)
-    verdicts, skipped = [], []
-    for path, s in zip(paths, scored):
-        if "reason" in s:
-            log.warning("skipped %s: %s", path, s["reason"])
-            skipped.append({"path": path, "reason": s["reason"]})
-            continue
+    verdicts: list[dict] = []
+    good, skipped = scored_photos(paths, scored)
+    for path, s in good:
         best: dict[str, tuple[float, str]] = {}
         for cam, logit in s["scores"].items():
             cls = classes[case.camera_class[cam]]
