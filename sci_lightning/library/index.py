@@ -12,7 +12,7 @@ the sqrt(PCE) of the whole-frame comparison, so a weak match (PCE ~100 on a 12 M
 or a long shortlist in a large library (docs/RESULTS.md, section 6).
 
 Why not faiss' ``IndexBinaryFlat``: it does this same exhaustive Hamming scan; NumPy's popcount over the packed
-codes is already memory-bound at 10,000 x 32 KB, and needs no extra dependency.
+codes is already memory-bound at 10,000 x 128 KB, and needs no extra dependency.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ fingerprint is also checked against the SHA-256 in its catalogue row.
 
 **Atomicity.** A camera exists when its catalogue row is committed, and the row is committed only after its
 array is complete. A killed enrolment leaves at most an array no row names; :meth:`FingerprintLibrary.gc`
-removes those (every enrolment calls it). Removal deletes the row first, then the array.
+removes those (the first enrolment after opening the library calls it). Removal deletes the row first, then the array.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ class FingerprintLibrary:
             (self.path / "arrays").mkdir(exist_ok=True)
             (self.path / "index").mkdir(exist_ok=True)
         self.cat = Catalogue(self.path / "catalogue.sqlite", create)
+        self._collected = False
         if self.cat.meta("version") is None:
             if not create or residual is None or side is None:
                 raise SCIConfigError("library.path", f"{self.path} has an empty catalogue", "enrol a camera first")
@@ -149,7 +150,9 @@ class FingerprintLibrary:
         self, name: str, device: str, fingerprint: np.ndarray, photos: list[tuple[str, str]], source: str
     ) -> dict[str, Any]:
         """Store one camera (replacing one of the same name); returns its catalogue row."""
-        self.gc()
+        if not self._collected:  # once per opening: a scan of every array per enrolment would cost O(N^2)
+            self.gc()
+            self._collected = True
         fp = np.ascontiguousarray(fingerprint, dtype=np.float32)
         array_id = uuid.uuid4().hex
         tmp, final = self.path / "arrays" / f".tmp-{array_id}.zarr", self.path / "arrays" / f"{array_id}.zarr"
