@@ -11,6 +11,14 @@ What a shortlist can find is set by the physics: ``z`` of a true match is about 
 the sqrt(PCE) of the whole-frame comparison, so a weak match (PCE ~100 on a 12 MP photo) needs a large ``side``
 or a long shortlist in a large library (docs/RESULTS.md, section 6).
 
+Why sign bits rather than the other compact forms in the literature (reasoned, not measured here): a linear
+sketch (Valsesia et al. 2015, random projections) of n pixels to m values estimates the same correlation with the
+same spread, 1/sqrt(m), as m sampled pixels, so it buys nothing over reading m pixels directly; a fingerprint
+digest (Goljan et al. 2010: the largest |K| and their positions) concentrates signal per entry (the top 1 % of a
+Gaussian K holds ~8 % of its energy) but costs a value and a position (~48 bits) per entry, about half the z^2
+per stored bit of one sign bit per pixel (0.64^2 = 0.41 per bit), and its per-camera positions make the scan a
+gather instead of a popcount.
+
 Why not faiss' ``IndexBinaryFlat``: it does this same exhaustive Hamming scan; NumPy's popcount over the packed
 codes is already memory-bound at 10,000 x 128 KB, and needs no extra dependency.
 """
