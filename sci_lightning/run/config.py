@@ -123,7 +123,8 @@ def _typed(cfg: DictConfig, schema: type) -> DictConfig:
         ) from None
 
 
-def _require(ok: bool, setting: str, problem: str, fix: str) -> None:
+def require(ok: bool, setting: str, problem: str, fix: str) -> None:
+    """Raise :class:`SCIConfigError` naming ``setting``, the problem and the fix unless ``ok``."""
     if not ok:
         raise SCIConfigError(setting, problem, fix)
 
@@ -132,46 +133,46 @@ def validate(cfg: DictConfig, entry: str) -> None:
     """Check the composed config of ``train`` or ``evaluate``; raises :class:`SCIConfigError` naming the setting."""
     typed = _typed(cfg, SCHEMAS[entry])
     method = get_method(typed.method)
-    _require(
+    require(
         typed.n_folds >= 2,
         "n_folds",
         f"must be at least 2 (got {typed.n_folds})",
         "set n_folds=10 (the paper) or more than 1",
     )
-    _require(
+    require(
         0 <= typed.fold < typed.n_folds,
         "fold",
         f"{typed.fold} is out of range for n_folds={typed.n_folds}",
         f"use fold=0..{typed.n_folds - 1}",
     )
     t = typed.verdict.target_false_attribution
-    _require(0 < t < 1, "verdict.target_false_attribution", f"must be in (0, 1) (got {t})", "use e.g. 0.05")
-    _require(typed.verdict.max_heatmaps >= 0, "verdict.max_heatmaps", "must be 0 or more", "use e.g. 200")
+    require(0 < t < 1, "verdict.target_false_attribution", f"must be in (0, 1) (got {t})", "use e.g. 0.05")
+    require(typed.verdict.max_heatmaps >= 0, "verdict.max_heatmaps", "must be 0 or more", "use e.g. 200")
     decision = typed.prnu.decision.lower()
-    _require(
+    require(
         decision in PRNU_DECISIONS,
         "prnu.decision",
         f"is {typed.prnu.decision!r}",
         f"use one of {', '.join(PRNU_DECISIONS)}",
     )
-    _require(
+    require(
         typed.prnu.sigma > 0 and typed.prnu.levels >= 1,
         "prnu.sigma / prnu.levels",
         "the wavelet denoiser needs sigma > 0 and at least one level",
         "use sigma=5.0 levels=4",
     )
-    _require(math.isfinite(typed.prnu.pce_threshold), "prnu.pce_threshold", "must be a number", "use e.g. 60")
+    require(math.isfinite(typed.prnu.pce_threshold), "prnu.pce_threshold", "must be a number", "use e.g. 60")
     if isinstance(typed.eval.crop, str) and typed.eval.crop.lower() in ("full", "none", "null"):
         typed.eval.crop = cfg.eval.crop = None  # eval.crop=full: the whole photo, the same as null
     for key, low in (("crop", MIN_CROP), ("crops_per_image", 1)):
         value = typed.eval[key]
-        _require(
+        require(
             value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= low),
             f"eval.{key}",
             f"must be null or a whole number >= {low} (got {value!r})",
             f"use eval.{key}=null or e.g. eval.{key}={max(low, 128 if key == 'crop' else 4)}",
         )
-    _require(
+    require(
         entry in method.evaluates_crops or typed.eval.crop is None,
         "eval.crop",
         f"{entry}.py method={method.name} does not evaluate at a crop size (only the whole photo)",
@@ -185,20 +186,20 @@ def validate(cfg: DictConfig, entry: str) -> None:
     _check_matcher(typed.matcher)
     if entry == "train":
         metric = typed.optimized_metric
-        _require(
+        require(
             metric.startswith("val/"),
             "optimized_metric",
             f"is {metric!r}: a sweep would tune on test folds",
             "optimise a validation metric, e.g. optimized_metric=val/acc_image or val/loss",
         )
-        _require(
+        require(
             typed.torch_threads is None or int(typed.torch_threads) >= 1,
             "torch_threads",
             "must be null or a positive number of threads",
             "use torch_threads=null",
         )
     else:
-        _require(
+        require(
             not method.needs_checkpoint or bool(typed.ckpt_path),
             "ckpt_path",
             "is not set",
@@ -209,20 +210,20 @@ def validate(cfg: DictConfig, entry: str) -> None:
 
 def _check_matcher(m: DictConfig) -> None:
     for key in ("crop", "tile"):
-        _require(m[key] >= MIN_CROP, f"matcher.{key}", f"must be at least {MIN_CROP} px (got {m[key]})", "use 64")
+        require(m[key] >= MIN_CROP, f"matcher.{key}", f"must be at least {MIN_CROP} px (got {m[key]})", "use 64")
     for key in ("pairs_per_epoch", "val_pairs", "epochs", "batch_size", "tiles_per_image"):
-        _require(m[key] >= 1, f"matcher.{key}", f"must be at least 1 (got {m[key]})", "see conf/matcher/default.yaml")
-    _require(
+        require(m[key] >= 1, f"matcher.{key}", f"must be at least 1 (got {m[key]})", "see conf/matcher/default.yaml")
+    require(
         0 <= m.hard_negatives <= 1, "matcher.hard_negatives", f"must be in [0, 1] (got {m.hard_negatives})", "use 0.5"
     )
-    _require(m.lr > 0, "matcher.lr", f"must be positive (got {m.lr})", "use e.g. 5e-4")
-    _require(
+    require(m.lr > 0, "matcher.lr", f"must be positive (got {m.lr})", "use e.g. 5e-4")
+    require(
         m.max_side is None or int(m.max_side) >= m.crop,
         "matcher.max_side",
         f"{m.max_side} px is smaller than matcher.crop={m.crop}",
         "use null or e.g. 1024",
     )
-    _require(
+    require(
         m.accelerator in ("auto", "cpu", "gpu", "cuda"),
         "matcher.accelerator",
         f"is {m.accelerator!r}",

@@ -16,7 +16,6 @@ from typing import Any
 from omegaconf import DictConfig
 
 from sci_lightning.data.selection import questioned_files
-from sci_lightning.errors import SCIConfigError
 from sci_lightning.fingerprint.references import selection_of
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.fingerprint.scoring import HEAT_BLOCK
@@ -27,6 +26,7 @@ from sci_lightning.library.enrol import enrol_cameras, ingest_photos
 from sci_lightning.library.search import Searcher, SearchSettings, reverse_search
 from sci_lightning.library.store import FingerprintLibrary
 from sci_lightning.outputs import write_json, write_skipped
+from sci_lightning.run.config import require
 from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
@@ -39,21 +39,16 @@ DECIDED_BY = (
 )
 
 
-def _require(ok: bool, setting: str, problem: str, fix: str) -> None:
-    if not ok:
-        raise SCIConfigError(setting, problem, fix)
-
-
 def _residual_kw(cfg: DictConfig) -> dict[str, Any]:
     return {k: cfg.prnu[k] for k in RESIDUAL_KEYS}
 
 
 def _open(cfg: DictConfig, create: bool = False) -> FingerprintLibrary:
     lib_cfg = cfg.library
-    _require(bool(lib_cfg.path), "library.path", "is not set", "pass library.path=DIR (the library folder)")
+    require(bool(lib_cfg.path), "library.path", "is not set", "pass library.path=DIR (the library folder)")
     exists = (Path(os.path.expanduser(str(lib_cfg.path))) / "catalogue.sqlite").is_file()
     side = int(lib_cfg.index_side)
-    _require(side >= 64 and side % 8 == 0, "library.index_side", f"is {side}", "use a multiple of 8, e.g. 512")
+    require(side >= 64 and side % 8 == 0, "library.index_side", f"is {side}", "use a multiple of 8, e.g. 512")
     return FingerprintLibrary(lib_cfg.path, create and not exists, _residual_kw(cfg), side)
 
 
@@ -62,12 +57,12 @@ def _residuals(cfg: DictConfig, lib: FingerprintLibrary) -> ResidualStore:
 
 
 def _photos(cfg: DictConfig) -> list[str]:
-    _require(bool(cfg.images), "images", "is not set", "pass images=DIR (a folder of photos) or one photo")
+    require(bool(cfg.images), "images", "is not set", "pass images=DIR (a folder of photos) or one photo")
     return [str(p) for p in questioned_files(cfg.images, cfg.image_extensions)]
 
 
 def _camera(cfg: DictConfig) -> str:
-    _require(bool(cfg.library.camera), "library.camera", "is not set", "name the camera: library.camera=NAME")
+    require(bool(cfg.library.camera), "library.camera", "is not set", "name the camera: library.camera=NAME")
     return str(cfg.library.camera)
 
 
@@ -79,13 +74,13 @@ def _out_dir(cfg: DictConfig) -> Path:
 
 def _engine(cfg: DictConfig) -> tuple[str, int]:
     scheduler, workers = str(cfg.library.scheduler), int(cfg.library.workers)
-    _require(
+    require(
         scheduler in ("local", "single") or "://" in scheduler,
         "library.scheduler",
         f"is {scheduler!r}",
         "use local (a Dask local cluster), single (this process) or a scheduler address tcp://HOST:8786",
     )
-    _require(workers >= 1, "library.workers", f"is {workers}", "use 1 or more")
+    require(workers >= 1, "library.workers", f"is {workers}", "use 1 or more")
     return scheduler, workers
 
 
@@ -151,7 +146,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
 def verify(cfg: DictConfig) -> dict[str, Any]:
     report = _open(cfg).verify()
-    _require(
+    require(
         not report["problems"],
         "library.path",
         f"{cfg.library.path} is damaged:\n    " + "\n    ".join(report["problems"]),
@@ -178,7 +173,7 @@ def ingest(cfg: DictConfig) -> dict[str, Any]:
 
 def _settings(cfg: DictConfig, heat_block: int = 0) -> SearchSettings:
     k, min_z = int(cfg.library.shortlist), cfg.library.min_z
-    _require(k >= 1, "library.shortlist", f"is {k}", "use 1 or more, e.g. 20")
+    require(k >= 1, "library.shortlist", f"is {k}", "use 1 or more, e.g. 20")
     return SearchSettings(k, float("inf") if min_z is None else float(min_z), bool(cfg.library.exhaustive), heat_block)
 
 
@@ -304,5 +299,5 @@ ACTIONS: dict[str, Callable[[DictConfig], dict[str, Any]]] = {
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     action = str(cfg.action)
-    _require(action in ACTIONS, "action", f"is {action!r}", f"use one of {', '.join(ACTIONS)}")
+    require(action in ACTIONS, "action", f"is {action!r}", f"use one of {', '.join(ACTIONS)}")
     return ACTIONS[action](cfg)
