@@ -49,10 +49,11 @@ class ResidualStore:
                 Path(os.path.expanduser(str(cache_dir))) / f"residuals-{hashlib.sha256(blob).hexdigest()[:16]}"
             )
 
-    def residual(self, path: str | os.PathLike, img: np.ndarray) -> np.ndarray:
+    def residual(self, path: str | os.PathLike, img: np.ndarray, digest: str | None = None) -> np.ndarray:
+        """``digest``: the file's SHA-256 when the caller has it already (otherwise it is read here)."""
         if self.folder is None:
             return noise_residual(img, **self.kw)
-        digest = sha256_file(path)
+        digest = digest or sha256_file(path)
         if not digest:  # unreadable now: nothing to key the residual by
             return noise_residual(img, **self.kw)
         file = self.folder / f"{digest}-{img.shape[0]}x{img.shape[1]}.npz"

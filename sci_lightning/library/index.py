@@ -32,11 +32,6 @@ from sci_lightning.fingerprint.core import crop_center
 BLOCK_ROWS = 256
 
 
-def code_bits(side: int) -> int:
-    """Bits in one code (``side`` x ``side``; a multiple of 64 so codes pack into whole 64-bit words)."""
-    return side * side
-
-
 def has_code(shape: tuple[int, ...], side: int) -> bool:
     """Whether a fingerprint or photo of ``shape`` covers the index area (smaller ones are always verified)."""
     return shape[0] >= side and shape[1] >= side

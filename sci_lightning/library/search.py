@@ -57,7 +57,7 @@ class Searcher:
         return fp
 
     def candidates(self, w: np.ndarray, grey: np.ndarray) -> tuple[list[str], dict[str, float]]:
-        """The cameras to verify for a photo (best index score first) and every indexed camera's ``z``."""
+        """The cameras to verify for a photo (best index score first) and the ``z`` of the shortlisted ones."""
         if self.settings.exhaustive or not has_code(w.shape, self.lib.side):
             return [*self.names, *self.unindexed], {}
         z = z_scores(self.codes, photo_code(w, grey, self.lib.side))
@@ -104,7 +104,8 @@ def reverse_search(
         verify = list(range(len(photos)))
     else:
         picked = shortlist(z[coded], s.shortlist, s.min_z) if coded else np.zeros(0, int)
-        verify = [coded[i] for i in picked] + [i for i in range(len(photos)) if i not in set(coded)]
+        has_z = set(coded)
+        verify = [coded[i] for i in picked] + [i for i in range(len(photos)) if i not in has_z]
     out = [{"path": p["path"], "z": None if np.isnan(z[i]) else float(z[i]), "pce": None} for i, p in enumerate(photos)]
     for i in verify:
         path = photos[i]["path"]

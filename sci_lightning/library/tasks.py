@@ -26,7 +26,7 @@ def ingest_photo(path: str, residuals: ResidualStore, side: int) -> dict[str, An
     digest = sha256_file(path)
     if not digest:
         return {"path": path, "reason": "unreadable"}
-    w, grey = residuals.residual(path, img), grey_of(img)
+    w, grey = residuals.residual(path, img, digest), grey_of(img)
     code = photo_code(w, grey, side).tobytes() if has_code(w.shape, side) else None
     st = os.stat(path)
     return {

@@ -106,7 +106,7 @@ def enrol(cfg: DictConfig) -> dict[str, Any]:
             lib.set_calibration({**cal, "source": source})
     metrics = {"action": "enrol", "library": str(lib.path), **done, "n_cameras": len(lib.names())}
     write_json(_out_dir(cfg) / "metrics.json", metrics)
-    log.info("library %s: %d cameras (%d enrolled now)", lib.path, len(lib.names()), len(done["enrolled"]))
+    log.info("library %s: %d cameras (%d enrolled now)", lib.path, metrics["n_cameras"], len(done["enrolled"]))
     return metrics
 
 
@@ -182,19 +182,20 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     lib, paths, out = _open(cfg), _photos(cfg), _out_dir(cfg)
     searcher = Searcher(lib, _residuals(cfg, lib), _settings(cfg, HEAT_BLOCK))
     scored = [searcher.search_photo(p) for p in paths]
-    names, cal, threshold = lib.names(), lib.calibration, float(cfg.prnu.pce_threshold)
+    devices = {r["name"]: r["device"] for r in lib.cameras()}
+    names, cal, threshold = list(devices), lib.calibration, float(cfg.prnu.pce_threshold)
     verdicts, skipped = pce_verdicts(paths, scored, {n: i for i, n in enumerate(names)}, names, cal, threshold, None)
     top_k = int(cfg.library.top_k)
     for v in verdicts:
         v["ranked"] = v["ranked"][:top_k]
     decided = write_pce_report(out, verdicts, cal, threshold, int(cfg.verdict.max_heatmaps), DECIDED_BY)
-    devices = {r["name"]: r["device"] for r in lib.cameras()}
+    decision_of = {v["path"]: v["decision"] for v in verdicts}
     with (out / "search.csv").open("w", newline="") as fh:
         wr = csv.writer(fh)
         wr.writerow(["path", "decision", "rank", "camera", "device", "pce", "ncc", "p_match", "index_z"])
         for path, s in zip(paths, scored):
             ranked = sorted(s.get("scores", {}).items(), key=lambda kv: -kv[1][0])[:top_k]
-            decision = next((v["decision"] for v in verdicts if v["path"] == path), "skipped")
+            decision = decision_of.get(path, "skipped")
             for rank, (cam, (pce_value, ncc_value)) in enumerate(ranked, 1):
                 prob = p_match(pce_value, cal)
                 z = s["z"].get(cam)
