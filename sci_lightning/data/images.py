@@ -1,6 +1,6 @@
 """Decoding photos for sensor forensics: pixels exactly as stored, never rotated, always 8-bit RGB.
 
-EXIF orientation is deliberately *not* applied: rotating the pixels would rotate the sensor's noise pattern and
+HEIC / HEIF files are read through pillow-heif. EXIF orientation is deliberately *not* applied: rotating the pixels would rotate the sensor's noise pattern and
 colour-filter grid, so the same camera would show four different fingerprints depending on how the phone was
 held. Patches are cut in the sensor's own (stored) geometry.
 """
@@ -13,6 +13,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from pillow_heif import register_heif_opener
+
+# HEIC / HEIF (iPhones save HEIC by default): Pillow opens them like any other format once registered.
+register_heif_opener()
 
 
 class SkippedImage(Exception):

@@ -1,0 +1,358 @@
+"""Geometry search: a questioned photo that was turned, mirrored, cropped or resized, found in a fingerprint's frame.
+
+Goljan & Fridrich, "Camera identification from cropped and scaled images" (SPIE 6819, 2008), with this project's
+residual and fingerprints:
+
+* **Orientations.** The photo's pixels as stored may be the sensor's turned by 0/90/180/270 degrees (and, with
+  ``mirror``, flipped: front cameras). Each orientation is undone before the comparison; EXIF orientation is not
+  trusted (it only says how to display the pixels, and editors that turn the pixels reset it).
+* **Crop.** The photo's ``W * I`` (residual times intensity; Goljan's form, so each camera's fingerprint spectrum
+  serves every photo and the photo's spectrum every camera) is placed in the fingerprint's frame and correlated
+  over every offset at once by one FFT; the peak over the offsets where the photo fits inside the frame is kept,
+  and its offset reported.
+* **Resize.** A photo that keeps the sensor's aspect ratio (messaging apps, "medium size" settings) is the whole
+  frame resized: the fingerprint is resampled to the photo's size (Lanczos, as the resize that made the photo)
+  and the peak searched within ``shift`` px of zero. A handful of hypotheses, so a low bar.
+* **Decision.** Every score carries ``n``, the number of positions searched; the false-alarm probability of its
+  peak is ``1 - (1 - Q(sqrt(PCE)))^n`` (Q the Gaussian tail: under "another camera" the normalised correlation at
+  one position is ~N(0, 1), so PCE is its square). Computed in log space: a 12 MP crop search has ``n`` ~ 1e7
+  and a true match a PCE of thousands, whose tail underflows a float.
+
+NumPy, SciPy and Pillow only (Pillow resamples float32 images with antialiasing, which SciPy's zoom lacks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.fft
+import scipy.special
+from PIL import Image
+
+from sci_lightning.fingerprint.core import block_ncc, ncc
+
+ROTATIONS = (0, 90, 180, 270)
+MODES = ("none", "auto", "full")
+LN10 = math.log(10.0)
+
+
+# -- false-alarm probability ------------------------------------------------------------------------------------
+def log10_false_alarm(pce: float, n: int) -> float:
+    """``log10(1 - (1 - Q(sqrt(PCE)))^n)``: the chance that the best of ``n`` impostor positions reaches ``pce``.
+
+    A negative PCE (peak of the wrong sign) gives ~0 (P_FA ~ 1). Exact where it matters, and finite where ``Q``
+    underflows (``log Q`` from :func:`scipy.special.log_ndtr`)."""
+    n = max(int(n), 1)
+    x = math.copysign(math.sqrt(abs(pce)), pce)
+    log_q = float(scipy.special.log_ndtr(-x))  # ln Q(x)
+    if log_q + math.log(n) < -18:  # n*q < 1.5e-8: 1 - (1 - q)^n = n*q to 8 digits
+        return (log_q + math.log(n)) / LN10
+    q = math.exp(log_q)
+    return math.log10(-math.expm1(n * math.log1p(-q))) if q < 1 else 0.0
+
+
+def false_alarm(pce: float, n: int) -> float:
+    """``1 - (1 - Q(sqrt(PCE)))^n`` (0.0 where it underflows; see :func:`log10_false_alarm`)."""
+    return 10.0 ** log10_false_alarm(pce, n)
+
+
+def pce_bar(alpha: float, n: int) -> float:
+    """The PCE at which the best of ``n`` positions has false-alarm probability ``alpha`` (the decision bar)."""
+    q = -math.expm1(math.log1p(-alpha) / max(int(n), 1))  # per-position tail
+    x = -float(scipy.special.ndtri(q))
+    return x * x if x > 0 else 0.0
+
+
+# -- settings and results -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GeometrySettings:
+    """The ``geometry`` config group (conf/geometry/*.yaml documents each key and its cost)."""
+
+    mode: str = "none"  # none: aligned only | auto: aligned, then the search where nothing clears | full: always
+    rotations: tuple[int, ...] = ROTATIONS
+    mirror: bool = False
+    crop: bool = True
+    resize: bool = True
+    shift: int = 1
+    min_side: int = 64
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> GeometrySettings:
+        """From ``cfg.geometry`` (a DictConfig or a mapping)."""
+        return cls(
+            mode=str(cfg["name"]),
+            rotations=tuple(int(r) for r in cfg["rotations"]),
+            mirror=bool(cfg["mirror"]),
+            crop=bool(cfg["crop"]),
+            resize=bool(cfg["resize"]),
+            shift=int(cfg["shift"]),
+            min_side=int(cfg["min_side"]),
+        )
+
+    @property
+    def searches(self) -> bool:
+        return self.mode != "none"
+
+
+@dataclass
+class Match:
+    """The best hypothesis of one photo against one camera."""
+
+    pce: float
+    n: int  # positions x orientations x sizes tested for this camera
+    kind: str  # aligned (as stored, centred) | whole (turned whole frame) | crop | resize
+    rotation: int = 0  # degrees counter-clockwise the sensor image was turned to give the stored pixels
+    mirror: bool = False  # flipped left-right before turning
+    scale: float = 1.0  # photo px per sensor px
+    offset: tuple[int, int] = (0, 0)  # sensor px: where the photo's (un-turned) top-left lies in the fingerprint
+    ncc: float = float("nan")
+    fingerprint_in_photo: np.ndarray | None = field(default=None, repr=False)  # K mapped onto the photo's pixels
+
+    def log10_pfa(self, n: int | None = None) -> float:
+        """log10 false-alarm probability of this peak among ``n`` (default: this camera's own) hypotheses."""
+        return log10_false_alarm(self.pce, self.n if n is None else n)
+
+    def describe(self) -> dict[str, Any]:
+        """The transform as written to verdicts.csv / search.csv and the report."""
+        return {
+            "transform": self.kind,
+            "rotation": self.rotation,
+            "mirror": self.mirror,
+            "scale": round(self.scale, 5),
+            "offset_y": self.offset[0],
+            "offset_x": self.offset[1],
+            "hypotheses": self.n,
+        }
+
+
+def orient_to_sensor(x: np.ndarray, rotation: int, mirror: bool) -> np.ndarray:
+    """Undo a turn by ``rotation`` degrees (counter-clockwise) and a mirror: photo pixels -> sensor orientation."""
+    y = np.rot90(x, -(rotation // 90))
+    return y[:, ::-1] if mirror else y
+
+
+def orient_to_photo(x: np.ndarray, rotation: int, mirror: bool) -> np.ndarray:
+    """The inverse of :func:`orient_to_sensor`: sensor orientation -> the photo's stored pixels."""
+    y = x[:, ::-1] if mirror else x
+    return np.rot90(y, rotation // 90)
+
+
+def resample(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``x`` (float32) resized to ``height`` x ``width`` with Lanczos and antialiasing (Pillow's float mode)."""
+    if x.shape == (height, width):
+        return np.asarray(x, np.float32)
+    img = Image.fromarray(np.ascontiguousarray(x, dtype=np.float32))
+    return np.asarray(img.resize((width, height), Image.Resampling.LANCZOS), dtype=np.float32)
+
+
+def same_aspect(small: tuple[int, int], big: tuple[int, int]) -> bool:
+    """Whether ``small`` is ``big`` resized with its aspect ratio kept (each side within the 1 px of rounding)."""
+    s = small[1] / big[1]
+    return (
+        small[0] < big[0]
+        and abs(round(big[0] * s) - small[0]) <= 1
+        and abs(round(big[1] * small[0] / big[0]) - small[1]) <= 1
+    )
+
+
+def grid_pce(plane: np.ndarray, peak: tuple[int, int], exclude: int = 11, period: int = 8) -> float:
+    """PCE of ``peak`` with the energy of the positions that share its place on the JPEG block grid.
+
+    Why not the whole plane's energy (:func:`~sci_lightning.fingerprint.core.plane_pce`): a camera's fingerprint
+    and a JPEG photo's residual both carry 8x8 blocking, so offsets that line the two block grids up (one in 64)
+    correlate twice as strongly by chance. Searched over every offset, impostors then peak there: on vision-3 an
+    impostor PCE of 44.7 at (304, 224) among 1.1e7 positions (the Gaussian tail allows ~28), with 17 % of the top
+    2,000 peaks on the grid instead of 1.6 %. Measuring each peak against the energy of its own residue class
+    (offset mod 8) brought that plane's largest value to 27.6 and the grid's to 21.7. Removing the grid's
+    periodic mean from both sides did not (the blocking follows the content)."""
+    a, b = peak[0] % period, peak[1] % period
+    sub = plane[a::period, b::period]
+    total = float(np.square(sub, dtype=np.float64).sum())
+    half = exclude // 2
+    rows = np.unique((np.arange(-half, half + 1) + peak[0]) % plane.shape[0])
+    cols = np.unique((np.arange(-half, half + 1) + peak[1]) % plane.shape[1])
+    rows, cols = rows[rows % period == a], cols[cols % period == b]
+    window = plane[np.ix_(rows, cols)]
+    outside = sub.size - window.size
+    energy = (total - float(np.square(window, dtype=np.float64).sum())) / outside if outside > 0 else 0.0
+    value = float(plane[peak])
+    return float(np.sign(value) * value * value / energy) if energy > 0 else 0.0
+
+
+# -- spectra ---------------------------------------------------------------------------------------------------------
+class Spectra:
+    """Fingerprint spectra kept between photos (LRU): each camera's FFT at each size is computed once."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.size = size
+
+    def get(self, name: str, k: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(fingerprint at shape, its rfft2)``; ``k`` is resampled when ``shape`` is not its own."""
+        key = (name, k.shape, shape)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        ks = resample(k, *shape)
+        ks = ks - np.float32(ks.mean())
+        entry = (ks, scipy.fft.rfft2(ks, workers=-1))
+        self._cache[key] = entry
+        if len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+        return entry
+
+
+class Query:
+    """One questioned photo: ``W * I`` in each orientation and its spectra padded to each frame (kept for every
+    camera of the same size)."""
+
+    def __init__(self, w: np.ndarray, grey: np.ndarray) -> None:
+        self.w, self.grey = np.asarray(w, np.float32), np.asarray(grey, np.float32)
+        wi = self.w * self.grey
+        self.wi = wi - np.float32(wi.mean())
+        self._spectra: dict[tuple, np.ndarray] = {}
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.w.shape
+
+    def oriented(self, rotation: int, mirror: bool) -> np.ndarray:
+        return orient_to_sensor(self.wi, rotation, mirror)
+
+    def spectrum(self, rotation: int, mirror: bool, frame: tuple[int, int]) -> np.ndarray:
+        key = (rotation, mirror, frame)
+        if key not in self._spectra:
+            x = self.oriented(rotation, mirror)
+            pad = np.zeros(frame, np.float32)
+            pad[: x.shape[0], : x.shape[1]] = x
+            self._spectra[key] = scipy.fft.rfft2(pad, workers=-1)
+        return self._spectra[key]
+
+
+# -- the search --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Hypothesis:
+    """One family of alignments: an orientation, the fingerprint's size, and where the peak may lie."""
+
+    kind: str  # whole | crop | resize
+    rotation: int
+    mirror: bool
+    frame: tuple[int, int]  # the fingerprint's size for this hypothesis (resampled for resize)
+    photo: tuple[int, int]  # the photo's size in sensor orientation
+    shift: int  # resize: peak within +-shift of zero
+
+    @property
+    def count(self) -> int:
+        if self.kind == "resize":
+            return (2 * self.shift + 1) ** 2
+        return (self.frame[0] - self.photo[0] + 1) * (self.frame[1] - self.photo[1] + 1)
+
+
+def hypotheses(photo: tuple[int, int], native: tuple[int, int], s: GeometrySettings) -> list[Hypothesis]:
+    """Every alignment family the settings allow for a photo of size ``photo`` against a fingerprint of size
+    ``native`` (the aligned, as-stored comparison excluded: it is scored first, as without a search)."""
+    out = []
+    if min(photo) < s.min_side:
+        return out
+    for rotation in s.rotations:
+        for mirror in (False, True) if s.mirror else (False,):
+            turned = (photo[1], photo[0]) if rotation in (90, 270) else photo
+            if turned == native and (rotation, mirror) != (0, False):
+                out.append(Hypothesis("whole", rotation, mirror, native, turned, 0))
+            elif s.crop and turned[0] <= native[0] and turned[1] <= native[1] and turned != native:
+                out.append(Hypothesis("crop", rotation, mirror, native, turned, 0))
+            if s.resize and same_aspect(turned, native):
+                out.append(Hypothesis("resize", rotation, mirror, turned, turned, s.shift))
+    return out
+
+
+def _peak(plane: np.ndarray, h: Hypothesis) -> tuple[int, int]:
+    """The highest (positive) correlation where the hypothesis allows the peak."""
+    if h.kind == "resize":
+        r = h.shift
+        rows, cols = np.arange(-r, r + 1) % plane.shape[0], np.arange(-r, r + 1) % plane.shape[1]
+        sub = plane[np.ix_(rows, cols)]
+        i, j = np.unravel_index(int(np.argmax(sub)), sub.shape)
+        return int(rows[i]), int(cols[j])
+    valid = plane[: h.frame[0] - h.photo[0] + 1, : h.frame[1] - h.photo[1] + 1]
+    i, j = np.unravel_index(int(np.argmax(valid)), valid.shape)
+    return int(i), int(j)
+
+
+def _fingerprint_in_photo(k: np.ndarray, h: Hypothesis, peak: tuple[int, int]) -> np.ndarray:
+    """The fingerprint (at the hypothesis' size) aligned onto the photo's stored pixels."""
+    if h.kind == "resize":
+        window = np.roll(k, (-peak[0], -peak[1]), axis=(0, 1))
+    else:
+        window = k[peak[0] : peak[0] + h.photo[0], peak[1] : peak[1] + h.photo[1]]
+    return orient_to_photo(window, h.rotation, h.mirror)
+
+
+def _orientations(s: GeometrySettings, exif_orientation: int | None) -> list[tuple[int, bool]]:
+    """The order to try orientations in: as stored first, then the turn an editor applying the EXIF tag would
+    have made (tag 6: 270, tag 8: 90, tag 3: 180), then the rest; mirrored copies last. EXIF only orders the
+    tries: every orientation listed is still tried when nothing clears the bar first."""
+    hint = {3: 180, 6: 270, 8: 90}.get(exif_orientation or 1)
+    turns = list(dict.fromkeys([r for r in (0, hint) if r is not None and r in s.rotations] + list(s.rotations)))
+    return [(r, False) for r in turns] + ([(r, True) for r in turns] if s.mirror else [])
+
+
+def search_photo(
+    q: Query,
+    fingerprints: dict[str, np.ndarray],
+    s: GeometrySettings,
+    spectra: Spectra,
+    stop: float | None = None,
+    n_before: int = 0,
+    exif_orientation: int | None = None,
+) -> tuple[dict[str, Match], int]:
+    """The best hypothesis of ``q`` against every fingerprint, orientation by orientation.
+
+    ``stop``: log10 of the false-alarm probability at which the search ends early (``geometry=auto``): after each
+    orientation, the best camera's peak is judged among all ``n_before + n`` hypotheses tested so far. Returns
+    ``({camera: Match}, n)`` with ``n`` every position tested here, over all cameras; each Match carries its
+    fingerprint aligned onto the photo (for NCC and the heat map)."""
+    best: dict[str, tuple[float, Hypothesis, tuple[int, int], int]] = {}
+    n = 0
+    for rotation, mirror in _orientations(s, exif_orientation):
+        for name, k in fingerprints.items():
+            for h in hypotheses(q.shape, k.shape, s):
+                if (h.rotation, h.mirror) != (rotation, mirror):
+                    continue
+                fk = spectra.get(name, k, h.frame)[1]
+                plane = scipy.fft.irfft2(fk * np.conj(q.spectrum(rotation, mirror, h.frame)), s=h.frame, workers=-1)
+                peak = _peak(plane, h)
+                value = grid_pce(plane, peak)
+                n += h.count
+                count = best[name][3] + h.count if name in best else h.count
+                if name not in best or value > best[name][0]:
+                    best[name] = (value, h, peak, count)
+                else:
+                    best[name] = (*best[name][:3], count)
+        top = max((v[0] for v in best.values()), default=None)
+        if stop is not None and top is not None and log10_false_alarm(top, n_before + n) <= stop:
+            break
+    return {name: _match(q, name, fingerprints[name], spectra, *b) for name, b in best.items()}, n
+
+
+def _match(
+    q: Query, name: str, k: np.ndarray, spectra: Spectra, value: float, h: Hypothesis, peak: tuple, n: int
+) -> Match:
+    scale = h.frame[1] / k.shape[1]
+    if h.kind == "resize":  # a small shift, signed, in sensor px
+        offset = tuple(int(round((p if p <= f // 2 else p - f) / scale)) for p, f in zip(peak, h.frame))
+    else:
+        offset = peak
+    m = Match(value, n, h.kind, h.rotation, h.mirror, scale, (int(offset[0]), int(offset[1])))
+    m.fingerprint_in_photo = _fingerprint_in_photo(spectra.get(name, k, h.frame)[0], h, peak)
+    m.ncc = ncc(m.fingerprint_in_photo * q.grey, q.w)
+    return m
+
+
+def heat_map(m: Match, q: Query, block: int) -> np.ndarray:
+    """Local NCC of the aligned fingerprint with the photo's residual, in the photo's own frame (origin 0, 0)."""
+    return block_ncc(m.fingerprint_in_photo * q.grey, q.w, block)
