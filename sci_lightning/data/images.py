@@ -1,8 +1,9 @@
 """Decoding photos for sensor forensics: pixels exactly as stored, never rotated, always 8-bit RGB.
 
-HEIC / HEIF files are read through pillow-heif. EXIF orientation is deliberately *not* applied: rotating the pixels would rotate the sensor's noise pattern and
+EXIF orientation is deliberately *not* applied: rotating the pixels would rotate the sensor's noise pattern and
 colour-filter grid, so the same camera would show four different fingerprints depending on how the phone was
-held. Patches are cut in the sensor's own (stored) geometry.
+held. Patches are cut in the sensor's own (stored) geometry. HEIC / HEIF files (iPhones) are read through
+pillow-heif, like any other format.
 """
 
 from __future__ import annotations
@@ -44,6 +45,16 @@ def load_rgb(path: str | Path, min_size: int = 1) -> np.ndarray:
     Raises :class:`SkippedImage` with a reason for unreadable, truncated, oversized or too-small images.
     """
     return load_rgb_region(path, min_size)[0]
+
+
+def exif_orientation(path: str | Path) -> int | None:
+    """The EXIF orientation tag (1-8) of a photo, or None: a hint for the order of turns tried, never applied."""
+    try:
+        with Image.open(path) as img:
+            value = img.getexif().get(0x0112)
+    except (OSError, ValueError, SyntaxError):
+        return None
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else None
 
 
 Box = tuple[int, int, int, int]

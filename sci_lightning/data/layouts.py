@@ -22,7 +22,7 @@ from sci_lightning.errors import SCIConfigError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EXTENSIONS = (".jpg", ".jpeg")
+DEFAULT_EXTENSIONS = (".jpg", ".jpeg", ".heic", ".heif")
 
 
 @dataclass

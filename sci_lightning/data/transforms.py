@@ -26,13 +26,15 @@ import io
 import logging
 import os
 import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from sci_lightning.data.images import SkippedImage, load_rgb
+from sci_lightning.data.selection import Selection, questioned_files
 from sci_lightning.errors import SCIConfigError
 
 log = logging.getLogger(__name__)
@@ -173,3 +175,24 @@ def transform_paths(paths: list[str], name: str, cache_dir: str | Path, seed: in
         os.replace(tmp, folder / "transforms.csv")
     log.info("eval.transform=%s: %d photos transformed (copies and transforms.csv in %s)", name, len(rows), folder)
     return out
+
+
+def transform_selection(sel: Selection, name: str, cache_dir: str | Path, seed: int) -> Selection:
+    """``sel`` with every test and unknown-camera photo replaced by its ``name`` copy (references untouched)."""
+    if check_name(name) == "none":
+        return sel
+    idx = sorted({*sel.splits["test"].tolist(), *sel.unknown_idx.tolist()})
+    mapping = transform_paths([str(sel.records[i].path) for i in idx], name, cache_dir, seed)
+    records = list(sel.records)
+    for i in idx:
+        records[i] = replace(records[i], path=Path(mapping[str(records[i].path)]))
+    return replace(sel, records=records)
+
+
+def questioned_paths(
+    images: str | Path, extensions: Sequence[str], name: str, cache_dir: str | Path, seed: int
+) -> list[str]:
+    """The photos of ``images=`` (:func:`~sci_lightning.data.selection.questioned_files`), as ``name`` copies."""
+    paths = [str(p) for p in questioned_files(images, extensions)]
+    mapping = transform_paths(paths, name, cache_dir, seed)
+    return [mapping[p] for p in paths]

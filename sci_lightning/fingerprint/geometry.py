@@ -23,6 +23,7 @@ NumPy, SciPy and Pillow only (Pillow resamples float32 images with antialiasing,
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import scipy.fft
 import scipy.special
 from PIL import Image
 
-from sci_lightning.fingerprint.core import block_ncc, ncc
+from sci_lightning.fingerprint.core import ncc
 
 ROTATIONS = (0, 90, 180, 270)
 MODES = ("none", "auto", "full")
@@ -110,7 +111,8 @@ class Match:
     scale: float = 1.0  # photo px per sensor px
     offset: tuple[int, int] = (0, 0)  # sensor px: where the photo's (un-turned) top-left lies in the fingerprint
     ncc: float = float("nan")
-    fingerprint_in_photo: np.ndarray | None = field(default=None, repr=False)  # K mapped onto the photo's pixels
+    hypothesis: Hypothesis | None = field(default=None, repr=False)  # what won, to map K onto the photo again
+    peak: tuple[int, int] = (0, 0)  # its peak in the correlation plane
 
     def log10_pfa(self, n: int | None = None) -> float:
         """log10 false-alarm probability of this peak among ``n`` (default: this camera's own) hypotheses."""
@@ -193,7 +195,7 @@ class Spectra:
 
     def get(self, name: str, k: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """``(fingerprint at shape, its rfft2)``; ``k`` is resampled when ``shape`` is not its own."""
-        key = (name, k.shape, shape)
+        key = (name, k.shape, shape, hashlib.blake2b(k[::61, ::53].tobytes(), digest_size=8).hexdigest())
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
@@ -283,15 +285,6 @@ def _peak(plane: np.ndarray, h: Hypothesis) -> tuple[int, int]:
     return int(i), int(j)
 
 
-def _fingerprint_in_photo(k: np.ndarray, h: Hypothesis, peak: tuple[int, int]) -> np.ndarray:
-    """The fingerprint (at the hypothesis' size) aligned onto the photo's stored pixels."""
-    if h.kind == "resize":
-        window = np.roll(k, (-peak[0], -peak[1]), axis=(0, 1))
-    else:
-        window = k[peak[0] : peak[0] + h.photo[0], peak[1] : peak[1] + h.photo[1]]
-    return orient_to_photo(window, h.rotation, h.mirror)
-
-
 def _orientations(s: GeometrySettings, exif_orientation: int | None) -> list[tuple[int, bool]]:
     """The order to try orientations in: as stored first, then the turn an editor applying the EXIF tag would
     have made (tag 6: 270, tag 8: 90, tag 3: 180), then the rest; mirrored copies last. EXIF only orders the
@@ -347,12 +340,17 @@ def _match(
         offset = tuple(int(round((p if p <= f // 2 else p - f) / scale)) for p, f in zip(peak, h.frame))
     else:
         offset = peak
-    m = Match(value, n, h.kind, h.rotation, h.mirror, scale, (int(offset[0]), int(offset[1])))
-    m.fingerprint_in_photo = _fingerprint_in_photo(spectra.get(name, k, h.frame)[0], h, peak)
-    m.ncc = ncc(m.fingerprint_in_photo * q.grey, q.w)
+    m = Match(value, n, h.kind, h.rotation, h.mirror, scale, (int(offset[0]), int(offset[1])), hypothesis=h, peak=peak)
+    m.ncc = ncc(fingerprint_in_photo(m, name, k, spectra) * q.grey, q.w)
     return m
 
 
-def heat_map(m: Match, q: Query, block: int) -> np.ndarray:
-    """Local NCC of the aligned fingerprint with the photo's residual, in the photo's own frame (origin 0, 0)."""
-    return block_ncc(m.fingerprint_in_photo * q.grey, q.w, block)
+def fingerprint_in_photo(m: Match, name: str, k: np.ndarray, spectra: Spectra) -> np.ndarray:
+    """The fingerprint ``k`` aligned onto the photo's stored pixels as ``m`` found it (for NCC and heat maps)."""
+    h = m.hypothesis
+    ks = spectra.get(name, k, h.frame)[0]
+    if h.kind == "resize":
+        window = np.roll(ks, (-m.peak[0], -m.peak[1]), axis=(0, 1))
+    else:
+        window = ks[m.peak[0] : m.peak[0] + h.photo[0], m.peak[1] : m.peak[1] + h.photo[1]]
+    return orient_to_photo(window, h.rotation, h.mirror)

@@ -17,6 +17,7 @@ from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.data.patches import centred_grid
 from sci_lightning.data.records import ImageRecord
 from sci_lightning.data.selection import Selection, select_images
+from sci_lightning.data.transforms import transform_selection
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.fingerprint.core import (
     clean_up,
@@ -38,11 +39,14 @@ def residual_store(cfg: DictConfig) -> ResidualStore:
 
 
 def selection_of(cfg: DictConfig, workers: int) -> Selection:
-    """The run's images, chosen exactly as for the CNN (no patches are cut)."""
+    """The run's images, chosen exactly as for the CNN (no patches are cut); with ``eval.transform``, the test and
+    questioned photos replaced by their transformed copies."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    return select_images(
+    sel = select_images(
         data, cfg.task.name, cfg.fold, cfg.n_folds, cfg.seed, label_field=cfg.task.get("label_field"), workers=workers
     )
+    transform = OmegaConf.select(cfg, "eval.transform", default="none")
+    return transform_selection(sel, transform, cfg.paths.cache_dir, int(cfg.seed))
 
 
 def _load_common(paths: list[str], max_side: int | None = None) -> list[tuple[str, np.ndarray]]:

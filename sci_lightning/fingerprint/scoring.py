@@ -3,18 +3,50 @@ the fingerprint library verifies its shortlist with. NumPy only."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 
 from sci_lightning.data.build import parallel_map
-from sci_lightning.data.images import SkippedImage, load_rgb
+from sci_lightning.data.images import SkippedImage, exif_orientation, load_rgb
 from sci_lightning.fingerprint.core import block_ncc, crop_center, grey_of, ncc, pce
+from sci_lightning.fingerprint.geometry import (
+    GeometrySettings,
+    Match,
+    Query,
+    Spectra,
+    fingerprint_in_photo,
+    log10_false_alarm,
+    search_photo,
+)
 from sci_lightning.fingerprint.references import shared_crops
 from sci_lightning.fingerprint.residuals import ResidualStore
 
 HEAT_BLOCK = 64  # px: tiles of the local-correlation heat map
+# Fingerprint spectra at each size, kept per process between photos (keyed by content: a stale entry cannot match)
+_SPECTRA = Spectra()
+
+
+@dataclass(frozen=True)
+class Search:
+    """How questioned photos are aligned: the ``geometry`` settings and, for ``geometry=auto``, the log10
+    false-alarm probability at which the search stops (the decision bar)."""
+
+    geometry: GeometrySettings
+    stop: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.geometry.searches
+
+
+def search_of(cfg: Any, log10_bar: float | None = None) -> Search:
+    """The run's :class:`Search`: ``cfg.geometry``, stopping at ``log10_bar`` (default ``prnu.false_alarm``)."""
+    bar = math.log10(float(cfg.prnu.false_alarm)) if log10_bar is None else log10_bar
+    return Search(GeometrySettings.from_config(cfg.geometry), bar)
 
 
 def _frame_scores(ki: np.ndarray, r: np.ndarray) -> tuple[float, float]:
@@ -29,6 +61,7 @@ def score_image(
     heat_block: int = 0,
     crop: int | None = None,
     n_crops: int | None = None,
+    search: Search | None = None,
 ) -> dict[str, Any]:
     """:func:`score_residual` of the photo at ``path`` (its residual from ``residuals``). Unreadable photos come
     back as ``{"reason": ...}`` instead of raising (they run in worker processes)."""
@@ -36,7 +69,9 @@ def score_image(
         img = load_rgb(path)
     except SkippedImage as err:
         return {"reason": str(err)}
-    return score_residual(residuals.residual(path, img), grey_of(img), fingerprints, heat_block, crop, n_crops)
+    exif = exif_orientation(path) if search is not None and search.active else None
+    w = residuals.residual(path, img)
+    return score_residual(w, grey_of(img), fingerprints, heat_block, crop, n_crops, search, exif)
 
 
 def score_residual(
@@ -46,9 +81,15 @@ def score_residual(
     heat_block: int = 0,
     crop: int | None = None,
     n_crops: int | None = None,
+    search: Search | None = None,
+    exif: int | None = None,
 ) -> dict[str, Any]:
     """PCE and NCC of one photo (residual ``w``, intensity ``grey``) against every fingerprint; with
     ``heat_block``, the best camera's local NCC map.
+
+    With an active ``search`` (``geometry=auto|full``) on the whole photo, the aligned scores below come first and
+    the turned / cropped / resized hypotheses follow (:func:`_searched`); ``exif`` (the EXIF orientation tag) only
+    orders the turns tried.
 
     Whole photo (``crop`` None): each camera is compared on the centred area the photo and its fingerprint share.
     With ``crop``: ``n_crops`` (default 1) co-located ``crop`` px crops, the most central cells of the centred grid
@@ -57,6 +98,8 @@ def score_residual(
     ``(PCE, NCC)`` per camera, shape ``(n_crops, n_cameras, 2)``, cameras in ``cameras`` order.
     """
     cameras = sorted(fingerprints)
+    if search is not None and search.active and not crop:
+        return _searched(score_residual(w, grey, fingerprints), w, grey, fingerprints, search, heat_block, exif)
     if crop:
         h, wd, positions = shared_crops(w.shape, [fingerprints[c] for c in cameras], crop, n_crops)
         if not len(positions):  # reported by the parent process (SCIConfigError does not cross process borders)
@@ -92,6 +135,66 @@ def score_residual(
     return out
 
 
+def _searched(
+    aligned: dict[str, Any],
+    w: np.ndarray,
+    grey: np.ndarray,
+    fingerprints: dict[str, np.ndarray],
+    search: Search,
+    heat_block: int,
+    exif: int | None,
+) -> dict[str, Any]:
+    """``aligned`` (the as-stored scores, one hypothesis per camera) completed by the geometry search.
+
+    ``geometry=auto`` searches only when no camera's aligned peak clears the bar, and stops at the first
+    orientation where one does; ``full`` searches every hypothesis. Each camera keeps its highest peak, with the
+    number of hypotheses it is the best of; ``hypotheses`` counts every one tested for the photo (all cameras): the
+    verdict's false-alarm probability is taken over all of them."""
+    cameras = aligned["cameras"]
+    matches = {c: Match(aligned["scores"][c][0], 1, "aligned", ncc=aligned["scores"][c][1]) for c in cameras}
+    n_total = len(cameras)
+    best = max((m.pce for m in matches.values()), default=-np.inf)
+    auto = search.geometry.mode == "auto"
+    if not auto or search.stop is None or log10_false_alarm(best, n_total) > search.stop:
+        q = Query(w, grey)
+        found, n = search_photo(
+            q, fingerprints, search.geometry, _SPECTRA, search.stop if auto else None, n_total, exif
+        )
+        n_total += n
+        for c, m in found.items():
+            m.n += 1  # the aligned comparison was one more hypothesis for this camera
+            if m.pce > matches[c].pce:
+                matches[c] = m
+            else:
+                matches[c].n = m.n
+    scores = {c: (matches[c].pce, matches[c].ncc) for c in cameras}
+    out: dict[str, Any] = {
+        "scores": scores,
+        "crop_scores": np.array([[scores[c] for c in cameras]]),
+        "cameras": cameras,
+        "geometry": {c: {**matches[c].describe(), "log10_pfa": matches[c].log10_pfa()} for c in cameras},
+        "hypotheses": n_total,
+    }
+    out["matches"] = matches
+    if heat_block and cameras:
+        add_heat(out, w, grey, fingerprints, heat_block)
+    return out
+
+
+def add_heat(out: dict[str, Any], w: np.ndarray, grey: np.ndarray, fingerprints: dict, heat_block: int) -> None:
+    """The heat map of a searched photo's best camera (``out`` from a geometry search, ``matches`` in it): the
+    centred area as without a search if it was found aligned, else the aligned fingerprint in the photo's own
+    frame (origin 0, 0)."""
+    top = max(out["scores"], key=lambda c: out["scores"][c][0])
+    m = out["matches"][top]
+    if m.kind == "aligned":
+        heat = score_residual(w, grey, {top: fingerprints[top]}, heat_block)
+        out.update(heat_camera=top, heat_map=heat["heat_map"], heat_origin=heat["heat_origin"])
+    else:
+        k_photo = fingerprint_in_photo(m, top, fingerprints[top], _SPECTRA)
+        out.update(heat_camera=top, heat_map=block_ncc(k_photo * grey, w, heat_block), heat_origin=(0, 0))
+
+
 def score_images(
     paths: list[str],
     fps: dict[str, np.ndarray],
@@ -100,8 +203,17 @@ def score_images(
     what: str,
     heat_block: int = 0,
     window: tuple[int | None, int | None] = (None, None),
+    search: Search | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`score_image` of every path, in parallel; ``window`` is ``(eval.crop, eval.crops_per_image)``."""
     crop, n_crops = window
-    fn = partial(score_image, fingerprints=fps, residuals=residuals, heat_block=heat_block, crop=crop, n_crops=n_crops)
+    fn = partial(
+        score_image,
+        fingerprints=fps,
+        residuals=residuals,
+        heat_block=heat_block,
+        crop=crop,
+        n_crops=n_crops,
+        search=search,
+    )
     return list(parallel_map(fn, paths, workers, what))

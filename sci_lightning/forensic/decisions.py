@@ -26,6 +26,19 @@ def scored_photos(paths: Sequence[str], scored: Sequence[dict[str, Any]]) -> tup
     return good, skipped
 
 
+def size_mismatch(photo: tuple[int, ...] | None, camera: tuple[int, ...]) -> str | None:
+    """A warning when a photo is not the size of the camera's frame (as stored): a method that compares pixels at
+    fixed positions (the matcher, PRNU with ``geometry=none``) is then comparing unrelated pixels."""
+    if photo is None or tuple(photo[:2]) == tuple(camera[:2]):
+        return None
+    turned = tuple(photo[:2]) == tuple(camera[:2])[::-1]
+    what = "turned (its sides swapped)" if turned else "cropped, resized or from another sensor size"
+    return (
+        f"The photo is {photo[1]}x{photo[0]} px, the camera's frame {camera[1]}x{camera[0]} px: it was {what}, and "
+        "this method compares it as stored, so its score says little. Use method=prnu (geometry search) for it."
+    )
+
+
 def decide(ranked: Sequence[tuple[str, float]], threshold: float | None) -> str:
     """The top candidate if its score reaches ``threshold`` (None: always), else "unknown"."""
     top, score = ranked[0]

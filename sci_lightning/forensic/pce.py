@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 
 from sci_lightning.data.selection import Selection
+from sci_lightning.fingerprint.impostors import validation_searches
 from sci_lightning.fingerprint.references import fingerprints_of, require_scored
 from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.fingerprint.scoring import HEAT_BLOCK, score_images
+from sci_lightning.fingerprint.scoring import HEAT_BLOCK, Search, score_images
+from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.calibration import fit_platt, platt_probability
 from sci_lightning.forensic.decisions import UNKNOWN, scored_photos
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
@@ -52,6 +54,43 @@ def calibrate_pce(
     pairs = [(p, cam == r.camera) for r, s in zip(val, scored) for cam, (p, _) in s.get("scores", {}).items()]
     cal = fit_platt(np.array([p for p, _ in pairs]), np.array([m for _, m in pairs])) if pairs else None
     return {**cal, "n_images": len(val)} if cal else None
+
+
+def calibrate_searched(
+    sel: Selection, residuals: ResidualStore, search: Search, workers: int, seed: int, alpha: float, target: float
+) -> dict[str, Any]:
+    """The false-alarm bar and P(match) slope of ``geometry=auto|full`` verdicts, from the validation photos'
+    genuine and impostor searches (:mod:`sci_lightning.forensic.false_alarm`)."""
+    runs = validation_searches(sel, residuals, search, workers, seed)
+    if not runs["n_images"]:
+        log.warning("no validation images: the bar is prnu.false_alarm as set, P(match) with an unfitted slope")
+        return false_alarm.uncalibrated(alpha, target)
+    cal = false_alarm.calibrate(
+        runs["genuine"], runs["impostor_pairs"], runs["impostor_searches"], alpha, target, runs["n_images"]
+    )
+    log.info(
+        "false-alarm bar 10^%.2f (prnu.false_alarm %g): %d of %d impostor searches named a camera there",
+        cal["log10_bar"],
+        alpha,
+        cal["n_impostor_named"],
+        cal["n_impostor_searches"],
+    )
+    return cal
+
+
+def decide(
+    paths: list[str],
+    scored: list[dict],
+    camera_class: dict[str, int],
+    classes: list[str],
+    cal: dict | None,
+    threshold: float,
+    truth: dict[str, str] | None,
+) -> tuple[list[dict], list[dict]]:
+    """Verdicts by the rule ``cal`` was made for: the false-alarm bar (geometry searched) or the PCE threshold."""
+    if cal is not None and cal.get("method") == "false_alarm":
+        return false_alarm.searched_verdicts(paths, scored, camera_class, classes, cal, truth)
+    return pce_verdicts(paths, scored, camera_class, classes, cal, threshold, truth)
 
 
 def p_match(pce_value: float, cal: dict[str, Any] | None) -> float | None:
@@ -103,7 +142,11 @@ def write_pce_report(
 ) -> dict[str, Any]:
     """``verdicts.csv``, ``verdict_report.md``, heat maps and (calibrated) ``calibration.json`` /
     ``reliability.png``; ``decided_by`` opens the report (what produced the fingerprints and scores)."""
-    if cal:
+    searched = cal is not None and cal.get("method") == "false_alarm"
+    if searched:
+        write_json(out_dir / "calibration.json", cal)
+        header = [decided_by, "", *false_alarm.describe(cal)]
+    elif cal:
         plot_reliability(
             [("validation (image x camera pairs)", cal["bins_after"])],
             out_dir / "reliability.png",
@@ -111,18 +154,17 @@ def write_pce_report(
             xlabel="P(match) or 1 - P(match), the larger",
         )
         write_json(out_dir / "calibration.json", cal)
-    header = [
-        decided_by,
-        "",
-        f"- A camera is named only if its PCE reaches {threshold:g}; otherwise the verdict is **unknown**.",
-    ]
-    header.append(
-        f"- Scores: P(match | PCE), Platt scaling fitted on {cal['n_images']} validation images "
-        f"({cal['n_pairs']} image x camera pairs, fingerprints from the training references only); "
-        f"expected calibration error on those pairs {cal['ece_after']:.3f} (`reliability.png`)."
-        if cal
-        else "- **Scores are raw PCE values** (no validation images to calibrate them on)."
-    )
+    if not searched:
+        header = [
+            decided_by,
+            "",
+            f"- A camera is named only if its PCE reaches {threshold:g}; otherwise the verdict is **unknown**.",
+            f"- Scores: P(match | PCE), Platt scaling fitted on {cal['n_images']} validation images "
+            f"({cal['n_pairs']} image x camera pairs, fingerprints from the training references only); "
+            f"expected calibration error on those pairs {cal['ece_after']:.3f} (`reliability.png`)."
+            if cal
+            else "- **Scores are raw PCE values** (no validation images to calibrate them on).",
+        ]
 
     def heatmap(v: dict, png: Path) -> Path:
         if v.get("heat_map") is None or not np.size(v["heat_map"]):

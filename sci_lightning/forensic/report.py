@@ -36,19 +36,23 @@ def write_verdicts(
     """``verdicts.csv``, one heat-map PNG per image (up to ``max_heatmaps``) and ``verdict_report.md``.
 
     Each verdict holds ``path``, ``ranked`` [(camera, score)...], ``decision`` and optionally ``true`` (the
-    camera, or "unknown" for a camera without references) and ``detail`` (extra text). Returns open-set
-    metrics when true cameras are known.
+    camera, or "unknown" for a camera without references), ``detail`` (extra text) and ``columns`` (extra
+    ``verdicts.csv`` cells by name, e.g. the transform a geometry search found). Returns open-set metrics when
+    true cameras are known.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = out_dir / "verdicts"
     folder.mkdir(exist_ok=True)
     k = max((len(v["ranked"]) for v in verdicts), default=0)
+    extra = list(dict.fromkeys(key for v in verdicts for key in v.get("columns", {})))
     with (out_dir / "verdicts.csv").open("w", newline="") as fh:
         wr = csv.writer(fh)
-        wr.writerow(["path", "decision", "true", *[f"{s}{i + 1}" for i in range(k) for s in ("camera", "score")]])
+        ranks = [f"{s}{i + 1}" for i in range(k) for s in ("camera", "score")]
+        wr.writerow(["path", "decision", "true", *extra, *ranks])
         for v in verdicts:
             cells = [x for cam, score in v["ranked"] for x in (cam, f"{score:.4g}")]
-            wr.writerow([v["path"], v["decision"], v.get("true", ""), *cells])
+            more = [v.get("columns", {}).get(key, "") for key in extra]
+            wr.writerow([v["path"], v["decision"], v.get("true", ""), *more, *cells])
     lines = [
         "# Verdict report",
         "",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from sci_lightning.fingerprint.core import crop_center
+from sci_lightning.fingerprint.geometry import GeometrySettings, orient_to_sensor, resample, same_aspect
 
 BLOCK_ROWS = 256
 
@@ -69,3 +70,48 @@ def shortlist(z: np.ndarray, k: int, min_z: float) -> np.ndarray:
     top = np.argpartition(-z, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
     rows = np.union1d(top, np.flatnonzero(z >= min_z))
     return rows[np.argsort(-z[rows], kind="stable")]
+
+
+def photo_codes(
+    w: np.ndarray, grey: np.ndarray, side: int, sizes: np.ndarray, g: GeometrySettings
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A photo's codes for a library of cameras of ``sizes`` (n, 2): ``[(rows, code), ...]``, each code to be
+    compared with the cameras ``rows`` only.
+
+    Per orientation the geometry search tries (as stored, turned, mirrored): the oriented photo's own code for the
+    cameras of exactly its size (a turned whole frame), and, for each distinct camera size with the same aspect
+    ratio and more pixels, the code of the photo resampled to that size (a resized whole frame). Cameras with no
+    code here could only hold the photo as a crop: the caller verifies them."""
+    wi = np.asarray(grey, np.float32) * np.asarray(w, np.float32)
+    out = []
+    for rotation in g.rotations:
+        for mirror in (False, True) if g.mirror else (False,):
+            xo = orient_to_sensor(wi, rotation, mirror)
+            same = np.flatnonzero((sizes[:, 0] == xo.shape[0]) & (sizes[:, 1] == xo.shape[1]))
+            if len(same) and has_code(xo.shape, side):
+                out.append((same, sign_code(xo, side)))
+            if not g.resize:
+                continue
+            for size in {tuple(s) for s in sizes.tolist()}:
+                if same_aspect(xo.shape, size) and has_code(size, side):
+                    rows = np.flatnonzero((sizes[:, 0] == size[0]) & (sizes[:, 1] == size[1]))
+                    out.append((rows, sign_code(resample(xo, *size), side)))
+    return out
+
+
+def best_z(codes: np.ndarray, queries: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Each camera's best ``z`` over the ``queries`` that apply to it (``-inf`` where none does)."""
+    z = np.full(len(codes), -np.inf)
+    for rows, code in queries:
+        z[rows] = np.maximum(z[rows], z_scores(codes[rows], code))
+    return z
+
+
+def fits(photo: tuple[int, int], size: tuple[int, int], g: GeometrySettings) -> bool:
+    """Whether a photo could be a crop of a sensor of ``size`` in one of the orientations tried."""
+    return any(
+        (photo[0] <= size[0] and photo[1] <= size[1])
+        if r in (0, 180)
+        else (photo[1] <= size[0] and photo[0] <= size[1])
+        for r in g.rotations
+    )

@@ -285,18 +285,22 @@ class FingerprintLibrary:
                 Catalogue.set_meta(db, "calibration", cal)
 
     # ---- ingested photos ---------------------------------------------------------------------------------------
-    def photos(self, paths: list[str]) -> dict[str, bytes | None]:
-        """Index codes of the ingested photos among ``paths`` (checked against their SHA-256; a damaged code is
-        logged and left out, and the photo is then verified by PCE like a photo without a code)."""
-        out: dict[str, bytes | None] = {}
+    def photos(self, paths: list[str]) -> dict[str, tuple[bytes | None, tuple[int, int]]]:
+        """``path -> (index code, (height, width))`` of the ingested photos among ``paths`` (codes checked against
+        their SHA-256; a damaged code is logged and left out, and the photo is then verified by PCE like a photo
+        without a code)."""
+        out: dict[str, tuple[bytes | None, tuple[int, int]]] = {}
         for start in range(0, len(paths), 500):
             part = paths[start : start + 500]
-            sql = f"SELECT path, code, code_sha256 FROM photos WHERE path IN ({', '.join('?' * len(part))})"
-            for path, code, digest in self.cat.query(sql, tuple(part)):
+            sql = (
+                "SELECT path, code, code_sha256, height, width FROM photos "
+                f"WHERE path IN ({', '.join('?' * len(part))})"
+            )
+            for path, code, digest, h, w in self.cat.query(sql, tuple(part)):
                 if code is not None and hashlib.sha256(code).hexdigest() != digest:
                     log.warning("the index code of %s in %s is damaged: verifying it by PCE", path, self.cat.file)
                     code = None
-                out[path] = code
+                out[path] = (code, (int(h), int(w)))
         return out
 
     def ingested(self) -> dict[str, tuple[int, int]]:

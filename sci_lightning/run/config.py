@@ -15,7 +15,9 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from sci_lightning.data.transforms import check_name
 from sci_lightning.errors import SCIConfigError
+from sci_lightning.fingerprint.geometry import MODES, ROTATIONS
 from sci_lightning.run.registry import get_method
 
 PRNU_DECISIONS = ("pce", "ncc")
@@ -36,7 +38,19 @@ class PrnuSchema:
     grey_first: bool = MISSING
     decision: str = MISSING
     pce_threshold: float = MISSING
+    false_alarm: float = MISSING
     residual_cache: bool = MISSING
+
+
+@dataclass
+class GeometrySchema:
+    name: str = MISSING
+    rotations: list[int] = MISSING
+    mirror: bool = MISSING
+    crop: bool = MISSING
+    resize: bool = MISSING
+    shift: int = MISSING
+    min_side: int = MISSING
 
 
 @dataclass
@@ -68,6 +82,7 @@ class MatcherSchema:
 class EvalSchema:
     crop: Any = None  # int px or null (whole photo)
     crops_per_image: Any = None  # int or null (one centred crop)
+    transform: str = MISSING
 
 
 @dataclass
@@ -89,6 +104,7 @@ class RunSchema:
     paths: PathsSchema = field(default_factory=PathsSchema)
     verdict: VerdictSchema = field(default_factory=VerdictSchema)
     prnu: PrnuSchema = field(default_factory=PrnuSchema)
+    geometry: GeometrySchema = field(default_factory=GeometrySchema)
     eval: EvalSchema = field(default_factory=EvalSchema)
     matcher: MatcherSchema = field(default_factory=MatcherSchema)
 
@@ -162,6 +178,10 @@ def validate(cfg: DictConfig, entry: str) -> None:
         "use sigma=5.0 levels=4",
     )
     require(math.isfinite(typed.prnu.pce_threshold), "prnu.pce_threshold", "must be a number", "use e.g. 60")
+    fa = typed.prnu.false_alarm
+    require(0 < fa < 1, "prnu.false_alarm", f"must be in (0, 1) (got {fa})", "use e.g. 1e-4")
+    check_geometry(typed.geometry)
+    check_name(typed.eval.transform)
     if isinstance(typed.eval.crop, str) and typed.eval.crop.lower() in ("full", "none", "null"):
         typed.eval.crop = cfg.eval.crop = None  # eval.crop=full: the whole photo, the same as null
     for key, low in (("crop", MIN_CROP), ("crops_per_image", 1)):
@@ -182,6 +202,18 @@ def validate(cfg: DictConfig, entry: str) -> None:
             if method.evaluates_crops
             else ""
         ),
+    )
+    require(
+        entry in method.evaluates_crops or typed.eval.transform == "none",
+        "eval.transform",
+        f"{entry}.py method={method.name} does not score transformed photos",
+        "evaluate the checkpoint: python evaluate.py ckpt_path=... eval.transform=NAME",
+    )
+    require(
+        method.name != "cnn" or typed.eval.transform == "none" or typed.eval.crop is None,
+        "eval.transform",
+        "the CNN scores a transformed photo whole (its patch grid), not at eval.crop",
+        "drop eval.crop, or use eval.transform=none",
     )
     _check_matcher(typed.matcher)
     if entry == "train":
@@ -206,6 +238,20 @@ def validate(cfg: DictConfig, entry: str) -> None:
             "pass ckpt_path=outputs/.../checkpoints/<name>.ckpt",
         )
     cfg.prnu.decision = decision  # the checked value replaces the raw one (prnu.decision=PCE becomes pce)
+
+
+def check_geometry(g: DictConfig) -> None:
+    """The ``geometry`` group's rules (shared by every entry point that scores questioned photos)."""
+    require(g.name in MODES, "geometry", f"is {g.name!r}", f"use geometry={' | '.join(MODES)}")
+    bad = sorted(set(g.rotations) - set(ROTATIONS))
+    require(
+        bool(g.rotations) and not bad,
+        "geometry.rotations",
+        f"must be a non-empty list of {list(ROTATIONS)} (got {list(g.rotations)})",
+        "use geometry.rotations=[0,90,180,270]",
+    )
+    require(0 <= g.shift <= 8, "geometry.shift", f"must be 0..8 px (got {g.shift})", "use 1")
+    require(g.min_side >= MIN_CROP, "geometry.min_side", f"must be at least {MIN_CROP} px", "use 64")
 
 
 def _check_matcher(m: DictConfig) -> None:

@@ -16,17 +16,20 @@ from typing import Any
 from omegaconf import DictConfig
 
 from sci_lightning.data.selection import questioned_files
+from sci_lightning.fingerprint.geometry import GeometrySettings
 from sci_lightning.fingerprint.references import selection_of
 from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.fingerprint.scoring import HEAT_BLOCK
+from sci_lightning.fingerprint.scoring import HEAT_BLOCK, search_of
+from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.decisions import UNKNOWN
-from sci_lightning.forensic.pce import calibrate_pce, p_match, pce_verdicts, write_pce_report
+from sci_lightning.forensic.pce import calibrate_pce, calibrate_searched, decide, write_pce_report
 from sci_lightning.forensic.report import REPORT_NAME
 from sci_lightning.library.enrol import enrol_cameras, ingest_photos
-from sci_lightning.library.search import Searcher, SearchSettings, reverse_search
+from sci_lightning.library.reports import write_reverse_csv, write_search_csv
+from sci_lightning.library.search import Searcher, SearchSettings, reverse_decisions, reverse_search
 from sci_lightning.library.store import FingerprintLibrary
 from sci_lightning.outputs import write_json, write_skipped
-from sci_lightning.run.config import require
+from sci_lightning.run.config import check_geometry, require
 from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
@@ -101,7 +104,12 @@ def enrol(cfg: DictConfig) -> dict[str, Any]:
         source = f"case data={cfg.data.name} split={sel.where()}"
     done = enrol_cameras(lib, jobs, residuals, source, scheduler, workers, bool(cfg.library.replace))
     if sel is not None and cfg.library.calibrate and done["enrolled"]:
-        cal = calibrate_pce(sel, residuals, (None, None), os.cpu_count() or 1)
+        workers = os.cpu_count() or 1
+        if search_of(cfg).active:
+            alpha, target = float(cfg.prnu.false_alarm), float(cfg.verdict.target_false_attribution)
+            cal = calibrate_searched(sel, residuals, search_of(cfg), workers, int(cfg.seed), alpha, target)
+        else:
+            cal = calibrate_pce(sel, residuals, (None, None), workers)
         if cal:
             lib.set_calibration({**cal, "source": source})
     metrics = {"action": "enrol", "library": str(lib.path), **done, "n_cameras": len(lib.names())}
@@ -171,47 +179,47 @@ def ingest(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-def _settings(cfg: DictConfig, heat_block: int = 0) -> SearchSettings:
+def _rule(cfg: DictConfig, lib: FingerprintLibrary) -> dict[str, Any] | None:
+    """How the library decides: with the geometry search, the false-alarm bar (the library's own, made at
+    enrolment from a case, or ``prnu.false_alarm`` as set); without, ``prnu.pce_threshold`` with the library's
+    Platt calibration if it has one."""
+    check_geometry(cfg.geometry)
+    alpha = float(cfg.prnu.false_alarm)
+    require(0 < alpha < 1, "prnu.false_alarm", f"must be in (0, 1) (got {alpha})", "use e.g. 1e-4")
+    cal = lib.calibration
+    searched = cal is not None and cal.get("method") == "false_alarm"
+    if GeometrySettings.from_config(cfg.geometry).searches:
+        if searched:
+            return cal
+        if cal is not None:
+            log.warning("the library's calibration was made for geometry=none: the bar is prnu.false_alarm as set")
+        return false_alarm.uncalibrated(alpha, float(cfg.verdict.target_false_attribution))
+    return None if searched else cal
+
+
+def _settings(cfg: DictConfig, rule: dict[str, Any] | None, heat_block: int = 0) -> SearchSettings:
     k, min_z = int(cfg.library.shortlist), cfg.library.min_z
     require(k >= 1, "library.shortlist", f"is {k}", "use 1 or more, e.g. 20")
-    return SearchSettings(k, float("inf") if min_z is None else float(min_z), bool(cfg.library.exhaustive), heat_block)
+    search = search_of(cfg, rule["log10_bar"] if rule and rule.get("method") == "false_alarm" else None)
+    min_z = float("inf") if min_z is None else float(min_z)
+    return SearchSettings(k, min_z, bool(cfg.library.exhaustive), heat_block, search)
 
 
 def search(cfg: DictConfig) -> dict[str, Any]:
     """Each photo of ``images=`` against the library: verdicts (the PRNU report), ``search.csv`` (top-k)."""
     lib, paths, out = _open(cfg), _photos(cfg), _out_dir(cfg)
-    searcher = Searcher(lib, _residuals(cfg, lib), _settings(cfg, HEAT_BLOCK))
+    cal = _rule(cfg, lib)
+    searcher = Searcher(lib, _residuals(cfg, lib), _settings(cfg, cal, HEAT_BLOCK))
     scored = [searcher.search_photo(p) for p in paths]
     devices = {r["name"]: r["device"] for r in lib.cameras()}
-    names, cal, threshold = list(devices), lib.calibration, float(cfg.prnu.pce_threshold)
-    verdicts, skipped = pce_verdicts(paths, scored, {n: i for i, n in enumerate(names)}, names, cal, threshold, None)
+    names, threshold = list(devices), float(cfg.prnu.pce_threshold)
+    verdicts, skipped = decide(paths, scored, {n: i for i, n in enumerate(names)}, names, cal, threshold, None)
     top_k = int(cfg.library.top_k)
     for v in verdicts:
         v["ranked"] = v["ranked"][:top_k]
     decided = write_pce_report(out, verdicts, cal, threshold, int(cfg.verdict.max_heatmaps), DECIDED_BY)
     decision_of = {v["path"]: v["decision"] for v in verdicts}
-    with (out / "search.csv").open("w", newline="") as fh:
-        wr = csv.writer(fh)
-        wr.writerow(["path", "decision", "rank", "camera", "device", "pce", "ncc", "p_match", "index_z"])
-        for path, s in zip(paths, scored):
-            ranked = sorted(s.get("scores", {}).items(), key=lambda kv: -kv[1][0])[:top_k]
-            decision = decision_of.get(path, "skipped")
-            for rank, (cam, (pce_value, ncc_value)) in enumerate(ranked, 1):
-                prob = p_match(pce_value, cal)
-                z = s["z"].get(cam)
-                wr.writerow(
-                    [
-                        path,
-                        decision,
-                        rank,
-                        cam,
-                        devices.get(cam, ""),
-                        f"{pce_value:.4g}",
-                        f"{ncc_value:.4g}",
-                        "" if prob is None else f"{prob:.4g}",
-                        "" if z is None else f"{z:.2f}",
-                    ]
-                )
+    write_search_csv(out / "search.csv", paths, scored, decision_of, devices, cal, top_k)
     if skipped:
         write_skipped(out / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
     timed = [s["seconds"] for s in scored if "seconds" in s]
@@ -244,27 +252,18 @@ def reverse(cfg: DictConfig) -> dict[str, Any]:
     done = ingest_photos(lib, paths, residuals, *_engine(cfg))
     bad = {r["path"] for r in done["skipped"]}
     known = lib.photos([p for p in paths if p not in bad])
-    photos = [{"path": p, "code": known[p]} for p in paths if p in known]
-    rows = reverse_search(lib, camera, photos, residuals, _settings(cfg))
-    threshold, cal = float(cfg.prnu.pce_threshold), lib.calibration
+    photos = [{"path": p, "code": known[p][0], "shape": known[p][1]} for p in paths if p in known]
+    cal = _rule(cfg, lib)
+    rows = reverse_search(lib, camera, photos, residuals, _settings(cfg, cal))
+    rule = (
+        cal
+        if cal and cal.get("method") == "false_alarm"
+        else {"method": "pce", "threshold": float(cfg.prnu.pce_threshold)}
+    )
+    rows = reverse_decisions(rows, rule)
     rows.sort(key=lambda r: -(r["pce"] if r["pce"] is not None else -1e9))
-    with (out / "reverse.csv").open("w", newline="") as fh:
-        wr = csv.writer(fh)
-        wr.writerow(["path", "decision", "pce", "p_match", "index_z"])
-        for r in rows:
-            pce_value = r["pce"]
-            decision = "not verified" if pce_value is None else ("match" if pce_value >= threshold else "no match")
-            prob = p_match(pce_value, cal) if pce_value is not None else None
-            wr.writerow(
-                [
-                    r["path"],
-                    decision,
-                    "" if pce_value is None else f"{pce_value:.4g}",
-                    "" if prob is None else f"{prob:.4g}",
-                    "" if r["z"] is None else f"{r['z']:.2f}",
-                ]
-            )
-    matches = [r["path"] for r in rows if r["pce"] is not None and r["pce"] >= threshold]
+    write_reverse_csv(out / "reverse.csv", rows, cal)
+    matches = [r["path"] for r in rows if r["decision"] == "match"]
     metrics = {
         "action": "reverse",
         "camera": camera,

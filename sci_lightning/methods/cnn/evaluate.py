@@ -9,7 +9,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from sci_lightning.data.selection import questioned_files
+from sci_lightning.data.transforms import questioned_paths
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.forensic.decisions import UNKNOWN
 from sci_lightning.forensic.report import REPORT_NAME
@@ -18,6 +18,7 @@ from sci_lightning.methods.cnn.crops import evaluate_crops
 from sci_lightning.methods.cnn.loggers import build_loggers, finish_wandb, log_summary
 from sci_lightning.methods.cnn.setup import build_datamodule
 from sci_lightning.methods.cnn.train import test_and_report
+from sci_lightning.methods.cnn.transformed import evaluate_transformed
 from sci_lightning.methods.cnn.verdicts import cnn_verdicts, questioned_verdicts, score_rows_for_csv, write_cnn_verdicts
 from sci_lightning.outputs import run_metadata, write_json, write_ranked_predictions, write_skipped
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 def _verdicts_for_folder(cfg: DictConfig, loaded: Loaded, out_dir: Path, what: str) -> dict[str, Any]:
     """``images=DIR``: ranked cameras, calibrated verdicts and heat maps for unlabelled photos."""
     module, run_cfg, classes, settings, cal = loaded
-    paths = questioned_files(cfg.images, cfg.image_extensions)
+    paths = questioned_paths(cfg.images, cfg.image_extensions, cfg.eval.transform, cfg.paths.cache_dir, int(cfg.seed))
     verdicts, skipped = cnn_verdicts(module, paths, settings, classes, cal)
     write_ranked_predictions(out_dir / "predictions.csv", classes, score_rows_for_csv(verdicts, skipped))
     write_cnn_verdicts(out_dir, verdicts, classes, settings, cal, what, int(cfg.verdict.max_heatmaps))
@@ -86,6 +87,17 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 f"the data has classes {dm.classes} but the checkpoint was trained on {classes}",
                 "evaluate on data with the same cameras and task as the training run",
             )
+        if cfg.eval.transform != "none":
+            metrics = {
+                **run_metadata(run_cfg, dm.classes, "cnn"),
+                "ckpt_path": str(cfg.ckpt_path),
+                **evaluate_transformed(
+                    module, dm.split_records("test"), classes, dm.label_field, settings, cal, cfg, out_dir
+                ),
+            }
+            write_json(out_dir / "metrics.json", metrics)
+            log_summary(loggers, metrics)
+            return metrics
         if cfg.eval.crop:
             metrics = {
                 **run_metadata(run_cfg, dm.classes, "cnn"),

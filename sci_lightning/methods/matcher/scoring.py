@@ -47,7 +47,7 @@ def photo_crops(
     r, g = crop_center(w, h, wd), crop_center(grey_of(img), h, wd)
     cut = lambda a: np.stack([a[y : y + crop, x : x + crop] for y, x in positions])  # noqa: E731
     origin = ((w.shape[0] - h) // 2, (w.shape[1] - wd) // 2)
-    return {"w": cut(r), "i": cut(g), "positions": positions, "area": (h, wd), "origin": origin}
+    return {"w": cut(r), "i": cut(g), "positions": positions, "area": (h, wd), "origin": origin, "shape": w.shape}
 
 
 def fingerprint_crops(k: np.ndarray, area: tuple[int, int], positions: np.ndarray, crop: int) -> np.ndarray:
@@ -115,6 +115,7 @@ def score_photo(
         "positions": crops["positions"],
         "origin": crops["origin"],
         "area": crops["area"],
+        "shape": crops["shape"],
     }
 
 

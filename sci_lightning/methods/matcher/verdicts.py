@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from sci_lightning.data.selection import Selection, questioned_files
+from sci_lightning.data.selection import Selection
+from sci_lightning.data.transforms import questioned_paths
 from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.forensic.decisions import UNKNOWN, decide, scored_photos
+from sci_lightning.forensic.decisions import UNKNOWN, decide, scored_photos, size_mismatch
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import REPORT_NAME, write_folder_outputs, write_verdicts
 from sci_lightning.methods.matcher import calibration
@@ -68,6 +69,10 @@ def _verdicts(
             + ", ".join(f"{c} {best[c][0]:.2f}" for c, _ in ranked)
             + f" (threshold P(match) {threshold:.3g})",
         }
+        note = size_mismatch(s.get("shape"), case.fingerprints[top_camera].shape)
+        if note:
+            v["detail"] += f"\n\n**{note}**"
+            v["columns"] = {"size_matches_camera": "no"}
         if truth is not None:
             v["true"] = truth.get(path, UNKNOWN)
         verdicts.append(v)
@@ -145,7 +150,7 @@ def fixed_split_verdicts(cfg: DictConfig, case: Case, test_scored: list[dict]) -
 def questioned_folder_verdicts(cfg: DictConfig, case: Case) -> dict[str, Any]:
     """``evaluate.py method=matcher images=DIR``: verdicts on unlabelled photos against the references."""
     sel, out_dir = case.sel, case.out_dir
-    paths = [str(p) for p in questioned_files(cfg.images, cfg.image_extensions)]
+    paths = questioned_paths(cfg.images, cfg.image_extensions, cfg.eval.transform, cfg.paths.cache_dir, int(cfg.seed))
     verdicts, skipped, decided = _decide_and_write(cfg, case, paths, [], None)
     metrics = write_folder_outputs(
         out_dir,

@@ -21,11 +21,17 @@ from omegaconf import DictConfig
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
 from sci_lightning.fingerprint.references import require_scored
-from sci_lightning.fingerprint.scoring import HEAT_BLOCK, score_images
+from sci_lightning.fingerprint.scoring import HEAT_BLOCK, score_images, search_of
 from sci_lightning.forensic.figures import plot_roc
 from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.prnu.scoring import DECISIONS, class_scores, references
-from sci_lightning.methods.prnu.verdicts import fixed_split_verdicts, questioned_folder_verdicts
+from sci_lightning.methods.prnu.verdicts import (
+    calibration,
+    fixed_split_verdicts,
+    questioned_folder_verdicts,
+    searched,
+    verdict_search,
+)
 from sci_lightning.outputs import plot_confusion_matrix, run_metadata, write_json, write_skipped
 from sci_lightning.tracking import log_run
 
@@ -50,10 +56,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     refs = references(cfg, workers)
     sel, residuals, camera_class, fps, out_dir, _ = refs
     tests = sel.split_records("test")
-    # On a fixed split the same scores feed the verdicts: compute the heat maps now, not a second residual later.
-    heat = HEAT_BLOCK if sel.mode != "kfold" else 0
+    # On a fixed split the same scores feed the verdicts: compute the heat maps now, not a second residual later,
+    # and calibrate first, so test photos are searched up to the verdicts' bar.
+    fixed = sel.mode != "kfold"
+    heat = HEAT_BLOCK if fixed else 0
+    cal = calibration(cfg, refs) if fixed else None
+    search = verdict_search(cfg, refs, cal) if fixed else (search_of(cfg) if searched(cfg, refs) else None)
     paths = [str(r.path) for r in tests]
-    scored = score_images(paths, fps, residuals, workers, "PRNU test residuals", heat, refs.window)
+    scored = score_images(paths, fps, residuals, workers, "PRNU test residuals", heat, refs.window, search)
     require_scored(scored, paths)
     n_cls = len(sel.classes)
     scores = class_scores(scored, camera_class, n_cls)
@@ -102,7 +112,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if sel.skipped:
         write_skipped(out_dir / "skipped_images.csv", sel.skipped)
     if sel.mode != "kfold":
-        metrics.update(fixed_split_verdicts(cfg, refs, scored))
+        metrics.update(fixed_split_verdicts(cfg, refs, scored, cal))
     write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
     log_run(
         cfg,

@@ -9,10 +9,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from sci_lightning.data.selection import questioned_files
+from sci_lightning.data.transforms import questioned_paths
 from sci_lightning.fingerprint.references import require_scored
-from sci_lightning.fingerprint.scoring import HEAT_BLOCK, score_images
-from sci_lightning.forensic.pce import calibrate_pce, pce_ranking, pce_verdicts, write_pce_report
+from sci_lightning.fingerprint.scoring import HEAT_BLOCK, Search, score_images, search_of
+from sci_lightning.forensic.pce import calibrate_pce, calibrate_searched, decide, pce_ranking, write_pce_report
 from sci_lightning.forensic.report import REPORT_NAME, write_folder_outputs
 from sci_lightning.methods.prnu.scoring import References
 from sci_lightning.tracking import log_run
@@ -25,44 +25,79 @@ DECIDED_BY = (
 )
 
 
+def searched(cfg: DictConfig, refs: References) -> bool:
+    """Whether questioned photos are searched for their geometry (``geometry=auto|full`` on whole photos)."""
+    return search_of(cfg).active and not refs.window[0]
+
+
+def calibration(cfg: DictConfig, refs: References) -> dict[str, Any] | None:
+    """The verdicts' calibration: the false-alarm bar when photos are searched, else Platt scaling of PCE."""
+    workers = os.cpu_count() or 1
+    if searched(cfg, refs):
+        alpha, target = float(cfg.prnu.false_alarm), float(cfg.verdict.target_false_attribution)
+        return calibrate_searched(refs.sel, refs.residuals, search_of(cfg), workers, int(cfg.seed), alpha, target)
+    return calibrate_pce(refs.sel, refs.residuals, refs.window, workers)
+
+
+def verdict_search(cfg: DictConfig, refs: References, cal: dict[str, Any] | None) -> Search | None:
+    """How questioned photos are scored: searched up to the calibrated bar, or as stored (None)."""
+    if not searched(cfg, refs):
+        return None
+    return search_of(cfg, cal["log10_bar"] if cal else None)
+
+
 def _decide_and_write(
-    cfg: DictConfig, refs: References, paths: list[str], scored: list[dict], truth: dict[str, str] | None
+    cfg: DictConfig,
+    refs: References,
+    paths: list[str],
+    scored: list[dict],
+    truth: dict[str, str] | None,
+    cal: dict[str, Any] | None = None,
 ) -> tuple[list[dict], list[dict], dict[str, Any]]:
-    """Score what is not scored yet, calibrate, decide and write the report: ``(verdicts, skipped, metrics)``
-    (threshold, calibrated or not, open-set rates). ``scored`` holds the first ``len(scored)`` paths' scores."""
+    """Score what is not scored yet, calibrate (unless ``cal`` is given), decide and write the report:
+    ``(verdicts, skipped, metrics)``. ``scored`` holds the first ``len(scored)`` paths' scores."""
     workers = os.cpu_count() or 1
     threshold = float(cfg.prnu.pce_threshold)
-    cal = calibrate_pce(refs.sel, refs.residuals, refs.window, workers)
+    cal = calibration(cfg, refs) if cal is None else cal
     todo = paths[len(scored) :]
-    more = score_images(todo, refs.fingerprints, refs.residuals, workers, "PRNU verdicts", HEAT_BLOCK, refs.window)
+    search = verdict_search(cfg, refs, cal)
+    fps, store = refs.fingerprints, refs.residuals
+    more = score_images(todo, fps, store, workers, "PRNU verdicts", HEAT_BLOCK, refs.window, search)
     require_scored(more, todo)
-    verdicts, skipped = pce_verdicts(paths, scored + more, refs.camera_class, refs.sel.classes, cal, threshold, truth)
+    verdicts, skipped = decide(paths, scored + more, refs.camera_class, refs.sel.classes, cal, threshold, truth)
     max_heatmaps = int(cfg.verdict.max_heatmaps)
     metrics = {
         "prnu/pce_threshold": threshold,
+        "geometry": str(cfg.geometry.name) if search is not None else "none",
         "calibrated": cal is not None,
         **write_pce_report(refs.out_dir, verdicts, cal, threshold, max_heatmaps, DECIDED_BY),
     }
+    if search is not None:
+        metrics["prnu/log10_false_alarm_bar"] = cal["log10_bar"]
+        metrics["impostor_false_attribution"] = cal["impostor_false_attribution"]
     return verdicts, skipped, metrics
 
 
-def fixed_split_verdicts(cfg: DictConfig, refs: References, test_scored: list[dict]) -> dict[str, Any]:
+def fixed_split_verdicts(
+    cfg: DictConfig, refs: References, test_scored: list[dict], cal: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Verdicts on a fixed split's questioned images, those of cameras without references included.
 
-    ``test_scored``: the known questioned (test) images' scores from the test run, heat maps included.
+    ``test_scored``: the known questioned (test) images' scores from the test run, heat maps included (scored
+    with the calibration ``cal``'s bar, which is reused).
     """
     questioned, truth = refs.sel.questioned()
-    return _decide_and_write(cfg, refs, [str(r.path) for r in questioned], test_scored, truth)[2]
+    return _decide_and_write(cfg, refs, [str(r.path) for r in questioned], test_scored, truth, cal)[2]
 
 
 def questioned_folder_verdicts(cfg: DictConfig, refs: References) -> dict[str, Any]:
     """``evaluate.py method=prnu images=DIR``: verdicts on unlabelled photos against the references."""
     sel, out_dir = refs.sel, refs.out_dir
-    paths = [str(p) for p in questioned_files(cfg.images, cfg.image_extensions)]
+    paths = questioned_paths(cfg.images, cfg.image_extensions, cfg.eval.transform, cfg.paths.cache_dir, int(cfg.seed))
     verdicts, skipped, decided = _decide_and_write(cfg, refs, paths, [], None)
     metrics = write_folder_outputs(
         out_dir,
-        {"method": "prnu", "task": cfg.task.name, **{k: decided[k] for k in ("prnu/pce_threshold", "calibrated")}},
+        {"method": "prnu", "task": cfg.task.name, **{k: v for k, v in decided.items() if not k.startswith("open/")}},
         sel.classes,
         verdicts,
         skipped,

@@ -1,0 +1,92 @@
+"""Validation searches for the false-alarm bar (:mod:`sci_lightning.forensic.false_alarm`): the case's own
+validation photos, as stored and transformed the ways questioned photos are met, searched against fingerprints
+of the training references only, once with every camera (genuine and impostor pairs) and once without the photo's
+own camera (an impostor search: anything it names is a false attribution). NumPy only."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from sci_lightning.data.build import parallel_map
+from sci_lightning.data.images import SkippedImage, load_rgb
+from sci_lightning.data.selection import Selection, sha256_file
+from sci_lightning.data.transforms import apply
+from sci_lightning.fingerprint.core import grey_of, noise_residual
+from sci_lightning.fingerprint.geometry import log10_false_alarm
+from sci_lightning.fingerprint.references import fingerprints_of
+from sci_lightning.fingerprint.residuals import ResidualStore
+from sci_lightning.fingerprint.scoring import Search, score_residual
+
+# How validation photos are met in the searches: as stored, turned, cropped (every offset) and halved (resize).
+CALIBRATION_TRANSFORMS = ("none", "rot90", "crop60", "scale50")
+
+
+def family_log10_pfa(scored: dict[str, Any]) -> dict[str, float]:
+    """Each camera's peak judged among every hypothesis searched for the photo (all cameras)."""
+    n = int(scored.get("hypotheses", len(scored["scores"])))
+    return {c: log10_false_alarm(p, n) for c, (p, _) in scored["scores"].items()}
+
+
+def _searches(
+    job: tuple[str, list[str]],
+    fingerprints: dict[str, np.ndarray],
+    residuals: ResidualStore,
+    search: Search,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """One validation photo (``job`` = path, cameras of its own class) under every calibration transform."""
+    path, own = job
+    try:
+        img = load_rgb(path)
+    except SkippedImage:
+        return []
+    digest = sha256_file(path)
+    others = {c: k for c, k in fingerprints.items() if c not in own}
+    rows = []
+    for name in CALIBRATION_TRANSFORMS:
+        arr, _ = apply(img, name, digest, seed)
+        w = residuals.residual(path, arr, digest) if name == "none" else noise_residual(arr, **residuals.kw)
+        grey = grey_of(arr)
+        every = family_log10_pfa(score_residual(w, grey, fingerprints, search=search))
+        alone = family_log10_pfa(score_residual(w, grey, others, search=search)) if others else {}
+        rows.append(
+            {
+                "transform": name,
+                "genuine": [v for c, v in every.items() if c in own],
+                "impostor_pairs": [v for c, v in every.items() if c not in own],
+                "impostor_search": min(alone.values()) if alone else None,
+            }
+        )
+    return rows
+
+
+def validation_searches(sel: Selection, residuals: ResidualStore, search: Search, workers: int, seed: int) -> dict:
+    """``{"genuine", "impostor_pairs", "impostor_searches"}``: lists of ``(transform, log10 P_FA)`` over the
+    validation photos of ``sel`` (empty lists without validation photos), and ``n_images``."""
+    val = sel.split_records("val")
+    out: dict[str, Any] = {"genuine": [], "impostor_pairs": [], "impostor_searches": [], "n_images": len(val)}
+    if not val:
+        return out
+    fps = fingerprints_of(sel.split_records("train"), residuals, workers, "PRNU fingerprints (calibration)")
+    label = sel.label_field
+    jobs = [(str(r.path), [c for c in fps if _class_of(sel, c) == r.label(label)]) for r in val]
+    fn = partial(_searches, fingerprints=fps, residuals=residuals, search=search, seed=seed)
+    for rows in parallel_map(fn, jobs, workers, "PRNU impostor searches (calibration)"):
+        for row in rows:
+            t = row["transform"]
+            out["genuine"] += [(t, v) for v in row["genuine"]]
+            out["impostor_pairs"] += [(t, v) for v in row["impostor_pairs"]]
+            if row["impostor_search"] is not None:
+                out["impostor_searches"].append((t, row["impostor_search"]))
+    return out
+
+
+def _class_of(sel: Selection, camera: str) -> str:
+    """The class (device or camera, by the task) a reference camera belongs to."""
+    for r in sel.references():
+        if r.camera == camera:
+            return r.label(sel.label_field)
+    return camera

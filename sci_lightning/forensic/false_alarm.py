@@ -1,0 +1,208 @@
+"""Verdicts that hold their error rate whatever was searched (``geometry=auto|full``).
+
+A photo's best peak is judged by its **false-alarm probability** among every hypothesis searched for it
+(positions x turns x sizes x cameras; :func:`~sci_lightning.fingerprint.geometry.log10_false_alarm`): the more
+that was searched, the higher the PCE needed; an aligned photo against three cameras needs PCE ~ 17, a 12 MP crop
+searched over every offset ~ 45 (``prnu.false_alarm`` = 1e-4).
+
+* **Bar.** A camera is named when that probability is at most ``prnu.false_alarm``, lowered where the case's own
+  **impostor searches** need it: validation photos (as stored, turned, cropped, halved), searched exactly as a
+  questioned photo is but without their own camera, so whatever the search names is a false attribution. The bar
+  lets at most ``verdict.target_false_attribution`` of them through (their measured rate is reported).
+* **P(match).** ``1 / (1 + 10^(-a * (bar - log10 P_FA)))``: 0.5 exactly at the bar, so a named camera never has
+  P(match) below 0.5 and an unnamed one never above; the one slope ``a`` is fitted (maximum likelihood) on the
+  validation photos' genuine and impostor pairs. Without validation photos ``a = 1`` (one decade of P_FA per
+  factor 10 in the odds) and the report says so.
+
+Pure NumPy / SciPy: fed scores, it computes no residual.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from sci_lightning.fingerprint.geometry import log10_false_alarm
+from sci_lightning.forensic.decisions import UNKNOWN, scored_photos
+
+DEFAULT_SLOPE = 1.0
+
+
+def effective_bar(log10_alpha: float, impostors: Sequence[float], target: float) -> float:
+    """``log10`` of the decision bar: ``log10_alpha``, or lower so that at most ``target`` of the ``impostors``
+    (their best ``log10 P_FA`` with their own camera absent) reach it."""
+    values = np.sort(np.asarray(impostors, dtype=np.float64))
+    if not len(values):
+        return log10_alpha
+    allowed = int(math.floor(target * len(values)))
+    if allowed >= len(values):
+        return log10_alpha
+    return min(log10_alpha, float(np.nextafter(values[allowed], -np.inf)))
+
+
+def p_match(log10_pfa: float, bar: float, slope: float) -> float:
+    """P(match) of a peak whose false-alarm probability is ``10^log10_pfa``: 0.5 at the bar."""
+    z = slope * (bar - log10_pfa) * math.log(10.0)
+    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+
+def fit_slope(log10_pfa: Sequence[float], is_match: Sequence[bool], bar: float) -> float:
+    """The slope ``a`` of :func:`p_match` that is most probable given labelled pairs (bounded 0.01..20).
+
+    A prior ``ln a ~ N(0, 1)`` keeps it finite: a handful of validation photos usually separates genuine from
+    impostor pairs perfectly, where the maximum-likelihood slope is infinite (every score 0 or 1)."""
+    x = np.asarray(log10_pfa, dtype=np.float64)
+    y = np.asarray(is_match, dtype=np.float64)
+    if len(set(y.tolist())) < 2:
+        return DEFAULT_SLOPE
+    d = np.clip(bar - x, -300, 300) * math.log(10.0)
+
+    def loss(a: float) -> float:
+        z = a * d
+        return float(np.sum(np.logaddexp(0, -z) * y + np.logaddexp(0, z) * (1 - y)) + 0.5 * math.log(a) ** 2)
+
+    return float(minimize_scalar(loss, bounds=(0.01, 20.0), method="bounded").x)
+
+
+def calibrate(
+    genuine: Sequence[tuple[str, float]],
+    impostor_pairs: Sequence[tuple[str, float]],
+    impostor_searches: Sequence[tuple[str, float]],
+    alpha: float,
+    target: float,
+    n_images: int,
+) -> dict[str, Any]:
+    """The bar and slope from validation searches, each ``(transform, log10 P_FA)``: ``genuine`` (a photo's own
+    camera), ``impostor_pairs`` (every other camera, for the slope) and ``impostor_searches`` (the best camera of a
+    search without the photo's own: the false attributions the bar must hold down)."""
+    log_alpha = math.log10(alpha)
+    bar = effective_bar(log_alpha, [v for _, v in impostor_searches], target)
+    values = [v for _, v in genuine] + [v for _, v in impostor_pairs]
+    labels = [True] * len(genuine) + [False] * len(impostor_pairs)
+    slope = fit_slope(values, labels, bar) if values else DEFAULT_SLOPE
+    per: dict[str, dict[str, int]] = {}
+    for kind, rows in (("genuine", genuine), ("impostor", impostor_searches)):
+        for name, v in rows:
+            cell = per.setdefault(name, {"genuine": 0, "genuine_named": 0, "impostor": 0, "impostor_named": 0})
+            cell[kind] += 1
+            cell[f"{kind}_named"] += int(v <= bar)
+    n_imp = len(impostor_searches)
+    named = sum(v <= bar for _, v in impostor_searches)
+    return {
+        "method": "false_alarm",
+        "false_alarm": alpha,
+        "log10_bar": bar,
+        "lowered_by_impostors": bar < log_alpha,
+        "slope": slope,
+        "fitted": bool(genuine) and bool(impostor_pairs),
+        "target_false_attribution": target,
+        "n_images": n_images,
+        "n_impostor_searches": n_imp,
+        "n_impostor_named": int(named),
+        "impostor_false_attribution": named / n_imp if n_imp else None,
+        "n_genuine": len(genuine),
+        "n_genuine_named": int(sum(v <= bar for _, v in genuine)),
+        "by_transform": per,
+    }
+
+
+def uncalibrated(alpha: float, target: float) -> dict[str, Any]:
+    """The bar and slope where no validation photos exist: ``prnu.false_alarm`` as it is, slope 1."""
+    return calibrate([], [], [], alpha, target, 0) | {"fitted": False}
+
+
+def describe(cal: dict[str, Any]) -> list[str]:
+    """The report's lines on how verdicts were decided."""
+    bar = 10 ** cal["log10_bar"]
+    lines = [
+        f"- A camera is named only if the false-alarm probability of its peak, among every hypothesis searched "
+        f"for the photo (positions x turns x sizes x cameras), is at most **{bar:.3g}** "
+        f"(prnu.false_alarm = {cal['false_alarm']:g}"
+        + ("; lowered by the case's impostor searches)." if cal["lowered_by_impostors"] else ").")
+    ]
+    if cal["n_impostor_searches"]:
+        lines.append(
+            f"- Impostor searches on the case's own validation photos (as stored and transformed, searched without "
+            f"their own camera): {cal['n_impostor_named']} of {cal['n_impostor_searches']} named a camera at that "
+            f"bar (rate {cal['impostor_false_attribution']:.3f}; target {cal['target_false_attribution']:g}); "
+            f"{cal['n_genuine_named']} of {cal['n_genuine']} genuine searches cleared it."
+        )
+    lines.append(
+        f"- P(match) = 1 / (1 + 10^(-{cal['slope']:.3g} x (log10 bar - log10 P_FA))): 0.5 exactly at the bar, "
+        + (
+            f"slope fitted on {cal['n_images']} validation photos."
+            if cal["fitted"]
+            else "**slope not fitted** (no validation photos with genuine and impostor pairs): 1 by default."
+        )
+    )
+    return lines
+
+
+def searched_verdicts(
+    paths: list[str],
+    scored: list[dict],
+    camera_class: dict[str, int],
+    classes: list[str],
+    cal: dict[str, Any],
+    truth: dict[str, str] | None,
+) -> tuple[list[dict], list[dict]]:
+    """``(verdicts, skipped)`` from geometry-searched scores (``scored[i]``: ``scores``, ``geometry``,
+    ``hypotheses``): classes ranked by the false-alarm probability of their best camera's peak among every
+    hypothesis searched for the photo; the top one named if it clears the bar."""
+    verdicts: list[dict] = []
+    good, skipped = scored_photos(paths, scored)
+    bar, slope = cal["log10_bar"], cal["slope"]
+    for path, s in good:
+        n = int(s["hypotheses"])
+        best: dict[str, tuple[float, str]] = {}  # class -> (log10 P_FA, camera)
+        for cam, (value, _) in s["scores"].items():
+            cls = classes[camera_class[cam]]
+            lp = log10_false_alarm(value, n)
+            if cls not in best or lp < best[cls][0]:
+                best[cls] = (lp, cam)
+        order = sorted(best, key=lambda c: best[c][0])
+        top_lp, top_cam = best[order[0]]
+        g = s["geometry"][top_cam]
+        v = {
+            "path": path,
+            "ranked": [(c, p_match(best[c][0], bar, slope)) for c in order],
+            "decision": order[0] if top_lp <= bar else UNKNOWN,
+            "pce": {c: s["scores"][best[c][1]][0] for c in order},
+            "columns": {
+                "pce": f"{s['scores'][top_cam][0]:.1f}",
+                "hypotheses": n,
+                "log10_p_false_alarm": f"{top_lp:.2f}",
+                **{k: g[k] for k in ("transform", "rotation", "mirror", "scale", "offset_y", "offset_x")},
+            },
+            "heat_map": s.get("heat_map"),
+            "heat_origin": s.get("heat_origin"),
+            "heat_camera": s.get("heat_camera"),
+            "detail": (
+                f"Best peak: {top_cam}, PCE {s['scores'][top_cam][0]:.1f}, found as {describe_transform(g)}; "
+                f"false-alarm probability 10^{top_lp:.2f} among {n:,} hypotheses (bar 10^{bar:.2f})."
+            ),
+        }
+        if truth is not None:
+            v["true"] = truth.get(path, UNKNOWN)
+        verdicts.append(v)
+    return verdicts, skipped
+
+
+def describe_transform(g: dict[str, Any]) -> str:
+    """``turned 90°, cropped at (y, x)`` etc.: the transform a search found, in words."""
+    parts = {"aligned": ["as stored"], "whole": ["the whole frame"], "crop": ["a crop"], "resize": ["resized"]}[
+        g["transform"]
+    ]
+    if g["rotation"]:
+        parts.append(f"turned {g['rotation']}°")
+    if g["mirror"]:
+        parts.append("mirrored")
+    if g["transform"] == "resize":
+        parts.append(f"scale {g['scale']:.4g}")
+    if g["transform"] in ("crop", "resize") and (g["offset_y"] or g["offset_x"] or g["transform"] == "crop"):
+        parts.append(f"offset ({g['offset_y']}, {g['offset_x']}) px in the sensor")
+    return ", ".join(parts)

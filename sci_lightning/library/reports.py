@@ -1,0 +1,93 @@
+"""The library's own result files: ``search.csv`` (each photo's top cameras) and ``reverse.csv`` (one camera's
+photos), with the transform the geometry search found and the false-alarm probability of each peak."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from sci_lightning.fingerprint.geometry import log10_false_alarm
+from sci_lightning.forensic import false_alarm
+from sci_lightning.forensic.pce import p_match as platt_p_match
+
+GEOMETRY_COLUMNS = ("transform", "rotation", "mirror", "scale", "offset_y", "offset_x")
+
+
+def _p_match(pce: float, n: int, cal: dict[str, Any] | None) -> tuple[str, str]:
+    """``(P(match), log10 P_FA)`` cells of one peak under the library's rule (empty where it has none)."""
+    if cal is not None and cal.get("method") == "false_alarm":
+        lp = log10_false_alarm(pce, n)
+        return f"{false_alarm.p_match(lp, cal['log10_bar'], cal['slope']):.4g}", f"{lp:.2f}"
+    prob = platt_p_match(pce, cal)
+    return ("" if prob is None else f"{prob:.4g}"), ""
+
+
+def write_search_csv(
+    file: Path,
+    paths: list[str],
+    scored: list[dict[str, Any]],
+    decision_of: dict[str, str],
+    devices: dict[str, str],
+    cal: dict[str, Any] | None,
+    top_k: int,
+) -> None:
+    """One row per photo and ranked camera (best ``top_k``): PCE, NCC, P(match), the false-alarm probability among
+    the photo's hypotheses, the transform found, and the index score."""
+    with file.open("w", newline="") as fh:
+        wr = csv.writer(fh)
+        head = ["path", "decision", "rank", "camera", "device", "pce", "ncc", "p_match", "log10_p_false_alarm"]
+        wr.writerow([*head, "hypotheses", *GEOMETRY_COLUMNS, "index_z"])
+        for path, s in zip(paths, scored):
+            ranked = sorted(s.get("scores", {}).items(), key=lambda kv: -kv[1][0])[:top_k]
+            n = int(s.get("hypotheses", len(s.get("scores", {}))))
+            for rank, (cam, (pce_value, ncc_value)) in enumerate(ranked, 1):
+                prob, lp = _p_match(pce_value, n, cal)
+                g = s.get("geometry", {}).get(cam, {})
+                z = s["z"].get(cam)
+                wr.writerow(
+                    [
+                        path,
+                        decision_of.get(path, "skipped"),
+                        rank,
+                        cam,
+                        devices.get(cam, ""),
+                        f"{pce_value:.4g}",
+                        f"{ncc_value:.4g}",
+                        prob,
+                        lp,
+                        n if "hypotheses" in s else "",
+                        *[g.get(k, "") for k in GEOMETRY_COLUMNS],
+                        "" if z is None else f"{z:.2f}",
+                    ]
+                )
+
+
+def write_reverse_csv(file: Path, rows: list[dict[str, Any]], cal: dict[str, Any] | None) -> None:
+    """One row per photo of a reverse search (decided by :func:`~sci_lightning.library.search.reverse_decisions`)."""
+    with file.open("w", newline="") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(
+            ["path", "decision", "pce", "p_match", "log10_p_false_alarm", "hypotheses", *GEOMETRY_COLUMNS, "index_z"]
+        )
+        for r in rows:
+            pce_value, lp = r["pce"], r.get("log10_p_false_alarm")
+            if pce_value is None:
+                prob = ""
+            elif lp is not None:
+                prob = f"{false_alarm.p_match(lp, cal['log10_bar'], cal['slope']):.4g}"
+            else:
+                p = platt_p_match(pce_value, cal)
+                prob = "" if p is None else f"{p:.4g}"
+            wr.writerow(
+                [
+                    r["path"],
+                    r["decision"],
+                    "" if pce_value is None else f"{pce_value:.4g}",
+                    prob,
+                    "" if lp is None else f"{lp:.2f}",
+                    r.get("hypotheses", ""),
+                    *[r.get(k, "") for k in GEOMETRY_COLUMNS],
+                    "" if r["z"] is None else f"{r['z']:.2f}",
+                ]
+            )
