@@ -97,11 +97,20 @@ def test_prnu_fixed_split_and_questioned_folder(case, tmp_path):
     run_in_process("evaluate", "method=prnu", *_fixed(case), "verdict.max_heatmaps=3", run_dir=tmp_path / "fixed")
     m = json.loads((tmp_path / "fixed" / "metrics.json").read_text())
     assert m["test/acc_image"] == 1.0 and m["open/correct_attribution_known"] == 1.0
-    assert m["open/unknown_rate_unknown"] == 1.0  # best PCE below 60 for the camera without references
+    assert m["open/unknown_rate_unknown"] == 1.0  # nothing clears the bar for the camera without references
     report = (tmp_path / "fixed" / "verdict_report.md").read_text()
     assert len(list((tmp_path / "fixed" / "verdicts").glob("*.png"))) == 3  # verdict.max_heatmaps
     assert "heat maps drawn for the first 3 of 16 images" in report and report.count("## ") == 16
-    assert json.loads((tmp_path / "fixed" / "calibration.json").read_text())["method"] == "platt"
+    cal = json.loads((tmp_path / "fixed" / "calibration.json").read_text())
+    assert cal["method"] == "false_alarm" and cal["impostor_false_attribution"] <= cal["target_false_attribution"]
+    rows = _rows(tmp_path / "fixed" / "verdicts.csv")
+    named = [r for r in rows if r["decision"] != "unknown"]
+    assert named and all(float(r["score1"]) >= 0.5 for r in named)  # a named camera never below P(match) 0.5
+    assert all(float(r["log10_p_false_alarm"]) <= cal["log10_bar"] for r in named)
+    assert {r["transform"] for r in named} == {"aligned"}  # as-stored photos: the fast path, nothing searched
+    assert all(int(r["hypotheses"]) > 3 for r in rows if r["true"] == "unknown")  # no camera cleared: searched
+    run_in_process("evaluate", "method=prnu", "geometry=none", *_fixed(case), run_dir=tmp_path / "none")
+    assert json.loads((tmp_path / "none" / "calibration.json").read_text())["method"] == "platt"  # as before
     run_in_process(
         "evaluate", "method=prnu", *_fixed(case), f"images={case / 'questioned' / 'X'}", run_dir=tmp_path / "dir"
     )

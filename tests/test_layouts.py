@@ -3,12 +3,14 @@ from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
+from PIL import Image
 
 from sci_lightning.data.layouts import build_index, read_folder, read_manifest, read_regex
 from sci_lightning.data.records import class_names
+from sci_lightning.data.sides import indexed_records
 from sci_lightning.errors import SCIConfigError
 
-from conftest import REPO, VISION3
+from conftest import REPO, VISION3, compose_config
 
 
 def preset(name: str, root: Path) -> dict:
@@ -126,3 +128,29 @@ def test_regex_relpath_matching(tmp_path):
         case="keep",
     )
     assert sorted(r.camera for r in idx.records) == ["phoneA-c1", "phoneA-c2"]
+
+
+def _vision_tree(root: Path) -> Path:
+    """VISION's layout: Dxx_Brand_Model/images/{flat,nat,natWA,natFBH,natFBL}/Dxx_I_<folder>_NNNN.jpg."""
+    for dev in ("D01_Samsung_GalaxyS3Mini", "D02_Apple_iPhone4s", "D10_Apple_iPhone4s"):
+        for folder in ("flat", "nat", "natWA", "natFBH", "natFBL"):
+            d = root / dev / "images" / folder
+            d.mkdir(parents=True)
+            for i in range(2):
+                f = d / f"{dev[:3]}_I_{folder}_{i:04d}.jpg"
+                Image.new("RGB", (64, 48), (i * 40, 80, 120)).save(f)
+    (root / "D01_Samsung_GalaxyS3Mini" / "videos").mkdir()
+    return root
+
+
+@pytest.mark.parametrize("questioned", ["nat", "natWA", "natFBH", "natFBL"])
+def test_vision_preset_flat_references_and_any_questioned_folder(tmp_path, questioned):
+    root = _vision_tree(tmp_path / "VISION")
+    over = ["data=vision", f"data.root={root}"] + ([f"data.questioned={questioned}"] if questioned != "nat" else [])
+    cfg = compose_config("evaluate", *over, run_dir=tmp_path / "run")
+    records, unmatched = indexed_records(OmegaConf.to_container(cfg.data, resolve=True))
+    assert sorted({r.camera for r in records}) == ["D01", "D02", "D10"]
+    assert sorted({r.device for r in records}) == ["Apple_iPhone4s", "Samsung_GalaxyS3Mini"]  # two units of one model
+    sides = {(r.extra["content"], r.extra["side"]) for r in records}
+    assert sides == {("flat", "reference"), (questioned, "questioned")}
+    assert len(records) == 3 * 2 * 2 and unmatched == 3 * 3 * 2  # the other three folders are left unmatched

@@ -146,8 +146,9 @@ def _searched(
 ) -> dict[str, Any]:
     """``aligned`` (the as-stored scores, one hypothesis per camera) completed by the geometry search.
 
-    ``geometry=auto`` searches only when no camera's aligned peak clears the bar, and stops at the first
-    orientation where one does; ``full`` searches every hypothesis. Each camera keeps its highest peak, with the
+    ``geometry=auto`` searches only when no camera's aligned peak clears the bar, stops at the first orientation
+    where one does, and keeps a searched peak only if it clears the bar; ``full`` searches every hypothesis and
+    keeps each camera's highest. Each camera keeps its highest peak, with the
     number of hypotheses it is the best of; ``hypotheses`` counts every one tested for the photo (all cameras): the
     verdict's false-alarm probability is taken over all of them."""
     cameras = aligned["cameras"]
@@ -163,7 +164,11 @@ def _searched(
         n_total += n
         for c, m in found.items():
             m.n += 1  # the aligned comparison was one more hypothesis for this camera
-            if m.pce > matches[c].pce:
+            # auto keeps a searched peak only where it clears the bar: a chance peak among thousands of turns and
+            # offsets must not outrank a weak aligned one (measured: closed-set accuracy on 96 px synthetic units
+            # fell from 0.92 to 0.71 when every searched peak competed)
+            significant = not auto or search.stop is None or log10_false_alarm(m.pce, n_total) <= search.stop
+            if m.pce > matches[c].pce and significant:
                 matches[c] = m
             else:
                 matches[c].n = m.n
