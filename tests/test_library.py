@@ -343,3 +343,49 @@ def test_command_line_errors_name_the_setting(tmp_path):
     assert _library(tmp_path, "x", "action=show", "library.camera=cam0")["device"] == "dev0"
     assert Path(_library(tmp_path, "x", "action=export", "library.camera=cam0")["file"]).is_file()
     assert _library(tmp_path, "x", "action=verify")["problems"] == []
+
+
+def test_turned_resized_and_cropped_photos_are_found_at_scale(tmp_path):
+    """The index shortlists turned and aspect-kept resized photos (codes for each turn, the photo resampled to
+    each camera size); a crop it cannot place goes to verification of every camera that can hold it."""
+    from sci_lightning.fingerprint.geometry import GeometrySettings, resample
+    from sci_lightning.fingerprint.scoring import Search
+
+    lib = FingerprintLibrary(tmp_path / "lib", create=True, residual=RESIDUAL, side=64)
+    fps = {f"c{i:02d}": _fp(200 + i, (192, 256)) for i in range(30)}
+    for name, fp in fps.items():
+        lib.enrol(name, "dev", fp, [], "test")
+    auto = Search(GeometrySettings(mode="auto"), -4.0)
+    searcher = Searcher(lib, None, SearchSettings(shortlist=3, min_z=4.0, search=auto))
+    w, grey = _query(fps["c07"], 0.15, seed=7)
+    turned = searcher.search_residual(np.rot90(w).copy(), np.rot90(grey).copy())
+    assert turned["n_verified"] < 10  # the index found it: a shortlist, not the library
+    best = max(turned["scores"], key=lambda c: turned["scores"][c][0])
+    assert best == "c07" and turned["geometry"]["c07"]["rotation"] == 90
+    small_w = resample(grey * fps["c12"], 96, 128) + np.random.default_rng(3).normal(0, 0.6, (96, 128))
+    resized = searcher.search_residual(small_w.astype(np.float32), np.full((96, 128), 128.0, np.float32))
+    best = max(resized["scores"], key=lambda c: resized["scores"][c][0])
+    assert resized["n_verified"] < 10 and best == "c12"
+    assert resized["geometry"]["c12"]["transform"] == "resize" and resized["geometry"]["c12"]["scale"] == 0.5
+    assert resized["hypotheses"] >= 30 * 9  # counted as if all 30 cameras had been searched
+    cw, cg = w[40:140, 50:200], grey[40:140, 50:200]  # a crop of c07: no code can place it
+    crop = searcher.search_residual(cw.copy(), cg.copy())
+    assert crop["n_verified"] == 30 and crop["geometry"]["c07"]["offset_y"] == 40
+    assert max(crop["scores"], key=lambda c: crop["scores"][c][0]) == "c07"
+
+
+def test_reverse_search_finds_a_turned_copy(tmp_path):
+    case = _case(tmp_path)
+    _library(tmp_path, "enrol", "action=enrol", "library.scheduler=single", *case)
+    src = next((tmp_path / "q" / "A" / "A1").glob("*.jpg"))
+    from PIL import Image
+
+    with Image.open(src) as img:
+        img.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "q" / "A" / "A1" / "turned.png")
+    _library(
+        tmp_path, "rev", "action=reverse", "library.camera=A/A1", f"images={tmp_path / 'q'}", "library.scheduler=single"
+    )
+    with (tmp_path / "rev" / "reverse.csv").open() as fh:
+        rows = {Path(r["path"]).name: r for r in csv.DictReader(fh) if Path(r["path"]).parent.name == "A1"}
+    assert rows["turned.png"]["decision"] == "match" and rows["turned.png"]["rotation"] == "90"
+    assert all(r["decision"] == "match" for r in rows.values())

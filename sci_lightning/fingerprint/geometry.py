@@ -80,6 +80,10 @@ class GeometrySettings:
     resize: bool = True
     shift: int = 1
     min_side: int = 64
+    scale_search: bool = False  # crop + resize: coarse-to-fine over the scale (slow: see conf/geometry)
+    scale_min: float = 0.3
+    scale_max: float = 1.0
+    scale_block: int = 512
 
     @classmethod
     def from_config(cls, cfg: Any) -> GeometrySettings:
@@ -92,6 +96,10 @@ class GeometrySettings:
             resize=bool(cfg["resize"]),
             shift=int(cfg["shift"]),
             min_side=int(cfg["min_side"]),
+            scale_search=bool(cfg["scale_search"]),
+            scale_min=float(cfg["scale_min"]),
+            scale_max=float(cfg["scale_max"]),
+            scale_block=int(cfg["scale_block"]),
         )
 
     @property
@@ -225,14 +233,19 @@ class Query:
     def oriented(self, rotation: int, mirror: bool) -> np.ndarray:
         return orient_to_sensor(self.wi, rotation, mirror)
 
-    def spectrum(self, rotation: int, mirror: bool, frame: tuple[int, int]) -> np.ndarray:
+    def spectrum(self, rotation: int, mirror: bool, frame: tuple[int, int], keep: bool = True) -> np.ndarray:
+        """The oriented ``W * I`` zero-padded to ``frame``, Fourier-transformed (kept for the next camera of
+        the same size unless ``keep`` is false: the scale search uses each frame once)."""
         key = (rotation, mirror, frame)
-        if key not in self._spectra:
-            x = self.oriented(rotation, mirror)
-            pad = np.zeros(frame, np.float32)
-            pad[: x.shape[0], : x.shape[1]] = x
-            self._spectra[key] = scipy.fft.rfft2(pad, workers=-1)
-        return self._spectra[key]
+        if key in self._spectra:
+            return self._spectra[key]
+        x = self.oriented(rotation, mirror)
+        pad = np.zeros(frame, np.float32)
+        pad[: x.shape[0], : x.shape[1]] = x
+        spectrum = scipy.fft.rfft2(pad, workers=-1)
+        if keep:
+            self._spectra[key] = spectrum
+        return spectrum
 
 
 # -- the search --------------------------------------------------------------------------------------------------
@@ -326,10 +339,81 @@ def search_photo(
                     best[name] = (value, h, peak, count)
                 else:
                     best[name] = (*best[name][:3], count)
-        top = max((v[0] for v in best.values()), default=None)
-        if stop is not None and top is not None and log10_false_alarm(top, n_before + n) <= stop:
+        if _cleared(best, n_before + n, stop):
             break
+    if s.scale_search and not _cleared(best, n_before + n, stop):
+        for rotation, mirror in _orientations(s, exif_orientation):
+            for name, k in fingerprints.items():
+                found, count = scale_search(q, name, k, s, spectra, rotation, mirror)
+                n += count
+                if found is None:
+                    continue
+                total = best[name][3] + count if name in best else count
+                if name not in best or found[0] > best[name][0]:
+                    best[name] = (*found, total)
+                else:
+                    best[name] = (*best[name][:3], total)
+            if _cleared(best, n_before + n, stop):
+                break
     return {name: _match(q, name, fingerprints[name], spectra, *b) for name, b in best.items()}, n
+
+
+def _cleared(best: dict, n: int, stop: float | None) -> bool:
+    top = max((v[0] for v in best.values()), default=None)
+    return stop is not None and top is not None and log10_false_alarm(top, n) <= stop
+
+
+def scale_search(
+    q: Query, name: str, k: np.ndarray, s: GeometrySettings, spectra: Spectra, rotation: int, mirror: bool
+) -> tuple[tuple[float, Hypothesis, tuple[int, int]] | None, int]:
+    """Crop and resize at once (a crop of a resized frame, or a resized crop): coarse to fine over the scale.
+
+    Coarse: the photo's central ``scale_block`` px square against the fingerprint resampled to each scale from
+    ``scale_max`` down to ``scale_min`` (or the smallest scale at which the photo still fits), in relative steps
+    of 1 / block (a mis-scale of one step moves the block's edges by half a pixel), every offset searched. Fine:
+    around the three best coarse scales, the whole photo in steps of 1 / (its long side). Returns the best
+    ``(PCE, hypothesis, peak)`` (None when the photo fits at no scale) and the positions tested."""
+    turned = orient_to_sensor(q.w, rotation, mirror).shape
+    big = k.shape
+    lo, hi = max(s.scale_min, turned[0] / big[0], turned[1] / big[1]), min(s.scale_max, 1.0)
+    if lo > hi or min(turned) < s.min_side:
+        return None, 0
+    b = min(s.scale_block, *turned)
+    y0, x0 = (turned[0] - b) // 2, (turned[1] - b) // 2
+    block = orient_to_sensor(q.wi, rotation, mirror)[y0 : y0 + b, x0 : x0 + b]
+    fk = spectra.get(name, k, big)[1]  # the native fingerprint: its spectrum serves every coarse scale
+    step = 1.0 / b
+    n, coarse = 0, []
+    for sc in hi * (1 - step) ** np.arange(int(math.log(lo / hi) / math.log(1 - step)) + 1):
+        # coarse: the block brought up to sensor resolution (cheap: b / sc px a side) against the native K,
+        # instead of K brought down to each scale (a 12 MP resample per step, 4x the time)
+        side = int(round(b / sc))
+        if side > min(big):
+            continue
+        pad = np.zeros(big, np.float32)
+        pad[:side, :side] = resample(block, side, side)
+        plane = scipy.fft.irfft2(fk * np.conj(scipy.fft.rfft2(pad, workers=-1)), s=big, workers=-1)
+        h = Hypothesis("crop", 0, False, big, (side, side), 0)
+        coarse.append((grid_pce(plane, _peak(plane, h)), float(sc)))
+        n += h.count
+    fine = 1.0 / max(turned)
+    reach = int(math.ceil(step / fine))
+    best = None
+    for _, sc in sorted(coarse, reverse=True)[:3]:
+        for j in range(-reach, reach + 1):
+            sf = sc * (1 + j * fine)
+            frame = (int(round(big[0] * sf)), int(round(big[1] * sf)))
+            if not lo <= sf <= hi or frame[0] < turned[0] or frame[1] < turned[1]:
+                continue
+            h = Hypothesis("crop", rotation, mirror, frame, turned, 0)
+            fk = spectra.get(name, k, frame)[1]
+            plane = scipy.fft.irfft2(fk * np.conj(q.spectrum(rotation, mirror, frame, keep=False)), s=frame, workers=-1)
+            peak = _peak(plane, h)
+            value = grid_pce(plane, peak)
+            n += h.count
+            if best is None or value > best[0]:
+                best = (value, h, peak)
+    return best, n
 
 
 def _match(
@@ -338,8 +422,8 @@ def _match(
     scale = h.frame[1] / k.shape[1]
     if h.kind == "resize":  # a small shift, signed, in sensor px
         offset = tuple(int(round((p if p <= f // 2 else p - f) / scale)) for p, f in zip(peak, h.frame))
-    else:
-        offset = peak
+    else:  # a crop's corner; in a resampled frame (crop + resize), back in sensor px
+        offset = tuple(int(round(p / scale)) for p in peak)
     m = Match(value, n, h.kind, h.rotation, h.mirror, scale, (int(offset[0]), int(offset[1])), hypothesis=h, peak=peak)
     m.ncc = ncc(fingerprint_in_photo(m, name, k, spectra) * q.grey, q.w)
     return m

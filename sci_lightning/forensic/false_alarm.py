@@ -201,7 +201,7 @@ def describe_transform(g: dict[str, Any]) -> str:
         parts.append(f"turned {g['rotation']}°")
     if g["mirror"]:
         parts.append("mirrored")
-    if g["transform"] == "resize":
+    if g["transform"] == "resize" or g["scale"] != 1:
         parts.append(f"scale {g['scale']:.4g}")
     if g["transform"] in ("crop", "resize") and (g["offset_y"] or g["offset_x"] or g["transform"] == "crop"):
         parts.append(f"offset ({g['offset_y']}, {g['offset_x']}) px in the sensor")

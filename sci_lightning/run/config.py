@@ -51,6 +51,10 @@ class GeometrySchema:
     resize: bool = MISSING
     shift: int = MISSING
     min_side: int = MISSING
+    scale_search: bool = MISSING
+    scale_min: float = MISSING
+    scale_max: float = MISSING
+    scale_block: int = MISSING
 
 
 @dataclass
@@ -252,6 +256,13 @@ def check_geometry(g: DictConfig) -> None:
     )
     require(0 <= g.shift <= 8, "geometry.shift", f"must be 0..8 px (got {g.shift})", "use 1")
     require(g.min_side >= MIN_CROP, "geometry.min_side", f"must be at least {MIN_CROP} px", "use 64")
+    require(
+        0 < g.scale_min <= g.scale_max <= 1,
+        "geometry.scale_min / geometry.scale_max",
+        f"must satisfy 0 < scale_min <= scale_max <= 1 (got {g.scale_min}, {g.scale_max})",
+        "use geometry.scale_min=0.3 geometry.scale_max=1.0",
+    )
+    require(g.scale_block >= 64, "geometry.scale_block", f"must be at least 64 px (got {g.scale_block})", "use 512")
 
 
 def _check_matcher(m: DictConfig) -> None:
