@@ -108,7 +108,7 @@ def test_prnu_fixed_split_and_questioned_folder(case, tmp_path):
     assert named and all(float(r["score1"]) >= 0.5 for r in named)  # a named camera never below P(match) 0.5
     assert all(float(r["log10_p_false_alarm"]) <= cal["log10_bar"] for r in named)
     assert {r["transform"] for r in named} == {"aligned"}  # as-stored photos: the fast path, nothing searched
-    assert all(int(r["hypotheses"]) > 3 for r in rows if r["true"] == "unknown")  # no camera cleared: searched
+    assert all(int(r["hypotheses_searched"]) > 3 for r in rows if r["true"] == "unknown")  # nothing cleared: searched
     run_in_process("evaluate", "method=prnu", "geometry=none", *_fixed(case), run_dir=tmp_path / "none")
     assert json.loads((tmp_path / "none" / "calibration.json").read_text())["method"] == "platt"  # as before
     run_in_process(

@@ -47,16 +47,6 @@ def load_rgb(path: str | Path, min_size: int = 1) -> np.ndarray:
     return load_rgb_region(path, min_size)[0]
 
 
-def exif_orientation(path: str | Path) -> int | None:
-    """The EXIF orientation tag (1-8) of a photo, or None: a hint for the order of turns tried, never applied."""
-    try:
-        with Image.open(path) as img:
-            value = img.getexif().get(0x0112)
-    except (OSError, ValueError, SyntaxError):
-        return None
-    return int(value) if isinstance(value, int) and 1 <= value <= 8 else None
-
-
 Box = tuple[int, int, int, int]
 
 

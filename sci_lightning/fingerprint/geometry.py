@@ -54,6 +54,16 @@ def log10_false_alarm(pce: float, n: int) -> float:
     return math.log10(-math.expm1(n * math.log1p(-q))) if q < 1 else 0.0
 
 
+def any_of(log10_p: float, k: int) -> float:
+    """``log10(1 - (1 - p)^k)``: the chance that the best of ``k`` independent tests, each with false-alarm
+    probability ``p = 10^log10_p``, is a false alarm (a photo's best camera among ``k`` compared)."""
+    k = max(int(k), 1)
+    if log10_p + math.log10(k) < -8:
+        return log10_p + math.log10(k)
+    p = 10.0**log10_p
+    return math.log10(-math.expm1(k * math.log1p(-p))) if p < 1 else 0.0
+
+
 def false_alarm(pce: float, n: int) -> float:
     """``1 - (1 - Q(sqrt(PCE)))^n`` (0.0 where it underflows; see :func:`log10_false_alarm`)."""
     return 10.0 ** log10_false_alarm(pce, n)
@@ -110,7 +120,7 @@ class Match:
     """The best hypothesis of one photo against one camera."""
 
     pce: float
-    n: int  # positions x orientations x sizes tested for this camera
+    n: int  # hypotheses its camera had tested by the end of the stage it was found in
     kind: str  # aligned (as stored, centred) | whole (turned whole frame) | crop | resize
     rotation: int = 0  # degrees counter-clockwise the sensor image was turned to give the stored pixels
     mirror: bool = False  # flipped left-right before turning
@@ -301,13 +311,24 @@ def _peak(plane: np.ndarray, h: Hypothesis) -> tuple[int, int]:
     return int(i), int(j)
 
 
-def _orientations(s: GeometrySettings, exif_orientation: int | None) -> list[tuple[int, bool]]:
-    """The order to try orientations in: as stored first, then the turn an editor applying the EXIF tag would
-    have made (tag 6: 270, tag 8: 90, tag 3: 180), then the rest; mirrored copies last. EXIF only orders the
-    tries: every orientation listed is still tried when nothing clears the bar first."""
-    hint = {3: 180, 6: 270, 8: 90}.get(exif_orientation or 1)
-    turns = list(dict.fromkeys([r for r in (0, hint) if r is not None and r in s.rotations] + list(s.rotations)))
-    return [(r, False) for r in turns] + ([(r, True) for r in turns] if s.mirror else [])
+def _orientations(s: GeometrySettings) -> list[tuple[int, bool]]:
+    return [(r, m) for r in s.rotations for m in ((False, True) if s.mirror else (False,))]
+
+
+def stages(s: GeometrySettings) -> int:
+    """How many stages a search may run: as stored, turned whole frames and resizes, crops, crop + resize.
+
+    Each stage is judged on the hypotheses tested so far and may stop the search (``geometry=auto``), so a
+    peak's false-alarm probability is multiplied by this (the union bound over the stages: the overall rate
+    stays within the bar). Few stages, each cheap ones first: a resized whole frame is judged among ~20
+    positions, not among the ten million offsets a crop search adds later."""
+    return 2 + int(s.crop) + int(s.scale_search)
+
+
+def judged(pce: float, n: int, n_stages: int, n_cameras: int) -> float:
+    """log10 false-alarm probability of a photo's best peak: among the ``n`` hypotheses its camera had tested
+    when it was found, times the stages, combined over the cameras compared."""
+    return any_of(log10_false_alarm(pce, n) + math.log10(max(n_stages, 1)), n_cameras)
 
 
 def search_photo(
@@ -316,54 +337,61 @@ def search_photo(
     s: GeometrySettings,
     spectra: Spectra,
     stop: float | None = None,
-    n_before: int = 0,
-    exif_orientation: int | None = None,
+    tested: dict[str, int] | None = None,
 ) -> tuple[dict[str, Match], int]:
-    """The best hypothesis of ``q`` against every fingerprint, orientation by orientation.
+    """The best hypothesis of ``q`` against every fingerprint, stage by stage (:func:`stages`).
 
-    ``stop``: log10 of the false-alarm probability at which the search ends early (``geometry=auto``): after each
-    orientation, the best camera's peak is judged among all ``n_before + n`` hypotheses tested so far. Returns
-    ``({camera: Match}, n)`` with ``n`` every position tested here, over all cameras; each Match carries its
-    fingerprint aligned onto the photo (for NCC and the heat map)."""
+    Stages: turned whole frames and aspect-kept resizes (few positions), then crops (every offset, every turn),
+    then crop + resize (``scale_search``). A peak found in a stage carries ``n``, the hypotheses its camera had
+    tested by the end of that stage (``tested``: those before the search, e.g. the aligned comparison); a
+    camera keeps the peak with the lowest false-alarm probability. ``stop`` (``geometry=auto``): after a stage,
+    the search ends if the best camera's peak, :func:`judged`, reaches it. Returns ``({camera: Match}, n)``,
+    ``n`` every position tested here over all cameras."""
+    cum = dict(tested or {})
     best: dict[str, tuple[float, Hypothesis, tuple[int, int], int]] = {}
-    n = 0
-    for rotation, mirror in _orientations(s, exif_orientation):
-        for name, k in fingerprints.items():
-            for h in hypotheses(q.shape, k.shape, s):
-                if (h.rotation, h.mirror) != (rotation, mirror):
-                    continue
-                fk = spectra.get(name, k, h.frame)
-                plane = scipy.fft.irfft2(fk * np.conj(q.spectrum(rotation, mirror, h.frame)), s=h.frame, workers=-1)
-                peak = _peak(plane, h)
-                value = grid_pce(plane, peak)
-                n += h.count
-                count = best[name][3] + h.count if name in best else h.count
-                if name not in best or value > best[name][0]:
-                    best[name] = (value, h, peak, count)
-                else:
-                    best[name] = (*best[name][:3], count)
-        if _cleared(best, n_before + n, stop):
-            break
-    if s.scale_search and not _cleared(best, n_before + n, stop):
-        for rotation, mirror in _orientations(s, exif_orientation):
+    n_stages, n = stages(s), 0
+
+    def offer(name: str, found: tuple[float, Hypothesis, tuple[int, int]]) -> None:
+        if name not in best or log10_false_alarm(found[0], cum[name]) < log10_false_alarm(best[name][0], best[name][3]):
+            best[name] = (*found, cum[name])
+
+    def cleared() -> bool:
+        lps = [judged(v[0], v[3], n_stages, len(fingerprints)) for v in best.values()]
+        return stop is not None and bool(lps) and min(lps) <= stop
+
+    for kinds in (("whole", "resize"), ("crop",)):
+        found: dict[str, tuple[float, Hypothesis, tuple[int, int]]] = {}
+        for rotation, mirror in _orientations(s):
             for name, k in fingerprints.items():
-                found, count = scale_search(q, name, k, s, spectra, rotation, mirror)
-                n += count
-                if found is None:
-                    continue
-                total = best[name][3] + count if name in best else count
-                if name not in best or found[0] > best[name][0]:
-                    best[name] = (*found, total)
-                else:
-                    best[name] = (*best[name][:3], total)
-            if _cleared(best, n_before + n, stop):
-                break
+                for h in hypotheses(q.shape, k.shape, s):
+                    if h.kind not in kinds or (h.rotation, h.mirror) != (rotation, mirror):
+                        continue
+                    fk = spectra.get(name, k, h.frame)
+                    spectrum = q.spectrum(rotation, mirror, h.frame)
+                    plane = scipy.fft.irfft2(fk * np.conj(spectrum), s=h.frame, workers=-1)
+                    peak = _peak(plane, h)
+                    value = grid_pce(plane, peak)
+                    cum[name] = cum.get(name, 0) + h.count
+                    n += h.count
+                    if name not in found or value > found[name][0]:
+                        found[name] = (value, h, peak)
+        for name, f in found.items():
+            offer(name, f)
+        if cleared():
+            break
+    else:
+        if s.scale_search:
+            found = {}
+            for rotation, mirror in _orientations(s):
+                for name, k in fingerprints.items():
+                    f, count = scale_search(q, name, k, s, spectra, rotation, mirror)
+                    cum[name] = cum.get(name, 0) + count
+                    n += count
+                    if f is not None and (name not in found or f[0] > found[name][0]):
+                        found[name] = f
+            for name, f in found.items():
+                offer(name, f)
     return {name: _match(q, name, fingerprints[name], spectra, *b) for name, b in best.items()}, n
-
-
-def _cleared(best: dict, n: int, stop: float | None) -> bool:
-    top = max((v[0] for v in best.values()), default=None)
-    return stop is not None and top is not None and log10_false_alarm(top, n) <= stop
 
 
 def scale_search(

@@ -15,19 +15,12 @@ from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.data.selection import Selection, sha256_file
 from sci_lightning.data.transforms import apply
 from sci_lightning.fingerprint.core import grey_of, noise_residual
-from sci_lightning.fingerprint.geometry import log10_false_alarm
 from sci_lightning.fingerprint.references import fingerprints_of
 from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.fingerprint.scoring import Search, score_residual
+from sci_lightning.fingerprint.scoring import Search, photo_log10_pfa, score_residual
 
 # How validation photos are met in the searches: as stored, turned, cropped (every offset) and halved (resize).
 CALIBRATION_TRANSFORMS = ("none", "rot90", "crop60", "scale50")
-
-
-def family_log10_pfa(scored: dict[str, Any]) -> dict[str, float]:
-    """Each camera's peak judged among every hypothesis searched for the photo (all cameras)."""
-    n = int(scored.get("hypotheses", len(scored["scores"])))
-    return {c: log10_false_alarm(p, n) for c, (p, _) in scored["scores"].items()}
 
 
 def _searches(
@@ -50,8 +43,8 @@ def _searches(
         arr, _ = apply(img, name, digest, seed)
         w = residuals.residual(path, arr, digest) if name == "none" else noise_residual(arr, **residuals.kw)
         grey = grey_of(arr)
-        every = family_log10_pfa(score_residual(w, grey, fingerprints, search=search))
-        alone = family_log10_pfa(score_residual(w, grey, others, search=search)) if others else {}
+        every = photo_log10_pfa(score_residual(w, grey, fingerprints, search=search))
+        alone = photo_log10_pfa(score_residual(w, grey, others, search=search)) if others else {}
         rows.append(
             {
                 "transform": name,

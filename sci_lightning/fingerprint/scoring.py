@@ -12,7 +12,7 @@ import numpy as np
 import scipy.fft
 
 from sci_lightning.data.build import parallel_map
-from sci_lightning.data.images import SkippedImage, exif_orientation, load_rgb
+from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.fingerprint.core import block_ncc, crop_center, grey_of, ncc, pce, plane_pce
 from sci_lightning.fingerprint.geometry import (
     GeometrySettings,
@@ -21,8 +21,9 @@ from sci_lightning.fingerprint.geometry import (
     Spectra,
     fingerprint_in_photo,
     hypotheses,
-    log10_false_alarm,
+    judged,
     search_photo,
+    stages,
 )
 from sci_lightning.fingerprint.references import shared_crops
 from sci_lightning.fingerprint.residuals import ResidualStore
@@ -63,13 +64,13 @@ class _Residual:
 
     def __init__(self, r: np.ndarray) -> None:
         self.b = np.asarray(r, np.float64) - np.mean(r)
-        self.fb = np.conj(scipy.fft.rfft2(self.b))
+        self.fb = np.conj(scipy.fft.rfft2(self.b, workers=-1))  # threads: the same bits (pocketfft)
         self.bb = (self.b * self.b).sum()
 
     def scores(self, ki: np.ndarray) -> tuple[float, float]:
         """``_frame_scores(ki, r)``."""
         a = np.asarray(ki, np.float64) - np.mean(ki)
-        xc = scipy.fft.irfft2(scipy.fft.rfft2(a) * self.fb, s=a.shape)
+        xc = scipy.fft.irfft2(scipy.fft.rfft2(a, workers=-1) * self.fb, s=a.shape, workers=-1)
         denom = np.sqrt((a * a).sum() * self.bb)
         return plane_pce(xc, (0, 0)), float((a * self.b).sum() / denom) if denom > 0 else 0.0
 
@@ -89,9 +90,8 @@ def score_image(
         img = load_rgb(path)
     except SkippedImage as err:
         return {"reason": str(err)}
-    exif = exif_orientation(path) if search is not None and search.active else None
     w = residuals.residual(path, img)
-    return score_residual(w, grey_of(img), fingerprints, heat_block, crop, n_crops, search, exif)
+    return score_residual(w, grey_of(img), fingerprints, heat_block, crop, n_crops, search)
 
 
 def score_residual(
@@ -102,14 +102,12 @@ def score_residual(
     crop: int | None = None,
     n_crops: int | None = None,
     search: Search | None = None,
-    exif: int | None = None,
 ) -> dict[str, Any]:
     """PCE and NCC of one photo (residual ``w``, intensity ``grey``) against every fingerprint; with
     ``heat_block``, the best camera's local NCC map.
 
     With an active ``search`` (``geometry=auto|full``) on the whole photo, the aligned scores below come first and
-    the turned / cropped / resized hypotheses follow (:func:`_searched`); ``exif`` (the EXIF orientation tag) only
-    orders the turns tried.
+    the turned / cropped / resized hypotheses follow (:func:`_searched`).
 
     Whole photo (``crop`` None): each camera is compared on the centred area the photo and its fingerprint share.
     With ``crop``: ``n_crops`` (default 1) co-located ``crop`` px crops, the most central cells of the centred grid
@@ -119,7 +117,7 @@ def score_residual(
     """
     cameras = sorted(fingerprints)
     if search is not None and search.active and not crop:
-        return _searched(w, grey, fingerprints, search, heat_block, exif)
+        return _searched(w, grey, fingerprints, search, heat_block)
     if crop:
         h, wd, positions = shared_crops(w.shape, [fingerprints[c] for c in cameras], crop, n_crops)
         if not len(positions):  # reported by the parent process (SCIConfigError does not cross process borders)
@@ -163,7 +161,6 @@ def _searched(
     fingerprints: dict[str, np.ndarray],
     search: Search,
     heat_block: int,
-    exif: int | None,
 ) -> dict[str, Any]:
     """The photo's scores with the geometry search (``geometry=auto|full``).
 
@@ -176,6 +173,7 @@ def _searched(
     one tested for the photo (all cameras): the verdict's false-alarm probability is taken over all of them."""
     cameras = sorted(fingerprints)
     g, auto = search.geometry, search.geometry.mode == "auto"
+    n_stages, stop = stages(g), search.stop if search.stop is not None else -np.inf
     first = [
         c for c in cameras if fingerprints[c].shape == w.shape or not hypotheses(w.shape, fingerprints[c].shape, g)
     ]
@@ -184,24 +182,21 @@ def _searched(
         aligned = score_residual(w, grey, {c: fingerprints[c] for c in first})
         matches = {c: Match(aligned["scores"][c][0], 1, "aligned", ncc=aligned["scores"][c][1]) for c in first}
     n_total = len(first)
-    best = max((m.pce for m in matches.values()), default=-np.inf)
-    if len(first) < len(cameras) or not auto or log10_false_alarm(best, n_total) > search.stop:
-        q = Query(w, grey)
-        found, n = search_photo(q, fingerprints, g, _SPECTRA, search.stop if auto else None, n_total, exif)
+
+    def lp(m: Match) -> float:
+        return judged(m.pce, m.n, n_stages, len(cameras))
+
+    if len(first) < len(cameras) or not auto or min(map(lp, matches.values()), default=0.0) > stop:
+        found, n = search_photo(
+            Query(w, grey), fingerprints, g, _SPECTRA, stop if auto else None, dict.fromkeys(first, 1)
+        )
         n_total += n
         for c, m in found.items():
-            if c not in matches:
+            # auto keeps a searched peak over an aligned one only where it clears the bar: a chance peak among
+            # thousands of turns and offsets must not outrank a weak aligned one (measured: closed-set accuracy
+            # on 96 px synthetic units fell from 0.92 to 0.71 when every searched peak competed)
+            if c not in matches or (lp(m) < lp(matches[c]) and (not auto or lp(m) <= stop)):
                 matches[c] = m
-                continue
-            m.n += 1  # the aligned comparison was one more hypothesis for this camera
-            # auto keeps a searched peak only where it clears the bar: a chance peak among thousands of turns and
-            # offsets must not outrank a weak aligned one (measured: closed-set accuracy on 96 px synthetic units
-            # fell from 0.92 to 0.71 when every searched peak competed)
-            significant = not auto or log10_false_alarm(m.pce, n_total) <= search.stop
-            if m.pce > matches[c].pce and significant:
-                matches[c] = m
-            else:
-                matches[c].n = m.n
     rest = [c for c in cameras if c not in matches]  # the search stopped before reaching them: as stored
     if rest:
         aligned = score_residual(w, grey, {c: fingerprints[c] for c in rest})
@@ -214,6 +209,8 @@ def _searched(
         "cameras": cameras,
         "geometry": {c: {**matches[c].describe(), "log10_pfa": matches[c].log10_pfa()} for c in cameras},
         "hypotheses": n_total,
+        "family": len(cameras),
+        "stages": n_stages,
         "matches": matches,
     }
     if heat_block and cameras:
@@ -221,11 +218,25 @@ def _searched(
     return out
 
 
+def photo_log10_pfa(scored: dict[str, Any]) -> dict[str, float]:
+    """Each camera's peak as the photo's answer (:func:`~sci_lightning.fingerprint.geometry.judged`): its
+    false-alarm probability among the hypotheses its camera had tested when it was found, times the search's
+    stages, combined over the ``family`` of cameras the photo was compared with (the library: all of them). A
+    photo scored without a search counts one hypothesis per camera and one stage."""
+    family, n_stages = int(scored.get("family", len(scored["scores"]))), int(scored.get("stages", 1))
+    geometry = scored.get("geometry", {})
+    return {
+        c: judged(p, geometry[c]["hypotheses"] if c in geometry else 1, n_stages, family)
+        for c, (p, _) in scored["scores"].items()
+    }
+
+
 def add_heat(out: dict[str, Any], w: np.ndarray, grey: np.ndarray, fingerprints: dict, heat_block: int) -> None:
     """The heat map of a searched photo's best camera (``out`` from a geometry search, ``matches`` in it): the
     centred area as without a search if it was found aligned, else the aligned fingerprint in the photo's own
     frame (origin 0, 0)."""
-    top = max(out["scores"], key=lambda c: out["scores"][c][0])
+    lps = photo_log10_pfa(out)
+    top = min(lps, key=lps.get)
     m = out["matches"][top]
     if m.kind == "aligned":
         heat = score_residual(w, grey, {top: fingerprints[top]}, heat_block)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from sci_lightning.fingerprint.geometry import log10_false_alarm
+from sci_lightning.fingerprint.scoring import photo_log10_pfa
 from sci_lightning.forensic.decisions import UNKNOWN, scored_photos
 
 DEFAULT_SLOPE = 1.0
@@ -151,17 +151,17 @@ def searched_verdicts(
     truth: dict[str, str] | None,
 ) -> tuple[list[dict], list[dict]]:
     """``(verdicts, skipped)`` from geometry-searched scores (``scored[i]``: ``scores``, ``geometry``,
-    ``hypotheses``): classes ranked by the false-alarm probability of their best camera's peak among every
-    hypothesis searched for the photo; the top one named if it clears the bar."""
+    ``hypotheses``, ``family``): classes ranked by the false-alarm probability of their best camera's peak (among
+    the hypotheses it is the best of, combined over the cameras compared:
+    :func:`~sci_lightning.fingerprint.scoring.photo_log10_pfa`); the top one named if it clears the bar."""
     verdicts: list[dict] = []
     good, skipped = scored_photos(paths, scored)
     bar, slope = cal["log10_bar"], cal["slope"]
     for path, s in good:
         n = int(s["hypotheses"])
         best: dict[str, tuple[float, str]] = {}  # class -> (log10 P_FA, camera)
-        for cam, (value, _) in s["scores"].items():
+        for cam, lp in photo_log10_pfa(s).items():
             cls = classes[camera_class[cam]]
-            lp = log10_false_alarm(value, n)
             if cls not in best or lp < best[cls][0]:
                 best[cls] = (lp, cam)
         order = sorted(best, key=lambda c: best[c][0])
@@ -174,7 +174,8 @@ def searched_verdicts(
             "pce": {c: s["scores"][best[c][1]][0] for c in order},
             "columns": {
                 "pce": f"{s['scores'][top_cam][0]:.1f}",
-                "hypotheses": n,
+                "hypotheses": g["hypotheses"],
+                "hypotheses_searched": n,
                 "log10_p_false_alarm": f"{top_lp:.2f}",
                 **{k: g[k] for k in ("transform", "rotation", "mirror", "scale", "offset_y", "offset_x")},
             },
@@ -183,7 +184,9 @@ def searched_verdicts(
             "heat_camera": s.get("heat_camera"),
             "detail": (
                 f"Best peak: {top_cam}, PCE {s['scores'][top_cam][0]:.1f}, found as {describe_transform(g)}; "
-                f"false-alarm probability 10^{top_lp:.2f} among {n:,} hypotheses (bar 10^{bar:.2f})."
+                f"false-alarm probability 10^{top_lp:.2f} (the best of {g['hypotheses']:,} hypotheses for this "
+                f"camera, {s.get('stages', 1)} search stages, {s.get('family', '?')} cameras compared; "
+                f"{n:,} hypotheses searched in all; bar 10^{bar:.2f})."
             ),
         }
         if truth is not None:

@@ -7,17 +7,16 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from sci_lightning.fingerprint.geometry import log10_false_alarm
+from sci_lightning.fingerprint.scoring import photo_log10_pfa
 from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.pce import p_match as platt_p_match
 
 GEOMETRY_COLUMNS = ("transform", "rotation", "mirror", "scale", "offset_y", "offset_x")
 
 
-def _p_match(pce: float, n: int, cal: dict[str, Any] | None) -> tuple[str, str]:
+def _p_match(pce: float, lp: float | None, cal: dict[str, Any] | None) -> tuple[str, str]:
     """``(P(match), log10 P_FA)`` cells of one peak under the library's rule (empty where it has none)."""
-    if cal is not None and cal.get("method") == "false_alarm":
-        lp = log10_false_alarm(pce, n)
+    if cal is not None and cal.get("method") == "false_alarm" and lp is not None:
         return f"{false_alarm.p_match(lp, cal['log10_bar'], cal['slope']):.4g}", f"{lp:.2f}"
     prob = platt_p_match(pce, cal)
     return ("" if prob is None else f"{prob:.4g}"), ""
@@ -39,10 +38,11 @@ def write_search_csv(
         head = ["path", "decision", "rank", "camera", "device", "pce", "ncc", "p_match", "log10_p_false_alarm"]
         wr.writerow([*head, "hypotheses", *GEOMETRY_COLUMNS, "index_z"])
         for path, s in zip(paths, scored):
-            ranked = sorted(s.get("scores", {}).items(), key=lambda kv: -kv[1][0])[:top_k]
-            n = int(s.get("hypotheses", len(s.get("scores", {}))))
+            lps = photo_log10_pfa(s) if "geometry" in s else {}
+            ranked = sorted(s.get("scores", {}).items(), key=lambda kv: (lps.get(kv[0], 0.0), -kv[1][0]))[:top_k]
+            n = s.get("hypotheses", "")
             for rank, (cam, (pce_value, ncc_value)) in enumerate(ranked, 1):
-                prob, lp = _p_match(pce_value, n, cal)
+                prob, lp = _p_match(pce_value, lps.get(cam), cal)
                 g = s.get("geometry", {}).get(cam, {})
                 z = s["z"].get(cam)
                 wr.writerow(
@@ -56,7 +56,7 @@ def write_search_csv(
                         f"{ncc_value:.4g}",
                         prob,
                         lp,
-                        n if "hypotheses" in s else "",
+                        n,
                         *[g.get(k, "") for k in GEOMETRY_COLUMNS],
                         "" if z is None else f"{z:.2f}",
                     ]

@@ -10,7 +10,6 @@ reference the index is measured against).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -20,9 +19,9 @@ import numpy as np
 
 from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.fingerprint.core import grey_of
-from sci_lightning.fingerprint.geometry import log10_false_alarm, orient_to_photo, resample, same_aspect
+from sci_lightning.fingerprint.geometry import any_of, orient_to_photo, resample, same_aspect
 from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.fingerprint.scoring import Search, add_heat, score_residual
+from sci_lightning.fingerprint.scoring import Search, add_heat, photo_log10_pfa, score_residual
 from sci_lightning.library.index import (
     best_z,
     fits,
@@ -150,15 +149,14 @@ class Searcher:
         """Shortlist, then PCE of the shortlisted cameras: :func:`score_residual`'s dict plus ``z`` (index score
         of each shortlisted camera) and ``seconds`` (``index``, ``verify``).
 
-        With the geometry search, ``hypotheses`` counts the whole library: the index chose the verified cameras
-        among all of them (and the index score and PCE are correlated), so the verified hypotheses are scaled by
-        cameras in the library / cameras verified, as if every camera had been searched the same way."""
+        ``family`` is the whole library: the index chose the verified cameras among all of them (and the index
+        score and PCE are correlated), so a verdict's false-alarm probability counts every camera, as if each had
+        been verified."""
         t0 = time.perf_counter()
         names, z = self.candidates(w, grey)
         t1 = time.perf_counter()
         out = self.verify(w, grey, names)
-        if "hypotheses" in out and names:
-            out["hypotheses"] = int(math.ceil(out["hypotheses"] * self.n_cameras / len(names)))
+        out["family"] = self.n_cameras
         out.update(z=z, n_verified=len(names), seconds={"index": t1 - t0, "verify": time.perf_counter() - t1})
         return out
 
@@ -236,22 +234,22 @@ def reverse_search(
             continue
         scored = score_residual(residuals.residual(path, img), grey_of(img), {camera: fp}, search=s.search)
         out[i].update(pce=scored["scores"][camera][0], ncc=scored["scores"][camera][1])
+        out[i]["log10_p_own"] = photo_log10_pfa(scored)[camera]
         if "geometry" in scored:
-            out[i].update(scored["geometry"][camera], hypotheses=scored["hypotheses"])
+            out[i].update(scored["geometry"][camera])
     return out
 
 
 def reverse_decisions(rows: list[dict[str, Any]], rule: dict[str, Any]) -> list[dict[str, Any]]:
     """``match`` / ``no match`` / ``not verified`` for each reverse-search row, by the library's rule: the PCE
-    threshold (photos compared as stored), or the false-alarm bar with every verified photo's hypotheses scaled by
-    the photos searched / verified (the index chose among all of them), as for a forward search."""
-    verified = [r for r in rows if r["pce"] is not None]
-    scale = len(rows) / max(len(verified), 1)
+    threshold (photos compared as stored), or the false-alarm bar with each verified photo's own false-alarm
+    probability combined over every photo of the folder (the index chose among all of them), as a forward
+    search combines over every camera of the library."""
     for r in rows:
         if r["pce"] is None:
             r["decision"] = "not verified"
         elif rule["method"] == "false_alarm":
-            r["log10_p_false_alarm"] = log10_false_alarm(r["pce"], int(math.ceil(r.get("hypotheses", 1) * scale)))
+            r["log10_p_false_alarm"] = any_of(r["log10_p_own"], len(rows))
             r["decision"] = "match" if r["log10_p_false_alarm"] <= rule["log10_bar"] else "no match"
         else:
             r["decision"] = "match" if r["pce"] >= rule["threshold"] else "no match"

@@ -67,7 +67,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     require_scored(scored, paths)
     n_cls = len(sel.classes)
     scores = class_scores(scored, camera_class, n_cls)
-    truth, pred = sel.split_labels("test"), scores[decision].argmax(1)
+    rank = scores["evidence"] if decision == "pce" and "evidence" in scores else scores[decision]
+    truth, pred = sel.split_labels("test"), rank.argmax(1)
     stat = DECISIONS.index(decision)
     per_crop = [s["crop_scores"][:, :, stat] for s in scored]
     crops = crop_metrics(per_crop, scored[0]["cameras"], truth, camera_class, n_cls)

@@ -19,13 +19,20 @@ DECISIONS = ("pce", "ncc")
 
 
 def class_scores(scored: list[dict[str, Any]], camera_class: dict[str, int], n_cls: int) -> dict[str, np.ndarray]:
-    """Per statistic, an (images, classes) array: a class owning several cameras (model level) scores its best."""
-    out = {k: np.full((len(scored), n_cls), -np.inf) for k in DECISIONS}
+    """Per statistic, an (images, classes) array: a class owning several cameras (model level) scores its best.
+
+    With the geometry search also ``evidence``, ``-log10`` of each camera's own false-alarm probability: what
+    the PCE decision ranks by then, since a peak found among a million crop offsets means less than the same
+    peak at the one aligned position."""
+    keys = (*DECISIONS, "evidence") if any("geometry" in s for s in scored) else DECISIONS
+    out = {k: np.full((len(scored), n_cls), -np.inf) for k in keys}
     for row, s in enumerate(scored):
         for cam, values in s["scores"].items():
+            col = camera_class[cam]
             for k, value in zip(DECISIONS, values):
-                col = camera_class[cam]
                 out[k][row, col] = max(out[k][row, col], value)
+            if "evidence" in out:
+                out["evidence"][row, col] = max(out["evidence"][row, col], -s["geometry"][cam]["log10_pfa"])
     return out
 
 
