@@ -316,13 +316,14 @@ def _orientations(s: GeometrySettings) -> list[tuple[int, bool]]:
 
 
 def stages(s: GeometrySettings) -> int:
-    """How many stages a search may run: as stored, turned whole frames and resizes, crops, crop + resize.
+    """How many stages a search may run: as stored, turned whole frames and resizes, crops as stored or upside
+    down, crops turned sideways (a time saver: most crops keep the sensor's orientation), crop + resize.
 
     Each stage is judged on the hypotheses tested so far and may stop the search (``geometry=auto``), so a
     peak's false-alarm probability is multiplied by this (the union bound over the stages: the overall rate
     stays within the bar). Few stages, each cheap ones first: a resized whole frame is judged among ~20
     positions, not among the ten million offsets a crop search adds later."""
-    return 2 + int(s.crop) + int(s.scale_search)
+    return 2 + 2 * int(s.crop) + int(s.scale_search)
 
 
 def judged(pce: float, n: int, n_stages: int, n_cameras: int) -> float:
@@ -341,12 +342,12 @@ def search_photo(
 ) -> tuple[dict[str, Match], int]:
     """The best hypothesis of ``q`` against every fingerprint, stage by stage (:func:`stages`).
 
-    Stages: turned whole frames and aspect-kept resizes (few positions), then crops (every offset, every turn),
-    then crop + resize (``scale_search``). A peak found in a stage carries ``n``, the hypotheses its camera had
-    tested by the end of that stage (``tested``: those before the search, e.g. the aligned comparison); a
-    camera keeps the peak with the lowest false-alarm probability. ``stop`` (``geometry=auto``): after a stage,
-    the search ends if the best camera's peak, :func:`judged`, reaches it. Returns ``({camera: Match}, n)``,
-    ``n`` every position tested here over all cameras."""
+    Stages: turned whole frames and aspect-kept resizes (few positions), then crops (every offset) as stored or
+    upside down, then crops turned sideways, then crop + resize (``scale_search``). A peak found in a stage
+    carries ``n``, the hypotheses its camera had tested by the end of that stage (``tested``: those before the
+    search, e.g. the aligned comparison); a camera keeps the peak with the lowest false-alarm probability.
+    ``stop`` (``geometry=auto``): after a stage, the search ends if the best camera's peak, :func:`judged`,
+    reaches it. Returns ``({camera: Match}, n)``, ``n`` every position tested here over all cameras."""
     cum = dict(tested or {})
     best: dict[str, tuple[float, Hypothesis, tuple[int, int], int]] = {}
     n_stages, n = stages(s), 0
@@ -359,9 +360,9 @@ def search_photo(
         lps = [judged(v[0], v[3], n_stages, len(fingerprints)) for v in best.values()]
         return stop is not None and bool(lps) and min(lps) <= stop
 
-    for kinds in (("whole", "resize"), ("crop",)):
+    for kinds, turns in ((("whole", "resize"), ROTATIONS), (("crop",), (0, 180)), (("crop",), (90, 270))):
         found: dict[str, tuple[float, Hypothesis, tuple[int, int]]] = {}
-        for rotation, mirror in _orientations(s):
+        for rotation, mirror in [(r, m) for r, m in _orientations(s) if r in turns]:
             for name, k in fingerprints.items():
                 for h in hypotheses(q.shape, k.shape, s):
                     if h.kind not in kinds or (h.rotation, h.mirror) != (rotation, mirror):
