@@ -140,3 +140,29 @@ def test_every_peer_runs_the_fixed_split(model, tmp_path, tmp_path_factory):
     run_in_process("train", *args, run_dir=tmp_path)
     assert len(_rows(tmp_path / "verdicts.csv")) == 6 and (tmp_path / "calibration.json").is_file()
     assert json.loads((tmp_path / "metrics.json").read_text())["model"] == model
+
+
+def test_every_method_is_measured_on_the_same_transformed_copies(cnn_run, case, tmp_path):
+    """eval.transform: the CNN (evaluate.py ckpt_path=...) and PRNU score the same deterministic copies."""
+    ckpt = next((cnn_run / "checkpoints").glob("best-*.ckpt"))
+    m = run_in_process("evaluate", f"ckpt_path={ckpt}", "eval.transform=rot90", "logger=none", run_dir=tmp_path / "cnn")
+    assert m["eval_transform"] == "rot90" and m["n_test_images"] == 12 and 0 <= m["test/acc_image"] <= 1
+    cnn_paths = {r["path"] for r in _rows(tmp_path / "cnn" / "predictions.csv")}
+    assert all(p.endswith("-rot90.png") for p in cnn_paths)
+    run_in_process("evaluate", "method=prnu", *_fixed(case), "eval.transform=rot90", run_dir=tmp_path / "prnu")
+    rows = _rows(tmp_path / "prnu" / "verdicts.csv")
+    assert {r["path"] for r in rows if r["true"] != "unknown"} == cnn_paths  # the very same files
+    named = [r for r in rows if r["decision"] != "unknown"]
+    assert all(r["decision"] == r["true"] for r in named)  # no false attribution, X1 included
+    known = [r for r in rows if r["true"] != "unknown"]
+    assert sum(r["decision"] == r["true"] for r in known) == 12  # turned: the same decisions as untransformed
+    assert all((r["transform"], r["rotation"]) == ("whole", "90") for r in named)
+
+
+def test_a_size_mismatch_is_said_in_words():
+    from sci_lightning.forensic.decisions import size_mismatch
+
+    assert size_mismatch((3000, 4000), (3000, 4000)) is None
+    assert "turned" in size_mismatch((4000, 3000), (3000, 4000))
+    note = size_mismatch((1200, 1600), (3000, 4000))
+    assert "1600x1200" in note and "cropped, resized" in note and "method=prnu" in note
