@@ -143,6 +143,18 @@ def write_test_outputs(
     return pngs
 
 
+def image_metrics(truth: Sequence[int], pred: Sequence[int], n_classes: int) -> dict[str, float]:
+    """Image-level accuracy, balanced (macro) accuracy and macro F1 of class indices."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    labels = list(range(n_classes))
+    return {
+        "test/acc_image": accuracy_score(truth, pred),
+        "test/acc_macro_image": balanced_accuracy_score(truth, pred),
+        "test/f1_macro_image": f1_score(truth, pred, average="macro", labels=labels, zero_division=0),
+    }
+
+
 def run_metadata(cfg: Any, classes: Sequence[str], method: str) -> dict[str, Any]:
     """The descriptive keys that open every metrics.json (any method; ``cfg`` is the run's composed config)."""
     return {

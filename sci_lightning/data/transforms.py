@@ -21,7 +21,6 @@ mirror, scale, offset): what the oracle and the geometry search's accuracy are m
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import logging
 import os
@@ -34,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from sci_lightning.data.images import SkippedImage, load_rgb
-from sci_lightning.data.selection import Selection, questioned_files
+from sci_lightning.data.selection import Selection, questioned_files, sha256_file
 from sci_lightning.errors import SCIConfigError
 
 log = logging.getLogger(__name__)
@@ -118,11 +117,10 @@ def apply(img: np.ndarray, name: str, digest: str = "", seed: int = 0) -> tuple[
 
 
 def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    digest = sha256_file(path)
+    if not digest:
+        raise OSError(f"cannot read {path}")
+    return digest
 
 
 def transformed_copy(path: str | Path, name: str, folder: Path, seed: int) -> tuple[Path, Applied]:

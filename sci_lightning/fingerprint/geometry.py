@@ -204,9 +204,9 @@ def grid_pce(plane: np.ndarray, peak: tuple[int, int], exclude: int = 11, period
 # -- spectra ---------------------------------------------------------------------------------------------------------
 class Spectra:
     """Fingerprint spectra kept between photos (LRU, ``size`` entries; ~50 MB each at 12 MP): each camera's FFT at
-    each size is computed once, not once per photo."""
+    each size is computed once, not once per photo (24: ten cameras at their own size and one resized size)."""
 
-    def __init__(self, size: int = 16) -> None:
+    def __init__(self, size: int = 24) -> None:
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self.size = size
 

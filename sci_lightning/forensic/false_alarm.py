@@ -1,9 +1,8 @@
 """Verdicts that hold their error rate whatever was searched (``geometry=auto|full``).
 
-A photo's best peak is judged by its **false-alarm probability** among every hypothesis searched for it
-(positions x turns x sizes x cameras; :func:`~sci_lightning.fingerprint.geometry.log10_false_alarm`): the more
-that was searched, the higher the PCE needed; an aligned photo against three cameras needs PCE ~ 17, a 12 MP crop
-searched over every offset ~ 45 (``prnu.false_alarm`` = 1e-4).
+A photo's best peak is judged by its **false-alarm probability** among the hypotheses searched for it
+(positions x turns x sizes, by stage, over the cameras compared;
+:func:`~sci_lightning.fingerprint.geometry.judged`): the more that was searched, the higher the PCE needed.
 
 * **Bar.** A camera is named when that probability is at most ``prnu.false_alarm``, lowered where the case's own
   **impostor searches** need it: validation photos (as stored, turned, cropped, halved), searched exactly as a
@@ -119,8 +118,9 @@ def describe(cal: dict[str, Any]) -> list[str]:
     """The report's lines on how verdicts were decided."""
     bar = 10 ** cal["log10_bar"]
     lines = [
-        f"- A camera is named only if the false-alarm probability of its peak, among every hypothesis searched "
-        f"for the photo (positions x turns x sizes x cameras), is at most **{bar:.3g}** "
+        f"- A camera is named only if the false-alarm probability of its peak (among the positions, turns and "
+        f"sizes searched for its camera by the stage it was found in, times the search's stages, over every "
+        f"camera compared) is at most **{bar:.3g}** "
         f"(prnu.false_alarm = {cal['false_alarm']:g}"
         + ("; lowered by the case's impostor searches)." if cal["lowered_by_impostors"] else ").")
     ]

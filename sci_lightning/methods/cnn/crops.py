@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+from sklearn.metrics import confusion_matrix
 
 from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.data.patches import centred_grid
@@ -26,7 +26,7 @@ from sci_lightning.forensic.figures import plot_roc
 from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.cnn.inference import patch_probabilities
 from sci_lightning.methods.cnn.module import SCIClassifier
-from sci_lightning.outputs import plot_confusion_matrix, write_json
+from sci_lightning.outputs import image_metrics, plot_confusion_matrix, write_json
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,4 @@ def evaluate_crops(
         wr.writerow(["path", "true", "predicted", "correct", *[f"prob_{c}" for c in classes]])
         for r, t, p, row in zip(kept, truth, pred, photo):
             wr.writerow([r.path, classes[t], classes[p], int(t == p), *[f"{v:.6f}" for v in row]])
-    labels = list(range(len(classes)))
-    return {
-        "eval_crop": crop,
-        "test/acc_image": accuracy_score(truth, pred),
-        **crops,
-        "test/acc_macro_image": balanced_accuracy_score(truth, pred),
-        "test/f1_macro_image": f1_score(truth, pred, average="macro", labels=labels, zero_division=0),
-        "n_test_images": len(kept),
-    }
+    return {"eval_crop": crop, **image_metrics(truth, pred, len(classes)), **crops, "n_test_images": len(kept)}

@@ -11,12 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+from sklearn.metrics import accuracy_score, confusion_matrix
 
 from sci_lightning.data.transforms import transform_paths
 from sci_lightning.forensic.decisions import open_set_metrics
 from sci_lightning.methods.cnn.verdicts import cnn_verdicts, score_rows_for_csv
-from sci_lightning.outputs import plot_confusion_matrix, write_json, write_ranked_predictions, write_skipped
+from sci_lightning.outputs import (
+    image_metrics,
+    plot_confusion_matrix,
+    write_json,
+    write_ranked_predictions,
+    write_skipped,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +49,7 @@ def evaluate_transformed(
     log.info("CNN on %d test photos transformed by %s: image acc %.4f", len(verdicts), name, accuracy_score(y, pred))
     return {
         "eval_transform": name,
-        "test/acc_image": accuracy_score(y, pred),
-        "test/acc_macro_image": balanced_accuracy_score(y, pred),
-        "test/f1_macro_image": f1_score(y, pred, average="macro", labels=labels, zero_division=0),
+        **image_metrics(y, pred, len(classes)),
         "n_test_images": len(verdicts),
         "n_skipped_images": len(skipped),
         **open_set_metrics(verdicts),
