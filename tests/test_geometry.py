@@ -141,3 +141,21 @@ def test_aligned_scores_are_bit_for_bit_those_of_pce_and_ncc(cameras):
     for c, k in fps.items():
         ki = crop_center(k, 300, 380) * grey
         assert out["scores"][c] == (pce(ki, w)[0], ncc(ki, w))
+
+
+def test_transform_found_says_when_a_photo_is_not_as_stored(cameras, tmp_path):
+    """What the matcher's verdicts use to say that a same-size photo was turned (it compares as stored)."""
+    from PIL import Image
+
+    from sci_lightning.fingerprint.residuals import ResidualStore
+    from sci_lightning.fingerprint.scoring import transform_found
+
+    ks, fps = cameras
+    img = shoot(ks["B"], 540)
+    Image.fromarray(img).save(tmp_path / "as_stored.png")
+    Image.fromarray(np.ascontiguousarray(np.rot90(img, 2))).save(tmp_path / "upside_down.png")
+    store = ResidualStore(None, {"sigma": 5.0, "levels": 4, "wavelet": "db4", "grey_first": True})
+    auto = Search(GeometrySettings(mode="auto"), math.log10(1e-4))
+    assert transform_found(str(tmp_path / "as_stored.png"), "B", fps["B"], store, auto) is None
+    found = transform_found(str(tmp_path / "upside_down.png"), "B", fps["B"], store, auto)
+    assert found["rotation"] == 180 and found["transform"] == "whole" and found["log10_p_false_alarm"] < -4

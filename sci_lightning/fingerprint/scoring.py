@@ -218,6 +218,22 @@ def _searched(
     return out
 
 
+def transform_found(
+    path: str, name: str, fingerprint: np.ndarray, residuals: ResidualStore, search: Search
+) -> dict[str, Any] | None:
+    """The transform the geometry search finds for one photo in one camera's frame, when it is not the photo as
+    stored and clears the search's bar (for methods that compare as stored, to say so); else None."""
+    try:
+        img = load_rgb(path)
+    except SkippedImage:
+        return None
+    out = score_residual(residuals.residual(path, img), grey_of(img), {name: fingerprint}, search=search)
+    g, lp = out["geometry"][name], photo_log10_pfa(out)[name]
+    if g["transform"] == "aligned" or search.stop is None or lp > search.stop:
+        return None
+    return {**g, "pce": out["scores"][name][0], "log10_p_false_alarm": lp}
+
+
 def photo_log10_pfa(scored: dict[str, Any]) -> dict[str, float]:
     """Each camera's peak as the photo's answer (:func:`~sci_lightning.fingerprint.geometry.judged`): its
     false-alarm probability among the hypotheses its camera had tested when it was found, times the search's

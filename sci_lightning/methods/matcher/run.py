@@ -31,6 +31,7 @@ from sci_lightning.fingerprint.references import (
     residual_store,
     selection_of,
 )
+from sci_lightning.fingerprint.scoring import search_of
 from sci_lightning.forensic.figures import plot_roc
 from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.matcher import calibration
@@ -107,6 +108,7 @@ def prepare(cfg: DictConfig, fit_now: bool) -> tuple[Case, dict[str, float]]:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     case = Case(sel=sel, residuals=residual_store(cfg), out_dir=out_dir, window=window_of(cfg), device=_device(cfg))
+    case.search = search_of(cfg)  # to say when a photo is not in its camera's geometry (it compares as stored)
     fit_metrics: dict[str, float] = {}
     if fit_now:
         init, fit_metrics = _fit(cfg, case, init, workers)

@@ -15,7 +15,9 @@ from omegaconf import DictConfig
 from sci_lightning.data.selection import Selection
 from sci_lightning.data.transforms import questioned_paths
 from sci_lightning.fingerprint.residuals import ResidualStore
+from sci_lightning.fingerprint.scoring import transform_found
 from sci_lightning.forensic.decisions import UNKNOWN, decide, scored_photos, size_mismatch
+from sci_lightning.forensic.false_alarm import describe_transform
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import REPORT_NAME, write_folder_outputs, write_verdicts
 from sci_lightning.methods.matcher import calibration
@@ -39,6 +41,7 @@ class Case:
     camera_class: dict[str, int] = field(default_factory=dict)
     fingerprints: dict[str, np.ndarray] = field(default_factory=dict)
     calibration: dict[str, Any] | None = None
+    search: Any = None  # the PRNU geometry search (``geometry=``), run on each named photo's top camera
 
 
 def _verdicts(
@@ -70,9 +73,18 @@ def _verdicts(
             + f" (threshold P(match) {threshold:.3g})",
         }
         note = size_mismatch(s.get("shape"), case.fingerprints[top_camera].shape)
+        found = None
+        if note is None and case.search is not None and case.search.active:
+            found = transform_found(path, top_camera, case.fingerprints[top_camera], case.residuals, case.search)
+            if found is not None:
+                note = (
+                    f"PRNU's geometry search finds this photo {describe_transform(found)} in {top_camera}'s frame "
+                    f"(PCE {found['pce']:.0f}): the matcher compared it as stored, so its score says little. "
+                    "Use method=prnu for it."
+                )
         if note:
             v["detail"] += f"\n\n**{note}**"
-            v["columns"] = {"size_matches_camera": "no"}
+            v["columns"] = {"size_matches_camera": "no" if found is None else "yes", "geometry_found": bool(found)}
         if truth is not None:
             v["true"] = truth.get(path, UNKNOWN)
         verdicts.append(v)
