@@ -149,6 +149,11 @@ def test_every_method_is_measured_on_the_same_transformed_copies(cnn_run, case, 
     assert m["eval_transform"] == "rot90" and m["n_test_images"] == 12 and 0 <= m["test/acc_image"] <= 1
     cnn_paths = {r["path"] for r in _rows(tmp_path / "cnn" / "predictions.csv")}
     assert all(p.endswith("-rot90.png") for p in cnn_paths)
+    folder = f"images={case / 'questioned' / 'A'}"
+    run_in_process("evaluate", f"ckpt_path={ckpt}", folder, "eval.transform=rot90", run_dir=tmp_path / "cnn_dir")
+    turned = _rows(tmp_path / "cnn_dir" / "verdicts.csv")  # the CNN cannot tell: its verdicts say so
+    assert len(turned) == 4 and all(r["size_matches_camera"] == "no" for r in turned)
+    assert "turned (its sides swapped)" in (tmp_path / "cnn_dir" / "verdict_report.md").read_text()
     run_in_process("evaluate", "method=prnu", *_fixed(case), "eval.transform=rot90", run_dir=tmp_path / "prnu")
     rows = _rows(tmp_path / "prnu" / "verdicts.csv")
     assert {r["path"] for r in rows if r["true"] != "unknown"} == cnn_paths  # the very same files

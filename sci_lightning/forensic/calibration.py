@@ -129,6 +129,9 @@ class Calibration:
     ece_after: float = float("nan")
     bins_before: list[dict[str, float]] = field(default_factory=list)
     bins_after: list[dict[str, float]] = field(default_factory=list)
+    # the frame sizes (height, width) of each class's reference photos: a verdict says when a questioned photo
+    # is of none of them (turned, cropped, resized: a method that reads pixels as stored cannot tell)
+    frames: dict[str, list[list[int]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from sci_lightning.data.cache import PatchSettings
 from sci_lightning.data.datamodule import SCIDataModule
 from sci_lightning.forensic.calibration import Calibration, calibrate, calibrated_probs, reliability
-from sci_lightning.forensic.decisions import UNKNOWN, decide
+from sci_lightning.forensic.decisions import UNKNOWN, decide, size_mismatch
 from sci_lightning.forensic.figures import draw_patch_heatmap, plot_reliability
 from sci_lightning.forensic.report import write_verdicts
 from sci_lightning.methods.cnn.checkpoint import store_calibration
@@ -90,10 +91,41 @@ def cnn_verdicts(
             "detail": f"{row['n_patches']} patches; votes: "
             + ", ".join(f"{classes[i]} {int(n)}" for i, n in enumerate(row["votes"]) if n),
         }
+        note = frame_note(row["path"], cal.frames.get(ranked[0][0], []) if cal else [])
+        if note:
+            v["detail"] += f"\n\n**{note}**"
+            v["columns"] = {"size_matches_camera": "no"}
         if truth is not None:
             v["true"] = truth.get(row["path"], UNKNOWN)
         verdicts.append(v)
     return verdicts, skipped
+
+
+def reference_frames(records: Sequence[Any], label_field: str) -> dict[str, list[list[int]]]:
+    """The distinct frame sizes ``[height, width]`` of each class's reference photos (read from file headers)."""
+    frames: dict[str, set[tuple[int, int]]] = {}
+    for r in records:
+        try:
+            with Image.open(r.path) as img:
+                frames.setdefault(r.label(label_field), set()).add((img.height, img.width))
+        except OSError:
+            continue
+    return {c: sorted([list(f) for f in sizes]) for c, sizes in frames.items()}
+
+
+def frame_note(path: str | Path, frames: list[list[int]]) -> str | None:
+    """The size warning of :func:`~sci_lightning.forensic.decisions.size_mismatch` when the photo is of none of
+    the named class's reference frames (None when it is, or when they are not known)."""
+    if not frames:
+        return None
+    try:
+        with Image.open(path) as img:
+            shape = (img.height, img.width)
+    except OSError:
+        return None
+    if any(tuple(f) == shape for f in frames):
+        return None
+    return size_mismatch(shape, tuple(frames[0]))
 
 
 def write_cnn_verdicts(
@@ -143,6 +175,7 @@ def after_test(
     target = float(verdict_cfg["target_false_attribution"])
     val_probs = split_image_probs(module, dm, "val")
     cal = calibrate(val_probs, dm.split_labels("val"), target)
+    cal.frames = reference_frames(dm.references(), dm.label_field)
     # The test loop already aggregated the test images with the same weights: reuse its scores.
     test_probs, test_labels = module.test_results["mean_probs"].numpy(), module.test_results["target"].numpy()
     ece_test_before, _ = reliability(calibrated_probs(test_probs, 1.0), test_labels)
