@@ -237,7 +237,7 @@ class Query:
         self.w, self.grey = np.asarray(w, np.float32), np.asarray(grey, np.float32)
         wi = self.w * self.grey
         self.wi = wi - np.float32(wi.mean())
-        self._spectra: dict[tuple, np.ndarray] = {}
+        self._spectra: OrderedDict[tuple, np.ndarray] = OrderedDict()  # a few frames: ~50 MB each at 12 MP
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -251,6 +251,7 @@ class Query:
         the same size unless ``keep`` is false: the scale search uses each frame once)."""
         key = (rotation, mirror, frame)
         if key in self._spectra:
+            self._spectra.move_to_end(key)
             return self._spectra[key]
         x = self.oriented(rotation, mirror)
         pad = np.zeros(frame, np.float32)
@@ -258,6 +259,8 @@ class Query:
         spectrum = scipy.fft.rfft2(pad, workers=-1)
         if keep:
             self._spectra[key] = spectrum
+            if len(self._spectra) > 8:  # cameras of many sizes (a library): the oldest frames go
+                self._spectra.popitem(last=False)
         return spectrum
 
 
