@@ -30,9 +30,10 @@ import numpy as np
 
 from sci_lightning.data.images import load_rgb
 from sci_lightning.fingerprint.core import grey_of, noise_residual, pce
-from sci_lightning.fingerprint.geometry import log10_false_alarm, orient_to_photo, resample
+from sci_lightning.fingerprint.geometry import orient_to_photo, resample
 from sci_lightning.fingerprint.references import fingerprint_of
 from sci_lightning.fingerprint.residuals import ResidualStore
+from sci_lightning.fingerprint.significance import log10_false_alarm
 
 from common import machine_line
 

@@ -14,14 +14,12 @@ from sci_lightning.fingerprint.geometry import (
     GeometrySettings,
     Query,
     Spectra,
-    false_alarm,
-    log10_false_alarm,
     orient_to_photo,
     orient_to_sensor,
-    pce_bar,
     search_photo,
 )
 from sci_lightning.fingerprint.scoring import Search, score_residual
+from sci_lightning.fingerprint.significance import false_alarm, log10_false_alarm, pce_bar
 
 H, W = 320, 400  # not square: a turn by 90 degrees changes the shape, as on a phone
 

@@ -19,9 +19,10 @@ import numpy as np
 
 from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.fingerprint.core import grey_of
-from sci_lightning.fingerprint.geometry import any_of, orient_to_photo, resample, same_aspect
+from sci_lightning.fingerprint.geometry import orient_to_photo, resample, same_aspect
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.fingerprint.scoring import Search, add_heat, photo_log10_pfa, score_residual
+from sci_lightning.fingerprint.significance import any_of
 from sci_lightning.library.index import (
     best_z,
     fits,
