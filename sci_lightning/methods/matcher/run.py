@@ -175,10 +175,23 @@ def _test(cfg: DictConfig, case: Case, fit_metrics: dict[str, float]) -> dict[st
     scored = score_photos(
         case.net, paths, case.fingerprints, case.residuals, case.window, workers, "Matcher test", case.device, case.tile
     )
-    require_scored(scored, paths)
+    if cfg.eval.crop:
+        require_scored(scored, paths)  # a crop size no photo can hold is the setting's fault: say so and stop
+    all_scored, truth = scored, sel.split_labels("test")
+    keep = [i for i, s in enumerate(scored) if "reason" not in s]  # whole photos: one too small for a tile
+    skipped_now = [(paths[i], scored[i]["reason"]) for i in range(len(scored)) if i not in set(keep)]
+    for path, reason in skipped_now:  # (e.g. a crop60 copy of a small photo) is skipped, the run goes on
+        log.warning("skipped %s: %s", path, reason)
+    if not keep:
+        raise SCIConfigError(
+            "matcher.tile",
+            f"none of the {len(paths)} test photos holds one {case.window[0]} px tile (reasons above)",
+            "use a smaller matcher.tile (the network scores tiles of that side)",
+        )
+    tests, scored, truth = [tests[i] for i in keep], [scored[i] for i in keep], truth[keep]
     n_cls = len(sel.classes)
     logits = class_logits(scored, case.camera_class, n_cls)
-    truth, pred = sel.split_labels("test"), logits.argmax(1)
+    pred = logits.argmax(1)
     crops = crop_metrics([s["crop_scores"] for s in scored], scored[0]["cameras"], truth, case.camera_class, n_cls)
     plot_roc(
         crops.pop("fpr"),
@@ -208,10 +221,11 @@ def _test(cfg: DictConfig, case: Case, fit_metrics: dict[str, float]) -> dict[st
         **{f"fit/{k.replace('/', '_')}": v for k, v in fit_metrics.items()},
         **sel.summary(),
     }
-    if sel.skipped:
-        write_skipped(out_dir / "skipped_images.csv", sel.skipped)
+    if sel.skipped or skipped_now:
+        write_skipped(out_dir / "skipped_images.csv", [*sel.skipped, *skipped_now])
+    metrics["n_skipped_images"] = metrics.get("n_skipped_images", 0) + len(skipped_now)
     if sel.mode != "kfold":
-        metrics.update(fixed_split_verdicts(cfg, case, scored))
+        metrics.update(fixed_split_verdicts(cfg, case, all_scored))
     write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
     figures = {"confusion_matrix_image": out_dir / "confusion_matrix_image.png", "roc": out_dir / "roc.png"}
     log_run(cfg, "matcher", metrics, figures)

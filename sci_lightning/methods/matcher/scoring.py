@@ -42,7 +42,7 @@ def photo_crops(
     if not len(positions):
         return {
             "reason": f"{crop} px is larger than the {wd}x{h} px it shares with the fingerprints",
-            "setting": "eval.crop",
+            "setting": "eval.crop",  # whole-photo tiles: the run skips the photo instead (run._test)
         }
     r, g = crop_center(w, h, wd), crop_center(grey_of(img), h, wd)
     cut = lambda a: np.stack([a[y : y + crop, x : x + crop] for y, x in positions])  # noqa: E731
