@@ -223,7 +223,10 @@ def reverse_search(
     else:
         has_z = np.flatnonzero(~np.isnan(z))
         picked = has_z[shortlist(z[has_z], s.shortlist, s.min_z)] if len(has_z) else np.zeros(0, int)
-        verify = [int(i) for i in picked] + [i for i in range(len(photos)) if np.isnan(z[i])]
+        # photos the index cannot place: verified if the camera's frame could hold them (as a crop, turned or
+        # not); a photo larger than the frame every way cannot be this camera's, whatever the geometry
+        placeable = [i for i in range(len(photos)) if np.isnan(z[i]) and _could_hold(fp.shape, photos[i], s)]
+        verify = [int(i) for i in picked] + placeable
     out = [{"path": p["path"], "z": None if np.isnan(z[i]) else float(z[i]), "pce": None} for i, p in enumerate(photos)]
     for i in verify:
         path = photos[i]["path"]
@@ -239,6 +242,14 @@ def reverse_search(
         if "geometry" in scored:
             out[i].update(scored["geometry"][camera])
     return out
+
+
+def _could_hold(frame: tuple[int, ...], photo: dict[str, Any], s: SearchSettings) -> bool:
+    """Whether a camera of ``frame`` could have taken ``photo`` (always, without the geometry search)."""
+    shape = photo.get("shape")
+    if not s.geometric or shape is None:
+        return True
+    return tuple(shape) == tuple(frame[:2]) or fits(tuple(shape), frame[:2], s.search.geometry)
 
 
 def reverse_decisions(rows: list[dict[str, Any]], rule: dict[str, Any]) -> list[dict[str, Any]]:
