@@ -93,9 +93,9 @@ class Match:
     hypothesis: Hypothesis | None = field(default=None, repr=False)  # what won, to map K onto the photo again
     peak: tuple[int, int] = (0, 0)  # its peak in the correlation plane
 
-    def log10_pfa(self, n: int | None = None) -> float:
-        """log10 false-alarm probability of this peak among ``n`` (default: this camera's own) hypotheses."""
-        return log10_false_alarm(self.pce, self.n if n is None else n)
+    def log10_pfa(self) -> float:
+        """log10 false-alarm probability of this peak among its camera's own hypotheses."""
+        return log10_false_alarm(self.pce, self.n)
 
     def describe(self) -> dict[str, Any]:
         """The transform as written to verdicts.csv / search.csv and the report."""
