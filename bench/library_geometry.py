@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from sci_lightning.fingerprint.geometry import GeometrySettings, resample
-from sci_lightning.fingerprint.scoring import Search, photo_log10_pfa, score_residual
+from sci_lightning.fingerprint.scoring import Search, score_residual
+from sci_lightning.fingerprint.significance import photo_log10_pfa
 from sci_lightning.library.search import Searcher, SearchSettings
 
 from common import machine_line

@@ -11,3 +11,9 @@ class SCIConfigError(Exception):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{setting}: {problem}\n  fix: {fix}")
+
+
+def require(ok: bool, setting: str, problem: str, fix: str) -> None:
+    """Raise :class:`SCIConfigError` naming ``setting``, the problem and the fix unless ``ok``."""
+    if not ok:
+        raise SCIConfigError(setting, problem, fix)

@@ -155,6 +155,34 @@ def image_metrics(truth: Sequence[int], pred: Sequence[int], n_classes: int) -> 
     }
 
 
+def write_image_results(
+    out_dir: Path,
+    classes: Sequence[str],
+    truth: Sequence[int],
+    pred: Sequence[int],
+    title: str,
+    rows: tuple[Sequence[str], Sequence[tuple[str, Sequence[str]]]] | None = None,
+) -> dict[str, float]:
+    """Image-level results of any method on labelled test photos: the confusion matrix (``confusion_matrices.json``
+    and ``confusion_matrix_image.png`` titled ``title``) and, given ``rows`` = (extra column names, [(path, extra
+    cells)] in ``truth`` order), ``predictions.csv`` (path, true, predicted, correct, the extra cells). Returns
+    :func:`image_metrics`."""
+    from sklearn.metrics import confusion_matrix
+
+    classes = list(classes)
+    if rows is not None:
+        columns, cells = rows
+        with (out_dir / "predictions.csv").open("w", newline="") as fh:
+            wr = csv.writer(fh)
+            wr.writerow(["path", "true", "predicted", "correct", *columns])
+            for (path, extra), t, p in zip(cells, truth, pred):
+                wr.writerow([path, classes[t], classes[p], int(t == p), *extra])
+    matrix = confusion_matrix(truth, pred, labels=list(range(len(classes))))
+    write_json(out_dir / "confusion_matrices.json", {"classes": classes, "patch": None, "image": matrix.tolist()})
+    plot_confusion_matrix(matrix, classes, out_dir / "confusion_matrix_image.png", title)
+    return image_metrics(truth, pred, len(classes))
+
+
 def run_metadata(cfg: Any, classes: Sequence[str], method: str) -> dict[str, Any]:
     """The descriptive keys that open every metrics.json (any method; ``cfg`` is the run's composed config)."""
     return {

@@ -55,6 +55,8 @@ def test_train_writes_every_output(trained):
         "test/acc_image",
         "test/acc_image_vote",
         "test/f1_macro_image",
+        "test/roc_auc",  # the verification view over (photo, class) pairs, as every method reports it
+        "test/eer",
         "n_train_images",
         "n_val_images",
         "n_test_images",
@@ -186,7 +188,7 @@ def test_evaluate_cnn_at_a_crop_size(trained, tmp_path):
         "evaluate", f"ckpt_path={best}", "eval.crop=64", "eval.crops_per_image=2", "logger=none", run_dir=tmp_path
     )
     assert m["eval_crop"] == 64 and m["n_test_crops"] == 2 * m["n_test_images"]
-    for key in ("test/acc_crop", "test/acc_image", "test/roc_auc", "test/tpr_at_fpr_0.01"):
+    for key in ("test/acc_crop", "test/acc_image", "test/roc_auc", "test/tpr_at_fpr_0.01", "test/eer"):
         assert 0 <= m[key] <= 1, key
     rows = list(csv.DictReader((tmp_path / "predictions.csv").open()))
     assert len(rows) == m["n_test_images"] and (tmp_path / "roc.png").is_file()

@@ -131,3 +131,45 @@ def test_fixed_split_from_a_manifest_column_with_a_camera_left_out(tmp_path):
     bad = {**data, "split": {**data["split"], "questioned_values": ["outdoor"]}}
     with pytest.raises(SCIConfigError, match="neither"):
         _fixed_dm(tmp_path, bad)
+
+
+def test_python_callers_get_the_yaml_defaults_for_keys_they_leave_out(folder_tree, tmp_path):
+    from omegaconf import OmegaConf
+
+    from sci_lightning.data.defaults import BASE_YAML
+
+    dm = make_dm(folder_tree, tmp_path)  # sets loader.batch_size and split.val_fraction only
+    base = OmegaConf.load(BASE_YAML)
+    assert dm.settings.size == base.patches.size and dm.settings.per_image == base.patches.per_image
+    assert dm.cfg["split"]["group_by"] == base.split.group_by and dm.cfg["split"]["val_fraction"] == 0.2
+    assert dm.cfg["loader"]["batch_size"] == 16 and dm.cfg["loader"]["num_workers"] == base.loader.num_workers
+
+
+def test_calibration_reuses_the_validation_loop_scores(folder_tree, tmp_path):
+    """The CNN's calibration takes the validation images' scores from the validation pass training runs on the
+    selected weights anyway: the same numbers as scoring them again (float32 sums vs float64)."""
+    import lightning.pytorch as pl
+
+    from sci_lightning.forensic.calibration import calibrate
+    from sci_lightning.methods.cnn.inference import split_image_probs, validation_probs
+    from sci_lightning.methods.cnn.setup import build_module
+
+    from conftest import compose_config
+
+    dm = make_dm(folder_tree, tmp_path / "cache")
+    cfg = compose_config("train", "task=sensor_level", run_dir=tmp_path / "run")
+    module = build_module(cfg, dm.classes, dm.settings.size)
+    trainer = pl.Trainer(
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False, max_epochs=1
+    )
+    trainer.fit(module, datamodule=dm)
+    trainer.validate(module, datamodule=dm, verbose=False)
+    reused, again = validation_probs(module, dm), split_image_probs(module, dm, "val")
+    assert len(reused) == len(dm.splits["val"]) and np.allclose(reused, again, atol=1e-6)
+    labels = dm.split_labels("val")
+    a, b = calibrate(reused, labels, 0.05), calibrate(again, labels, 0.05)
+    assert a.temperature == pytest.approx(b.temperature, rel=1e-4) and a.threshold == pytest.approx(
+        b.threshold, abs=1e-4
+    )
+    module.val_results = {}  # nothing kept (e.g. validation never ran): scored again
+    assert np.array_equal(validation_probs(module, dm), again)

@@ -7,7 +7,7 @@ import pytest
 
 from sci_lightning.data.patches import centred_grid
 from sci_lightning.errors import SCIConfigError
-from sci_lightning.forensic.verification import verification_metrics
+from sci_lightning.forensic.verification import equal_error_rate, verification_metrics
 
 from conftest import run_in_process
 
@@ -43,6 +43,18 @@ def test_verification_metrics():
     shifted = verification_metrics(rng.normal(size=4000) + 3 * match, match)
     assert shifted["roc_auc"] > 0.95 and shifted["tpr_at_fpr"] > noise["tpr_at_fpr"]
     assert np.isnan(verification_metrics(np.ones(3), np.ones(3, bool))["roc_auc"])
+    # EER: 0 when separable, ~0.5 for noise, and between for two unit Gaussians 3 apart: Phi(-1.5) = 0.0668
+    assert perfect["eer"] == 0.0 and abs(noise["eer"] - 0.5) < 0.05 and abs(shifted["eer"] - 0.0668) < 0.02
+    assert np.isnan(verification_metrics(np.ones(3), np.ones(3, bool))["eer"])
+
+
+def test_equal_error_rate_interpolates_where_misses_meet_false_matches():
+    # two of four non-matches above the last match: the ROC goes (0,0) (0,.5) (.5,.5) (.5,1) (1,1)
+    m = verification_metrics(np.array([9.0, 8.0, 7.0, 6.0, 5.0, 4.0]), np.array([1, 0, 0, 1, 0, 0]))
+    assert m["eer"] == pytest.approx(0.5)  # FPR = FNR = 0.5 on the segment (0, .5) -> (.5, .5)
+    fpr, tpr = np.array([0.0, 0.0, 0.25, 1.0]), np.array([0.0, 0.6, 0.9, 1.0])
+    # on the segment (0, .6) -> (.25, .9): FPR = .25 t, FNR = .4 - .3 t, equal at t = .4 / .55
+    assert equal_error_rate(fpr, tpr) == pytest.approx(0.25 * 0.4 / 0.55)
 
 
 def test_prnu_at_a_crop_size_reports_crop_image_and_verification_metrics(tmp_path):
@@ -54,6 +66,7 @@ def test_prnu_at_a_crop_size_reports_crop_image_and_verification_metrics(tmp_pat
     assert crops["n_test_crops"] == 4 * crops["n_test_images"]
     for m in (whole, crops):
         assert 0 <= m["test/acc_crop"] <= 1 and 0.5 < m["test/roc_auc"] <= 1 and 0 <= m["test/tpr_at_fpr_0.01"] <= 1
+        assert 0 <= m["test/eer"] < 0.5
     # 32 px crops carry far less of the fingerprint than 128 px photos: the verification view shows it
     assert crops["test/roc_auc"] < whole["test/roc_auc"] or whole["test/roc_auc"] == 1.0
     assert (tmp_path / "crops" / "roc.png").stat().st_size > 1000

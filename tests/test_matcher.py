@@ -159,7 +159,7 @@ def test_a_matcher_trained_on_some_units_scores_unseen_units_above_chance(tmp_pa
 
 def test_train_then_evaluate_then_verdicts_end_to_end(tmp_path):
     train = run_in_process("train", *TINY, run_dir=tmp_path / "train")
-    for key in ("test/acc_image", "test/acc_crop", "test/roc_auc", "test/tpr_at_fpr_0.01"):
+    for key in ("test/acc_image", "test/acc_crop", "test/roc_auc", "test/tpr_at_fpr_0.01", "test/eer"):
         assert 0 <= train[key] <= 1
     assert train["method"] == "matcher" and train["n_test_crops"] == 4 * train["n_test_images"]
     ckpt = tmp_path / "train" / "checkpoints" / "matcher.pt"

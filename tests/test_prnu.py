@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from sci_lightning.methods.prnu import crop_center, estimate_fingerprint, ncc, noise_residual, pce, zero_mean_total
+from sci_lightning.fingerprint.core import crop_center, estimate_fingerprint, ncc, noise_residual, pce, zero_mean_total
 
 H = W = 192
 GREY = np.array([0.299, 0.587, 0.114], np.float32)

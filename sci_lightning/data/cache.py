@@ -47,9 +47,9 @@ class PatchSettings:
     @classmethod
     def from_cfg(cls, cfg: Mapping, seed: int = 0) -> PatchSettings:
         return cls(
-            size=int(cfg.get("size", 32)),
-            per_image=int(cfg.get("per_image", 256)),
-            selection=str(cfg.get("selection", "grid")),
+            size=int(cfg["size"]),
+            per_image=int(cfg["per_image"]),
+            selection=str(cfg["selection"]),
             seed=int(seed),
         )
 

@@ -16,6 +16,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
 from sci_lightning.data.cache import PatchCache, PatchSettings, load_or_build
+from sci_lightning.data.defaults import with_defaults
 from sci_lightning.data.records import ImageRecord, label_field_for
 from sci_lightning.data.selection import STAGES, FileProbe, Selection, select
 from sci_lightning.data.sides import indexed_records
@@ -92,11 +93,11 @@ class SCIDataModule(pl.LightningDataModule):
         label_field: str | None = None,
     ) -> None:
         super().__init__()
-        self.cfg = dict(data)
+        self.cfg = with_defaults(data)  # the keys a Python caller leaves out, from conf/data/base.yaml
         self.task_name, self.fold, self.n_folds, self.seed = task_name, int(fold), int(n_folds), int(seed)
         self.label_field = label_field_for(task_name, label_field)
-        self.loader_cfg = dict(self.cfg.get("loader") or {})
-        self.settings = PatchSettings.from_cfg(self.cfg.get("patches") or {}, seed=self.seed)
+        self.loader_cfg = dict(self.cfg["loader"])
+        self.settings = PatchSettings.from_cfg(self.cfg["patches"], seed=self.seed)
         self.selection: Selection | None = None
         self.datasets: dict[str, PatchBatchDataset] = {}
         self.cache: PatchCache | None = None
@@ -105,7 +106,7 @@ class SCIDataModule(pl.LightningDataModule):
     # -- building -------------------------------------------------------------------------------------------
     def _index_and_cache(self) -> tuple[list[ImageRecord], PatchCache, int]:
         records, n_unmatched = indexed_records(self.cfg)
-        workers = int(self.cfg.get("cache_workers") or os.cpu_count() or 1)
+        workers = int(self.cfg["cache_workers"] or os.cpu_count() or 1)
         cache = load_or_build([r.path for r in records], self.settings, self.cfg["cache_dir"], workers)
         return records, cache, n_unmatched
 
@@ -138,7 +139,7 @@ class SCIDataModule(pl.LightningDataModule):
 
     # -- loaders -----------------------------------------------------------------------------------------------
     def _loader(self, stage: str, shuffle: bool) -> DataLoader:
-        workers = int(self.loader_cfg.get("num_workers", 0))
+        workers = int(self.loader_cfg["num_workers"])
         sampler = None
         if stage != "train" and dist.is_available() and dist.is_initialized():
             # Lightning keeps a sampler that already is a DistributedSampler. Its default one pads ranks with
@@ -146,12 +147,12 @@ class SCIDataModule(pl.LightningDataModule):
             sampler = UnrepeatedDistributedSampler(self.datasets[stage], shuffle=False)
         return DataLoader(
             self.datasets[stage],
-            batch_size=int(self.loader_cfg.get("batch_size", 32)),
+            batch_size=int(self.loader_cfg["batch_size"]),
             shuffle=shuffle,
             sampler=sampler,
             num_workers=workers,
             collate_fn=keep_batch,
-            pin_memory=bool(self.loader_cfg.get("pin_memory", False)),
+            pin_memory=bool(self.loader_cfg["pin_memory"]),
             persistent_workers=workers > 0,
             drop_last=False,
         )

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from sci_lightning.data.build import parallel_map
+from sci_lightning.data.defaults import with_defaults
 from sci_lightning.data.folds import class_counts, make_fixed_split, make_fold
 from sci_lightning.data.images import SkippedImage, load_rgb_region
 from sci_lightning.data.layouts import list_images
@@ -216,7 +217,7 @@ def select(
 ) -> Selection:
     """Assign the usable ``records`` (``probes[i]`` says whether record ``i`` is usable) to their roles."""
     label_field = label_field_for(task_name, label_field)
-    split_cfg = dict(data_cfg.get("split") or {})
+    split_cfg = dict(data_cfg["split"])
     mode = split_mode(data_cfg)
     usable = [i for i, p in enumerate(probes) if not p.reason]
     skipped = [(str(records[i].path), probes[i].reason) for i in range(len(records)) if probes[i].reason]
@@ -226,8 +227,8 @@ def select(
     labels = [r.label(label_field) for r in kept]
     content = [probes[i].sha256 for i in usable]
     duplicates = find_duplicates(kept, content, label_field)
-    group_by = split_cfg.get("group_by", "image")
-    val_fraction = float(split_cfg.get("val_fraction", 0.1))
+    group_by = split_cfg["group_by"]
+    val_fraction = float(split_cfg["val_fraction"])
     scenes = [r.scene for r in kept]
     unknown = np.empty(0, dtype=np.int64)
     if mode == "kfold":
@@ -285,8 +286,9 @@ def select_images(
     on each side), so every method sees the same folds as the CNN with the data's patch size.
     """
     label_field_for(task_name, label_field)  # a wrong task is reported before the data is read
+    data_cfg = with_defaults(data_cfg)  # the keys a Python caller leaves out, from conf/data/base.yaml
     records, n_unmatched = indexed_records(data_cfg)
-    min_size = int((data_cfg.get("patches") or {}).get("size", 1))
+    min_size = int(data_cfg["patches"]["size"])
     probes = probe_files([r.path for r in records], min_size, workers)
     return select(data_cfg, task_name, fold, n_folds, seed, records, probes, n_unmatched, label_field)
 

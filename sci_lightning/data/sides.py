@@ -24,7 +24,7 @@ REFERENCE, QUESTIONED = "reference", "questioned"
 
 
 def split_mode(data_cfg: Mapping) -> str:
-    mode = str((data_cfg.get("split") or {}).get("mode", "kfold"))
+    mode = str(data_cfg["split"]["mode"])
     if mode not in MODES:
         raise SCIConfigError("data.split.mode", f"unknown value {mode!r}", f"use one of {', '.join(MODES)}")
     return mode

@@ -24,6 +24,8 @@ GREY = np.array([0.299, 0.587, 0.114], np.float32)
 WINDOWS = (3, 5, 7, 9)
 SATURATION = 250.0  # grey level from which pixels carry no PRNU (clipped): masked out of fingerprints
 
+HEAT_BLOCK = 64  # px: tiles of the local-correlation heat maps (:func:`block_ncc`) verdicts draw
+
 
 def _local_wiener_noise(coef: np.ndarray, noise_var: float) -> np.ndarray:
     """The noise part of ``coef``: coef * s^2 / (local variance + s^2), local variance = min over windows."""

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.fft
 from PIL import Image
 
-from sci_lightning.fingerprint.significance import any_of, grid_pce, log10_false_alarm
+from sci_lightning.fingerprint.significance import grid_pce, judged, log10_false_alarm
 
 ROTATIONS = (0, 90, 180, 270)
 MODES = ("none", "auto", "full")
@@ -266,12 +266,6 @@ def stages(s: GeometrySettings) -> int:
     stays within the bar). Few stages, each cheap ones first: a resized whole frame is judged among ~20
     positions, not among the ten million offsets a crop search adds later."""
     return 2 + 2 * int(s.crop) + int(s.scale_search)
-
-
-def judged(pce: float, n: int, n_stages: int, n_cameras: int) -> float:
-    """log10 false-alarm probability of a photo's best peak: among the ``n`` hypotheses its camera had tested
-    when it was found, times the stages, combined over the cameras compared."""
-    return any_of(log10_false_alarm(pce, n) + math.log10(max(n_stages, 1)), n_cameras)
 
 
 def search_photo(

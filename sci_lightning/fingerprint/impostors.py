@@ -1,7 +1,12 @@
-"""Validation searches for the false-alarm bar (:mod:`sci_lightning.forensic.false_alarm`): the case's own
-validation photos, as stored and transformed the ways questioned photos are met, searched against fingerprints
-of the training references only, once with every camera (genuine and impostor pairs) and once without the photo's
-own camera (an impostor search: anything it names is a false attribution). NumPy only."""
+"""The scores a case's verdicts are calibrated on (:mod:`sci_lightning.forensic.pce` fits them; it never scores):
+the case's own validation photos against fingerprints of the training references only.
+
+* Geometry searched (:mod:`sci_lightning.forensic.false_alarm`): each validation photo as stored and transformed
+  the ways questioned photos are met, searched once with every camera (genuine and impostor pairs) and once
+  without its own camera (an impostor search: anything it names is a false attribution).
+* As stored: one PCE per (validation photo, camera) pair and whether the camera is the photo's own (Platt).
+
+NumPy only."""
 
 from __future__ import annotations
 
@@ -15,9 +20,10 @@ from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.data.selection import Selection, sha256_file
 from sci_lightning.data.transforms import apply
 from sci_lightning.fingerprint.core import grey_of, noise_residual
-from sci_lightning.fingerprint.references import fingerprints_of
+from sci_lightning.fingerprint.references import fingerprints_of, require_scored
 from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.fingerprint.scoring import Search, photo_log10_pfa, score_residual
+from sci_lightning.fingerprint.scoring import Search, score_images, score_residual
+from sci_lightning.fingerprint.significance import photo_log10_pfa
 
 # How validation photos are met in the searches: as stored, turned, cropped (every offset) and halved (resize).
 CALIBRATION_TRANSFORMS = ("none", "rot90", "crop60", "scale50")
@@ -75,6 +81,42 @@ def validation_searches(sel: Selection, residuals: ResidualStore, search: Search
             if row["impostor_search"] is not None:
                 out["impostor_searches"].append((t, row["impostor_search"]))
     return out
+
+
+def validation_pairs(
+    sel: Selection, residuals: ResidualStore, window: tuple[int | None, int | None], workers: int
+) -> dict[str, Any]:
+    """``{"pce", "match", "n_images"}``: the PCE of every (validation photo, camera) pair, scored on the same crops
+    as the questioned photos (``window`` = ``(eval.crop, eval.crops_per_image)``), and whether it is the photo's
+    own camera (empty lists without validation photos)."""
+    val = sel.split_records("val")
+    out: dict[str, Any] = {"pce": [], "match": [], "n_images": len(val)}
+    if not val:
+        return out
+    fps = fingerprints_of(sel.split_records("train"), residuals, workers, "PRNU fingerprints (calibration)")
+    paths = [str(r.path) for r in val]
+    scored = score_images(paths, fps, residuals, workers, "PRNU validation residuals", window=window)
+    require_scored(scored, paths)
+    for r, s in zip(val, scored):
+        for cam, (value, _) in s.get("scores", {}).items():
+            out["pce"].append(value)
+            out["match"].append(cam == r.camera)
+    return out
+
+
+def validation_scores(
+    sel: Selection,
+    residuals: ResidualStore,
+    search: Search | None,
+    window: tuple[int | None, int | None],
+    workers: int,
+    seed: int,
+) -> dict[str, Any]:
+    """What :func:`sci_lightning.forensic.pce.calibrate` fits: :func:`validation_searches` when questioned photos
+    are searched (``search``), else :func:`validation_pairs`; ``"searched"`` says which."""
+    if search is not None:
+        return {"searched": True, **validation_searches(sel, residuals, search, workers, seed)}
+    return {"searched": False, **validation_pairs(sel, residuals, window, workers)}
 
 
 def _class_of(sel: Selection, camera: str) -> str:

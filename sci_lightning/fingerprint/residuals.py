@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.data.selection import sha256_file
-from sci_lightning.fingerprint.core import noise_residual
+from sci_lightning.fingerprint.core import grey_of, noise_residual
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,15 @@ class ResidualStore:
         w = noise_residual(img, **self.kw)
         self._save(file, w)
         return w
+
+    def photo(self, path: str) -> tuple[np.ndarray, np.ndarray] | str:
+        """``(residual, grey)`` of the photo at ``path``, or the reason it cannot be used: a bad file is a reason
+        to skip it, never an exception (photos are scored in worker processes; the caller logs and lists it)."""
+        try:
+            img = load_rgb(path)
+        except SkippedImage as err:
+            return str(err)
+        return self.residual(path, img), grey_of(img)
 
     @staticmethod
     def _load(file: Path, shape: tuple[int, int]) -> np.ndarray | None:

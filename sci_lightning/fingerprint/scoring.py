@@ -12,8 +12,7 @@ import numpy as np
 import scipy.fft
 
 from sci_lightning.data.build import parallel_map
-from sci_lightning.data.images import SkippedImage, load_rgb
-from sci_lightning.fingerprint.core import block_ncc, crop_center, grey_of, ncc, pce, plane_pce
+from sci_lightning.fingerprint.core import block_ncc, crop_center, ncc, pce, plane_pce
 from sci_lightning.fingerprint.geometry import (
     GeometrySettings,
     Match,
@@ -21,14 +20,13 @@ from sci_lightning.fingerprint.geometry import (
     Spectra,
     fingerprint_in_photo,
     hypotheses,
-    judged,
     search_photo,
     stages,
 )
 from sci_lightning.fingerprint.references import shared_crops
 from sci_lightning.fingerprint.residuals import ResidualStore
+from sci_lightning.fingerprint.significance import judged, photo_log10_pfa
 
-HEAT_BLOCK = 64  # px: tiles of the local-correlation heat map
 # Fingerprint spectra at each size, kept per process between photos (keyed by content: a stale entry cannot match)
 _SPECTRA = Spectra()
 
@@ -86,12 +84,10 @@ def score_image(
 ) -> dict[str, Any]:
     """:func:`score_residual` of the photo at ``path`` (its residual from ``residuals``). Unreadable photos come
     back as ``{"reason": ...}`` instead of raising (they run in worker processes)."""
-    try:
-        img = load_rgb(path)
-    except SkippedImage as err:
-        return {"reason": str(err)}
-    w = residuals.residual(path, img)
-    return score_residual(w, grey_of(img), fingerprints, heat_block, crop, n_crops, search)
+    photo = residuals.photo(path)
+    if isinstance(photo, str):
+        return {"reason": photo}
+    return score_residual(*photo, fingerprints, heat_block, crop, n_crops, search)
 
 
 def score_residual(
@@ -223,28 +219,14 @@ def transform_found(
 ) -> dict[str, Any] | None:
     """The transform the geometry search finds for one photo in one camera's frame, when it is not the photo as
     stored and clears the search's bar (for methods that compare as stored, to say so); else None."""
-    try:
-        img = load_rgb(path)
-    except SkippedImage:
+    photo = residuals.photo(path)
+    if isinstance(photo, str):
         return None
-    out = score_residual(residuals.residual(path, img), grey_of(img), {name: fingerprint}, search=search)
+    out = score_residual(*photo, {name: fingerprint}, search=search)
     g, lp = out["geometry"][name], photo_log10_pfa(out)[name]
     if g["transform"] == "aligned" or search.stop is None or lp > search.stop:
         return None
     return {**g, "pce": out["scores"][name][0], "log10_p_false_alarm": lp}
-
-
-def photo_log10_pfa(scored: dict[str, Any]) -> dict[str, float]:
-    """Each camera's peak as the photo's answer (:func:`~sci_lightning.fingerprint.geometry.judged`): its
-    false-alarm probability among the hypotheses its camera had tested when it was found, times the search's
-    stages, combined over the ``family`` of cameras the photo was compared with (the library: all of them). A
-    photo scored without a search counts one hypothesis per camera and one stage."""
-    family, n_stages = int(scored.get("family", len(scored["scores"]))), int(scored.get("stages", 1))
-    geometry = scored.get("geometry", {})
-    return {
-        c: judged(p, geometry[c]["hypotheses"] if c in geometry else 1, n_stages, family)
-        for c, (p, _) in scored["scores"].items()
-    }
 
 
 def add_heat(out: dict[str, Any], w: np.ndarray, grey: np.ndarray, fingerprints: dict, heat_block: int) -> None:

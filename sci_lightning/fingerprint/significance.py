@@ -10,6 +10,7 @@ and a true match a PCE of thousands, whose tail underflows a float.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import scipy.special
@@ -75,3 +76,22 @@ def grid_pce(plane: np.ndarray, peak: tuple[int, int], exclude: int = 11, period
     energy = (total - float(np.square(window, dtype=np.float64).sum())) / outside if outside > 0 else 0.0
     value = float(plane[peak])
     return float(np.sign(value) * value * value / energy) if energy > 0 else 0.0
+
+
+def judged(pce: float, n: int, n_stages: int, n_cameras: int) -> float:
+    """log10 false-alarm probability of a photo's best peak: among the ``n`` hypotheses its camera had tested
+    when it was found, times the stages, combined over the cameras compared."""
+    return any_of(log10_false_alarm(pce, n) + math.log10(max(n_stages, 1)), n_cameras)
+
+
+def photo_log10_pfa(scored: dict[str, Any]) -> dict[str, float]:
+    """Each camera's peak as the photo's answer (:func:`~sci_lightning.fingerprint.geometry.judged`): its
+    false-alarm probability among the hypotheses its camera had tested when it was found, times the search's
+    stages, combined over the ``family`` of cameras the photo was compared with (the library: all of them). A
+    photo scored without a search counts one hypothesis per camera and one stage."""
+    family, n_stages = int(scored.get("family", len(scored["scores"]))), int(scored.get("stages", 1))
+    geometry = scored.get("geometry", {})
+    return {
+        c: judged(p, geometry[c]["hypotheses"] if c in geometry else 1, n_stages, family)
+        for c, (p, _) in scored["scores"].items()
+    }

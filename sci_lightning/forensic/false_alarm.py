@@ -2,7 +2,7 @@
 
 A photo's best peak is judged by its **false-alarm probability** among the hypotheses searched for it
 (positions x turns x sizes, by stage, over the cameras compared;
-:func:`~sci_lightning.fingerprint.geometry.judged`): the more that was searched, the higher the PCE needed.
+:func:`~sci_lightning.fingerprint.significance.judged`): the more that was searched, the higher the PCE needed.
 
 * **Bar.** A camera is named when that probability is at most ``prnu.false_alarm``, lowered where the case's own
   **impostor searches** need it: validation photos (as stored, turned, cropped, halved), searched exactly as a
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from sci_lightning.fingerprint.scoring import photo_log10_pfa
+from sci_lightning.fingerprint.significance import photo_log10_pfa
 from sci_lightning.forensic.decisions import UNKNOWN, scored_photos
 
 DEFAULT_SLOPE = 1.0
@@ -153,7 +153,7 @@ def searched_verdicts(
     """``(verdicts, skipped)`` from geometry-searched scores (``scored[i]``: ``scores``, ``geometry``,
     ``hypotheses``, ``family``): classes ranked by the false-alarm probability of their best camera's peak (among
     the hypotheses it is the best of, combined over the cameras compared:
-    :func:`~sci_lightning.fingerprint.scoring.photo_log10_pfa`); the top one named if it clears the bar."""
+    :func:`~sci_lightning.fingerprint.significance.photo_log10_pfa`); the top one named if it clears the bar."""
     verdicts: list[dict] = []
     good, skipped = scored_photos(paths, scored)
     bar, slope = cal["log10_bar"], cal["slope"]

@@ -23,11 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sci_lightning.data.selection import Selection
-from sci_lightning.fingerprint.impostors import validation_searches
-from sci_lightning.fingerprint.references import fingerprints_of, require_scored
-from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.fingerprint.scoring import HEAT_BLOCK, Search, score_images
+from sci_lightning.fingerprint.core import HEAT_BLOCK
 from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.calibration import fit_platt, platt_probability
 from sci_lightning.forensic.decisions import UNKNOWN, scored_photos
@@ -38,30 +34,28 @@ from sci_lightning.outputs import write_json
 log = logging.getLogger(__name__)
 
 
-def calibrate_pce(
-    sel: Selection, residuals: ResidualStore, window: tuple[int | None, int | None], workers: int
-) -> dict[str, Any] | None:
-    """Platt scaling of PCE -> P(match), fitted on ``sel``'s validation images vs training-only fingerprints
-    (scored on the same crops, ``window`` = ``(eval.crop, eval.crops_per_image)``, as the questioned photos)."""
-    val = sel.split_records("val")
-    if not val:
+def calibrate(scores: dict[str, Any], alpha: float, target: float) -> dict[str, Any] | None:
+    """The verdicts' calibration from the case's validation scores
+    (:func:`sci_lightning.fingerprint.impostors.validation_scores`): the false-alarm bar and P(match) slope when
+    photos are searched, else Platt scaling of PCE (None without validation photos)."""
+    if scores["searched"]:
+        return calibrate_searched(scores, alpha, target)
+    return calibrate_pce(scores)
+
+
+def calibrate_pce(pairs: dict[str, Any]) -> dict[str, Any] | None:
+    """Platt scaling of PCE -> P(match), fitted on validation (photo, camera) pairs (``pce``, ``match``,
+    ``n_images``) scored against training-only fingerprints on the questioned photos' crops."""
+    if not pairs["n_images"]:
         log.warning("no validation images: PRNU scores are reported as raw PCE (no calibrated probability)")
         return None
-    fps = fingerprints_of(sel.split_records("train"), residuals, workers, "PRNU fingerprints (calibration)")
-    paths = [str(r.path) for r in val]
-    scored = score_images(paths, fps, residuals, workers, "PRNU validation residuals", window=window)
-    require_scored(scored, paths)
-    pairs = [(p, cam == r.camera) for r, s in zip(val, scored) for cam, (p, _) in s.get("scores", {}).items()]
-    cal = fit_platt(np.array([p for p, _ in pairs]), np.array([m for _, m in pairs])) if pairs else None
-    return {**cal, "n_images": len(val)} if cal else None
+    cal = fit_platt(np.array(pairs["pce"]), np.array(pairs["match"])) if pairs["pce"] else None
+    return {**cal, "n_images": pairs["n_images"]} if cal else None
 
 
-def calibrate_searched(
-    sel: Selection, residuals: ResidualStore, search: Search, workers: int, seed: int, alpha: float, target: float
-) -> dict[str, Any]:
+def calibrate_searched(runs: dict[str, Any], alpha: float, target: float) -> dict[str, Any]:
     """The false-alarm bar and P(match) slope of ``geometry=auto|full`` verdicts, from the validation photos'
     genuine and impostor searches (:mod:`sci_lightning.forensic.false_alarm`)."""
-    runs = validation_searches(sel, residuals, search, workers, seed)
     if not runs["n_images"]:
         log.warning("no validation images: the bar is prnu.false_alarm as set, P(match) with an unfitted slope")
         return false_alarm.uncalibrated(alpha, target)

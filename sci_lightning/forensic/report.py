@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sci_lightning.data.transforms import questioned_paths
 from sci_lightning.forensic.decisions import UNKNOWN, open_set_metrics
 from sci_lightning.outputs import write_json, write_skipped
+from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
 
@@ -88,31 +90,99 @@ def write_verdicts(
     return open_set_metrics(verdicts)
 
 
-def write_folder_outputs(
-    out_dir: Path,
-    head: dict[str, Any],
+def ranked_predictions(
     classes: list[str],
-    verdicts: list[dict[str, Any]],
-    skipped: list[dict[str, str]],
     column: str,
     cell: Callable[[dict[str, Any], str], float],
     ranking: Callable[[dict[str, Any]], str],
+) -> Callable[[Path, list[dict[str, Any]]], None]:
+    """A ``predictions.csv`` writer for verdicts of a fingerprint method: decision, ranking and one
+    ``<column>_<class>`` score per class."""
+
+    def write(file: Path, verdicts: list[dict[str, Any]]) -> None:
+        with file.open("w", newline="") as fh:
+            wr = csv.writer(fh)
+            wr.writerow(["path", "decision", "ranking", *[f"{column}_{c}" for c in classes]])
+            for v in verdicts:
+                wr.writerow([v["path"], v["decision"], ranking(v), *[f"{cell(v, c):.4g}" for c in classes]])
+
+    return write
+
+
+def finish_folder_verdicts(
+    out_dir: Path,
+    who: str,
+    head: dict[str, Any],
+    verdicts: list[dict[str, Any]],
+    skipped: list[dict[str, str]],
+    tail: dict[str, Any] | None = None,
+    predictions: Callable[[Path, list[dict[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
-    """``images=DIR`` (unlabelled photos) of a fingerprint method: ``predictions.csv`` (decision, ranking, one
-    ``<column>_<class>`` score per class), ``skipped_images.csv`` and ``metrics.json`` (``head`` first)."""
-    with (out_dir / "predictions.csv").open("w", newline="") as fh:
-        wr = csv.writer(fh)
-        wr.writerow(["path", "decision", "ranking", *[f"{column}_{c}" for c in classes]])
-        for v in verdicts:
-            wr.writerow([v["path"], v["decision"], ranking(v), *[f"{cell(v, c):.4g}" for c in classes]])
+    """The end of every run that gave verdicts on a folder of questioned photos (any method, the library):
+    ``predictions.csv`` (when the method writes one), ``skipped_images.csv`` and ``metrics.json`` (``head``, the
+    counts, ``tail``); logs where the report is. The verdict report itself is already written."""
+    if predictions is not None:
+        predictions(out_dir / "predictions.csv", verdicts)
     if skipped:
         write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
     metrics = {
         **head,
-        "classes": classes,
         "n_images": len(verdicts),
         "n_skipped_images": len(skipped),
         "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts),
+        **(tail or {}),
     }
     write_json(out_dir / "metrics.json", metrics)
+    log.info(
+        "%s: verdicts for %d photos (%d skipped, %d unknown) -> %s",
+        who,
+        len(verdicts),
+        len(skipped),
+        metrics["n_unknown_verdicts"],
+        out_dir / REPORT_NAME,
+    )
+    return metrics
+
+
+Decider = Callable[[list[str]], tuple[list[dict[str, Any]], list[dict[str, str]], dict[str, Any]]]
+
+
+def folder_verdicts(
+    cfg: Any,
+    method: str,
+    classes: list[str],
+    out_dir: Path,
+    decide: Decider,
+    predictions: Callable[[Path, list[dict[str, Any]]], None],
+) -> dict[str, Any]:
+    """``evaluate.py method=M images=DIR``: the folder's photos (their ``eval.transform`` copies) decided by
+    ``decide(paths) -> (verdicts, skipped, metrics)`` (which writes the verdict report), then the files every
+    folder run ends with (:func:`finish_folder_verdicts`) and the W&B run."""
+    paths = questioned_paths(cfg.images, cfg.image_extensions, cfg.eval.transform, cfg.paths.cache_dir, int(cfg.seed))
+    verdicts, skipped, decided = decide(paths)
+    head = {"method": method, "task": cfg.task.name, **decided, "classes": classes}
+    metrics = finish_folder_verdicts(out_dir, method, head, verdicts, skipped, predictions=predictions)
+    log_run(cfg, method, metrics, {"reliability": out_dir / "reliability.png"})
+    return metrics
+
+
+def finish_test(
+    cfg: Any, method: str, out_dir: Path, metrics: dict[str, Any], skipped: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """The end of a labelled test of a method without Lightning (PRNU, the matcher): ``skipped_images.csv``,
+    ``metrics.json`` (last: it marks the run finished), the W&B run with the figures, one log line."""
+    if skipped:
+        write_skipped(out_dir / "skipped_images.csv", skipped)
+    write_json(out_dir / "metrics.json", metrics)
+    figures = {"confusion_matrix_image": out_dir / "confusion_matrix_image.png", "roc": out_dir / "roc.png"}
+    log_run(cfg, method, metrics, figures)
+    log.info(
+        "%s fold %d: image acc %.4f, crop acc %.4f on %d images -> %s",
+        method,
+        cfg.fold,
+        metrics["test/acc_image"],
+        metrics["test/acc_crop"],
+        metrics["n_test_images"],
+        out_dir / "metrics.json",
+    )
     return metrics

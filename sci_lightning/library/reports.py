@@ -1,5 +1,6 @@
-"""The library's own result files: ``search.csv`` (each photo's top cameras) and ``reverse.csv`` (one camera's
-photos), with the transform the geometry search found and the false-alarm probability of each peak."""
+"""The library's own result files: ``cameras.csv`` (the catalogue), ``search.csv`` (each photo's top cameras) and
+``reverse.csv`` (one camera's photos), with the transform the geometry search found and the false-alarm
+probability of each peak."""
 
 from __future__ import annotations
 
@@ -7,11 +8,26 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from sci_lightning.fingerprint.scoring import photo_log10_pfa
+from sci_lightning.fingerprint.significance import photo_log10_pfa
 from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.pce import p_match as platt_p_match
 
 GEOMETRY_COLUMNS = ("transform", "rotation", "mirror", "scale", "offset_y", "offset_x")
+
+
+CAMERA_FIELDS = ("name", "device", "height", "width", "n_photos", "enrolled_at", "indexed", "source")
+
+
+def print_cameras(rows: list[dict[str, Any]], file: Path) -> None:
+    """The catalogue rows: written to ``file`` (every field) and printed as a table."""
+    with file.open("w", newline="") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(CAMERA_FIELDS)
+        wr.writerows([[r[f] for f in CAMERA_FIELDS] for r in rows])
+    print(f"{'name':<24} {'device':<24} {'size':>11} {'photos':>6}  enrolled")
+    for r in rows:
+        size = f"{r['width']}x{r['height']}"
+        print(f"{r['name']:<24} {r['device']:<24} {size:>11} {r['n_photos']:>6}  {r['enrolled_at']}")
 
 
 def _p_match(pce: float, lp: float | None, cal: dict[str, Any] | None) -> tuple[str, str]:

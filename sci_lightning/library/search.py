@@ -17,12 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from sci_lightning.data.images import SkippedImage, load_rgb
-from sci_lightning.fingerprint.core import grey_of
 from sci_lightning.fingerprint.geometry import orient_to_photo, resample, same_aspect
 from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.fingerprint.scoring import Search, add_heat, photo_log10_pfa, score_residual
-from sci_lightning.fingerprint.significance import any_of
+from sci_lightning.fingerprint.scoring import Search, add_heat, score_residual
+from sci_lightning.fingerprint.significance import any_of, photo_log10_pfa
 from sci_lightning.library.index import (
     best_z,
     fits,
@@ -163,13 +161,11 @@ class Searcher:
 
     def search_photo(self, path: str) -> dict[str, Any]:
         """:meth:`search_residual` of one photo (its residual from the residual store); ``{"reason"}`` if bad."""
-        try:
-            img = load_rgb(path)
-        except SkippedImage as err:
-            return {"reason": str(err)}
         t0 = time.perf_counter()
-        w, grey = self.residuals.residual(path, img), grey_of(img)
-        out = self.search_residual(w, grey)
+        photo = self.residuals.photo(path)
+        if isinstance(photo, str):
+            return {"reason": photo}
+        out = self.search_residual(*photo)
         out["seconds"]["residual"] = time.perf_counter() - t0
         return out
 
@@ -230,13 +226,12 @@ def reverse_search(
     out = [{"path": p["path"], "z": None if np.isnan(z[i]) else float(z[i]), "pce": None} for i, p in enumerate(photos)]
     for i in verify:
         path = photos[i]["path"]
-        try:
-            img = load_rgb(path)
-        except SkippedImage as err:
-            log.warning("skipped %s: %s", path, err)
-            out[i]["reason"] = str(err)
+        photo = residuals.photo(path)
+        if isinstance(photo, str):
+            log.warning("skipped %s: %s", path, photo)
+            out[i]["reason"] = photo
             continue
-        scored = score_residual(residuals.residual(path, img), grey_of(img), {camera: fp}, search=s.search)
+        scored = score_residual(*photo, {camera: fp}, search=s.search)
         out[i].update(pce=scored["scores"][camera][0], ncc=scored["scores"][camera][1])
         out[i]["log10_p_own"] = photo_log10_pfa(scored)[camera]
         if "geometry" in scored:
@@ -252,17 +247,19 @@ def _could_hold(frame: tuple[int, ...], photo: dict[str, Any], s: SearchSettings
     return tuple(shape) == tuple(frame[:2]) or fits(tuple(shape), frame[:2], s.search.geometry)
 
 
-def reverse_decisions(rows: list[dict[str, Any]], rule: dict[str, Any]) -> list[dict[str, Any]]:
-    """``match`` / ``no match`` / ``not verified`` for each reverse-search row, by the library's rule: the PCE
-    threshold (photos compared as stored), or the false-alarm bar with each verified photo's own false-alarm
-    probability combined over every photo of the folder (the index chose among all of them), as a forward
-    search combines over every camera of the library."""
+def reverse_decisions(rows: list[dict[str, Any]], cal: dict[str, Any] | None, threshold: float) -> list[dict[str, Any]]:
+    """``match`` / ``no match`` / ``not verified`` for each reverse-search row, by the library's rule (``cal`` from
+    :func:`sci_lightning.library.actions.decision_rule`): the false-alarm bar, with each verified photo's own
+    false-alarm probability combined over every photo of the folder (the index chose among all of them, as a
+    forward search combines over every camera of the library); else the PCE ``threshold`` (photos compared as
+    stored). Rows come back best PCE first."""
+    bar = cal["log10_bar"] if cal is not None and cal.get("method") == "false_alarm" else None
     for r in rows:
         if r["pce"] is None:
             r["decision"] = "not verified"
-        elif rule["method"] == "false_alarm":
+        elif bar is not None:
             r["log10_p_false_alarm"] = any_of(r["log10_p_own"], len(rows))
-            r["decision"] = "match" if r["log10_p_false_alarm"] <= rule["log10_bar"] else "no match"
+            r["decision"] = "match" if r["log10_p_false_alarm"] <= bar else "no match"
         else:
-            r["decision"] = "match" if r["pce"] >= rule["threshold"] else "no match"
-    return rows
+            r["decision"] = "match" if r["pce"] >= threshold else "no match"
+    return sorted(rows, key=lambda r: -(r["pce"] if r["pce"] is not None else -1e9))

@@ -16,7 +16,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sci_lightning.data.transforms import check_name
-from sci_lightning.errors import SCIConfigError
+from sci_lightning.errors import SCIConfigError, require
 from sci_lightning.fingerprint.geometry import MODES, ROTATIONS
 from sci_lightning.run.registry import get_method
 
@@ -127,7 +127,58 @@ class EvaluateSchema(RunSchema):
     image_extensions: list[str] = MISSING
 
 
-SCHEMAS = {"train": TrainSchema, "evaluate": EvaluateSchema}
+@dataclass
+class LibraryGroupSchema:
+    path: Any = None  # required (checked with the action)
+    index_side: int = MISSING
+    camera: Any = None
+    device: Any = None
+    shortlist: int = MISSING
+    min_z: Any = None  # float or null
+    top_k: int = MISSING
+    exhaustive: bool = MISSING
+    scheduler: str = MISSING
+    workers: int = MISSING
+    replace: bool = MISSING
+    calibrate: bool = MISSING
+    to: Any = None
+
+
+@dataclass
+class LibrarySchema:
+    """``library.py``'s keys."""
+
+    action: str = MISSING
+    images: Any = None
+    image_extensions: list[str] = MISSING
+    seed: int = MISSING
+    fold: int = MISSING
+    n_folds: int = MISSING
+    paths: PathsSchema = field(default_factory=PathsSchema)
+    verdict: VerdictSchema = field(default_factory=VerdictSchema)
+    prnu: PrnuSchema = field(default_factory=PrnuSchema)
+    geometry: GeometrySchema = field(default_factory=GeometrySchema)
+    library: LibraryGroupSchema = field(default_factory=LibraryGroupSchema)
+
+
+SCHEMAS = {"train": TrainSchema, "evaluate": EvaluateSchema, "library": LibrarySchema}
+
+# library.py action=A: the settings A needs besides library.path (enrol needs library.camera with images=DIR)
+LIBRARY_ACTIONS = {
+    "enrol": (),
+    "list": (),
+    "show": ("library.camera",),
+    "remove": ("library.camera",),
+    "export": ("library.camera",),
+    "verify": (),
+    "ingest": ("images",),
+    "search": ("images",),
+    "reverse": ("images", "library.camera"),
+}
+LIBRARY_FIX = {
+    "images": "pass images=DIR (a folder of photos) or one photo",
+    "library.camera": "name the camera: library.camera=NAME",
+}
 
 
 def _typed(cfg: DictConfig, schema: type) -> DictConfig:
@@ -143,48 +194,15 @@ def _typed(cfg: DictConfig, schema: type) -> DictConfig:
         ) from None
 
 
-def require(ok: bool, setting: str, problem: str, fix: str) -> None:
-    """Raise :class:`SCIConfigError` naming ``setting``, the problem and the fix unless ``ok``."""
-    if not ok:
-        raise SCIConfigError(setting, problem, fix)
-
-
 def validate(cfg: DictConfig, entry: str) -> None:
-    """Check the composed config of ``train`` or ``evaluate``; raises :class:`SCIConfigError` naming the setting."""
+    """Check the composed config of ``train``, ``evaluate`` or ``library``; raises :class:`SCIConfigError` naming
+    the setting."""
     typed = _typed(cfg, SCHEMAS[entry])
+    _check_shared(typed)
+    if entry == "library":
+        _check_library(typed)
+        return
     method = get_method(typed.method)
-    require(
-        typed.n_folds >= 2,
-        "n_folds",
-        f"must be at least 2 (got {typed.n_folds})",
-        "set n_folds=10 (the paper) or more than 1",
-    )
-    require(
-        0 <= typed.fold < typed.n_folds,
-        "fold",
-        f"{typed.fold} is out of range for n_folds={typed.n_folds}",
-        f"use fold=0..{typed.n_folds - 1}",
-    )
-    t = typed.verdict.target_false_attribution
-    require(0 < t < 1, "verdict.target_false_attribution", f"must be in (0, 1) (got {t})", "use e.g. 0.05")
-    require(typed.verdict.max_heatmaps >= 0, "verdict.max_heatmaps", "must be 0 or more", "use e.g. 200")
-    decision = typed.prnu.decision.lower()
-    require(
-        decision in PRNU_DECISIONS,
-        "prnu.decision",
-        f"is {typed.prnu.decision!r}",
-        f"use one of {', '.join(PRNU_DECISIONS)}",
-    )
-    require(
-        typed.prnu.sigma > 0 and typed.prnu.levels >= 1,
-        "prnu.sigma / prnu.levels",
-        "the wavelet denoiser needs sigma > 0 and at least one level",
-        "use sigma=5.0 levels=4",
-    )
-    require(math.isfinite(typed.prnu.pce_threshold), "prnu.pce_threshold", "must be a number", "use e.g. 60")
-    fa = typed.prnu.false_alarm
-    require(0 < fa < 1, "prnu.false_alarm", f"must be in (0, 1) (got {fa})", "use e.g. 1e-4")
-    check_geometry(typed.geometry)
     check_name(typed.eval.transform)
     if isinstance(typed.eval.crop, str) and typed.eval.crop.lower() in ("full", "none", "null"):
         typed.eval.crop = cfg.eval.crop = None  # eval.crop=full: the whole photo, the same as null
@@ -241,7 +259,64 @@ def validate(cfg: DictConfig, entry: str) -> None:
             "is not set",
             "pass ckpt_path=outputs/.../checkpoints/<name>.ckpt",
         )
-    cfg.prnu.decision = decision  # the checked value replaces the raw one (prnu.decision=PCE becomes pce)
+    cfg.prnu.decision = typed.prnu.decision.lower()  # the checked value replaces the raw one (PCE becomes pce)
+
+
+def _check_shared(typed: DictConfig) -> None:
+    """The rules of the keys every entry point has: folds, verdicts, PRNU, geometry."""
+    require(
+        typed.n_folds >= 2,
+        "n_folds",
+        f"must be at least 2 (got {typed.n_folds})",
+        "set n_folds=10 (the paper) or more than 1",
+    )
+    require(
+        0 <= typed.fold < typed.n_folds,
+        "fold",
+        f"{typed.fold} is out of range for n_folds={typed.n_folds}",
+        f"use fold=0..{typed.n_folds - 1}",
+    )
+    t = typed.verdict.target_false_attribution
+    require(0 < t < 1, "verdict.target_false_attribution", f"must be in (0, 1) (got {t})", "use e.g. 0.05")
+    require(typed.verdict.max_heatmaps >= 0, "verdict.max_heatmaps", "must be 0 or more", "use e.g. 200")
+    require(
+        typed.prnu.decision.lower() in PRNU_DECISIONS,
+        "prnu.decision",
+        f"is {typed.prnu.decision!r}",
+        f"use one of {', '.join(PRNU_DECISIONS)}",
+    )
+    require(
+        typed.prnu.sigma > 0 and typed.prnu.levels >= 1,
+        "prnu.sigma / prnu.levels",
+        "the wavelet denoiser needs sigma > 0 and at least one level",
+        "use sigma=5.0 levels=4",
+    )
+    require(math.isfinite(typed.prnu.pce_threshold), "prnu.pce_threshold", "must be a number", "use e.g. 60")
+    fa = typed.prnu.false_alarm
+    require(0 < fa < 1, "prnu.false_alarm", f"must be in (0, 1) (got {fa})", "use e.g. 1e-4")
+    check_geometry(typed.geometry)
+
+
+def _check_library(typed: DictConfig) -> None:
+    """``library.py``: the action, what it needs, and the library group's rules."""
+    action, lib = typed.action, typed.library
+    require(action in LIBRARY_ACTIONS, "action", f"is {action!r}", f"use one of {', '.join(LIBRARY_ACTIONS)}")
+    require(bool(lib.path), "library.path", "is not set", "pass library.path=DIR (the library folder)")
+    needs = LIBRARY_ACTIONS[action] + (("library.camera",) if action == "enrol" and typed.images else ())
+    for key in needs:
+        value = typed.images if key == "images" else lib.camera
+        require(bool(value), key, "is not set", LIBRARY_FIX[key])
+    side = lib.index_side
+    require(side >= 64 and side % 8 == 0, "library.index_side", f"is {side}", "use a multiple of 8, e.g. 512")
+    require(lib.shortlist >= 1, "library.shortlist", f"is {lib.shortlist}", "use 1 or more, e.g. 20")
+    require(lib.top_k >= 1, "library.top_k", f"is {lib.top_k}", "use 1 or more, e.g. 5")
+    require(
+        lib.scheduler in ("local", "single") or "://" in lib.scheduler,
+        "library.scheduler",
+        f"is {lib.scheduler!r}",
+        "use local (a Dask local cluster), single (this process) or a scheduler address tcp://HOST:8786",
+    )
+    require(lib.workers >= 1, "library.workers", f"is {lib.workers}", "use 1 or more")
 
 
 def check_geometry(g: DictConfig) -> None:

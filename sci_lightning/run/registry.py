@@ -1,12 +1,13 @@
-"""The identification methods ``method=`` can name, and where their ``train`` / ``evaluate`` functions live.
+"""The identification methods ``method=`` can name: a table of packages under :mod:`sci_lightning.methods`.
 
-Methods are imported only when chosen: ``method=prnu`` never loads torch or Lightning. Adding a method is one
-entry here plus a package under :mod:`sci_lightning.methods` with ``train(cfg)`` and ``evaluate(cfg)``
-(README "Adding a method").
+Every method package has the same face, ``train(cfg)`` and ``evaluate(cfg)`` (each returning what the run's
+``metrics.json`` holds), and is imported only when chosen: ``method=prnu`` never loads torch or Lightning. Adding a
+method is one row here plus its package (README "Adding a method").
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,80 +19,40 @@ from sci_lightning.errors import SCIConfigError
 RunFn = Callable[[DictConfig], dict[str, Any]]
 
 
-def _cnn_train() -> RunFn:
-    from sci_lightning.methods.cnn.train import train
-
-    return train
-
-
-def _cnn_evaluate() -> RunFn:
-    from sci_lightning.methods.cnn.evaluate import evaluate
-
-    return evaluate
-
-
-def _prnu_train() -> RunFn:
-    from sci_lightning.methods.prnu.run import train
-
-    return train
-
-
-def _prnu_evaluate() -> RunFn:
-    from sci_lightning.methods.prnu.run import evaluate
-
-    return evaluate
-
-
-def _matcher_train() -> RunFn:
-    from sci_lightning.methods.matcher.run import train
-
-    return train
-
-
-def _matcher_evaluate() -> RunFn:
-    from sci_lightning.methods.matcher.run import evaluate
-
-    return evaluate
-
-
 @dataclass(frozen=True)
 class Method:
-    """A method's entry points, imported on first use."""
+    """A method: its package, and what the entry points may ask of it."""
 
     name: str
     description: str
-    train: Callable[[], RunFn]
-    evaluate: Callable[[], RunFn]
     needs_checkpoint: bool  # evaluate.py needs ckpt_path=
     evaluates_crops: tuple[str, ...]  # the entry points (train, evaluate) that honour eval.crop
+
+    @property
+    def package(self) -> str:
+        return f"sci_lightning.methods.{self.name}"
+
+    def train(self) -> RunFn:
+        """The package's ``train(cfg)`` (imported now)."""
+        return importlib.import_module(self.package).train
+
+    def evaluate(self) -> RunFn:
+        """The package's ``evaluate(cfg)`` (imported now)."""
+        return importlib.import_module(self.package).evaluate
 
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method(
-            "cnn",
-            "patch CNN (model=sci_cnn and peers), Lightning",
-            train=_cnn_train,
-            evaluate=_cnn_evaluate,
-            needs_checkpoint=True,
-            evaluates_crops=("evaluate",),  # evaluate.py ckpt_path=... eval.crop=P
-        ),
-        Method(
-            "prnu",
-            "classical PRNU fingerprint correlation (PCE / NCC), NumPy only",
-            train=_prnu_train,
-            evaluate=_prnu_evaluate,
-            needs_checkpoint=False,
-            evaluates_crops=("train", "evaluate"),
-        ),
+        # evaluate.py ckpt_path=... eval.crop=P
+        Method("cnn", "patch CNN (model=sci_cnn and peers), Lightning", True, ("evaluate",)),
+        Method("prnu", "classical PRNU fingerprint correlation (PCE / NCC), NumPy only", False, ("train", "evaluate")),
+        # evaluate.py without ckpt_path uses the shipped pre-trained weights
         Method(
             "matcher",
             "learned fingerprint matcher (Mandelli et al. 2020 pair network), Lightning",
-            train=_matcher_train,
-            evaluate=_matcher_evaluate,
-            needs_checkpoint=False,  # evaluate.py without ckpt_path uses the shipped pre-trained weights
-            evaluates_crops=("train", "evaluate"),
+            False,
+            ("train", "evaluate"),
         ),
     )
 }

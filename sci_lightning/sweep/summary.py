@@ -36,6 +36,7 @@ SUMMARY_KEYS = (
     "test/acc_crop",
     "test/roc_auc",
     "test/tpr_at_fpr_0.01",
+    "test/eer",
 )
 
 

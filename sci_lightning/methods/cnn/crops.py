@@ -11,22 +11,19 @@ fingerprint: for same-size photos, the same positions).
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix
 
 from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.data.patches import centred_grid
 from sci_lightning.errors import SCIConfigError
-from sci_lightning.forensic.figures import plot_roc
 from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.cnn.inference import patch_probabilities
 from sci_lightning.methods.cnn.module import SCIClassifier
-from sci_lightning.outputs import image_metrics, plot_confusion_matrix, write_json
+from sci_lightning.outputs import write_image_results
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +66,8 @@ def evaluate_crops(
     photo = np.stack([s.mean(0) for s in scored])
     pred = photo.argmax(1)
     identity = {c: i for i, c in enumerate(classes)}
-    crops = crop_metrics(scored, classes, truth, identity, len(classes))
-    plot_roc(crops.pop("fpr"), crops.pop("tpr"), out_dir / "roc.png", f"CNN, {crops['n_test_crops']} crops x classes")
-    matrix = confusion_matrix(truth, pred, labels=list(range(len(classes))))
-    write_json(out_dir / "confusion_matrices.json", {"classes": classes, "patch": None, "image": matrix.tolist()})
-    plot_confusion_matrix(matrix, classes, out_dir / "confusion_matrix_image.png", f"CNN, {crop} px crops")
-    with (out_dir / "predictions.csv").open("w", newline="") as fh:
-        wr = csv.writer(fh)
-        wr.writerow(["path", "true", "predicted", "correct", *[f"prob_{c}" for c in classes]])
-        for r, t, p, row in zip(kept, truth, pred, photo):
-            wr.writerow([r.path, classes[t], classes[p], int(t == p), *[f"{v:.6f}" for v in row]])
-    return {"eval_crop": crop, **image_metrics(truth, pred, len(classes)), **crops, "n_test_images": len(kept)}
+    crops = crop_metrics(scored, classes, truth, identity, len(classes), (out_dir / "roc.png", "CNN"))
+    cells = [(str(r.path), [f"{v:.6f}" for v in row]) for r, row in zip(kept, photo)]
+    rows = ([f"prob_{c}" for c in classes], cells)
+    image = write_image_results(out_dir, classes, truth, pred, f"CNN, {crop} px crops", rows)
+    return {"eval_crop": crop, **image, **crops, "n_test_images": len(kept)}

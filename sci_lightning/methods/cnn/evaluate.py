@@ -11,8 +11,7 @@ from omegaconf import DictConfig
 
 from sci_lightning.data.transforms import questioned_paths
 from sci_lightning.errors import SCIConfigError
-from sci_lightning.forensic.decisions import UNKNOWN
-from sci_lightning.forensic.report import REPORT_NAME
+from sci_lightning.forensic.report import finish_folder_verdicts
 from sci_lightning.methods.cnn.checkpoint import Loaded, load_module
 from sci_lightning.methods.cnn.crops import evaluate_crops
 from sci_lightning.methods.cnn.loggers import build_loggers, finish_wandb, log_summary
@@ -20,7 +19,7 @@ from sci_lightning.methods.cnn.setup import build_datamodule
 from sci_lightning.methods.cnn.train import test_and_report
 from sci_lightning.methods.cnn.transformed import evaluate_transformed
 from sci_lightning.methods.cnn.verdicts import cnn_verdicts, questioned_verdicts, score_rows_for_csv, write_cnn_verdicts
-from sci_lightning.outputs import run_metadata, write_json, write_ranked_predictions, write_skipped
+from sci_lightning.outputs import run_metadata, write_json, write_ranked_predictions
 
 log = logging.getLogger(__name__)
 
@@ -30,28 +29,16 @@ def _verdicts_for_folder(cfg: DictConfig, loaded: Loaded, out_dir: Path, what: s
     module, run_cfg, classes, settings, cal = loaded
     paths = questioned_paths(cfg.images, cfg.image_extensions, cfg.eval.transform, cfg.paths.cache_dir, int(cfg.seed))
     verdicts, skipped = cnn_verdicts(module, paths, settings, classes, cal)
-    write_ranked_predictions(out_dir / "predictions.csv", classes, score_rows_for_csv(verdicts, skipped))
     write_cnn_verdicts(out_dir, verdicts, classes, settings, cal, what, int(cfg.verdict.max_heatmaps))
-    if skipped:
-        write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
-    metrics = {
-        "ckpt_path": str(cfg.ckpt_path),
-        "task": run_cfg.task.name,
-        "classes": classes,
-        "n_images": len(verdicts),
-        "n_skipped_images": len(skipped),
-        "n_unknown_verdicts": sum(v["decision"] == UNKNOWN for v in verdicts),
-        "calibrated": cal is not None,
-    }
-    write_json(out_dir / "metrics.json", metrics)
-    log.info(
-        "verdicts for %d questioned images (%d skipped, %d unknown) -> %s",
-        len(verdicts),
-        len(skipped),
-        metrics["n_unknown_verdicts"],
-        out_dir / REPORT_NAME,
+    return finish_folder_verdicts(
+        out_dir,
+        "cnn",
+        {"ckpt_path": str(cfg.ckpt_path), "task": run_cfg.task.name, "classes": classes},
+        verdicts,
+        skipped,
+        tail={"calibrated": cal is not None},
+        predictions=lambda file, vs: write_ranked_predictions(file, classes, score_rows_for_csv(vs, skipped)),
     )
-    return metrics
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:

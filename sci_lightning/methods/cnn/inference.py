@@ -71,3 +71,13 @@ def split_image_probs(module: SCIClassifier, dm: SCIDataModule, stage: str, batc
         np.add.at(sums, owner.numpy(), p)
         np.add.at(counts, owner.numpy(), 1)
     return sums / np.clip(counts, 1, None)[:, None]
+
+
+def validation_probs(module: SCIClassifier, dm: SCIDataModule) -> np.ndarray:
+    """Mean patch probabilities of every validation image, in the order of ``dm.split_records("val")``: those the
+    last validation loop computed (``trainer.validate`` of the selected weights, which training runs anyway), or,
+    when the module holds none for every image, a pass of :func:`split_image_probs`."""
+    res, n = module.val_results, len(dm.splits["val"])
+    if res and len(res["image"]) == n and np.array_equal(res["image"].numpy(), np.arange(n)):
+        return res["mean_probs"].numpy().astype(np.float64)
+    return split_image_probs(module, dm, "val")

@@ -69,6 +69,7 @@ class SCIClassifier(pl.LightningModule):
         self.confusion_patch = MulticlassConfusionMatrix(c)
         self.confusion_image = MulticlassConfusionMatrix(c, sync_on_compute=False)
         self.test_results: dict[str, torch.Tensor] = {}
+        self.val_results: dict[str, torch.Tensor] = {}  # the last validation loop's per-image scores
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for float NCHW input (use :func:`normalise_input` on raw uint8 patches)."""
@@ -135,7 +136,9 @@ class SCIClassifier(pl.LightningModule):
         return {**agg, "vote_pred": vote_pred}
 
     def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
+        agg = self._eval_epoch_end("val")
+        # kept so the calibration reuses the selected weights' validation pass instead of scoring it again
+        self.val_results = {k: agg[k].detach().cpu() for k in ("mean_probs", "image")}
 
     def on_test_epoch_start(self) -> None:
         self.confusion_patch.reset()

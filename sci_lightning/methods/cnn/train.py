@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from sci_lightning.data.datamodule import SCIDataModule
+from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.cnn.loggers import build_loggers, finish_wandb, log_images, log_summary
 from sci_lightning.methods.cnn.module import SCIClassifier
 from sci_lightning.methods.cnn.setup import build_datamodule, build_module, set_torch_threads
@@ -38,12 +39,19 @@ def test_and_report(
     metrics = {**meta, **dict(sorted(tested[0].items())), **dm.summary()}
     if not trainer.is_global_zero:  # under DDP the metrics are already gathered; one process writes the files
         return metrics
+    # The verification view (ROC AUC, TPR at 1 % FPR, EER) over (test photo, class) pairs, as for every method.
+    probs, target = module.test_results["mean_probs"].numpy(), module.test_results["target"].numpy()
+    identity = {c: i for i, c in enumerate(dm.classes)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    roc = (out_dir / "roc.png", "CNN (mean patch probability)")
+    ver = crop_metrics([row[None] for row in probs], dm.classes, target, identity, len(dm.classes), roc)
+    metrics.update({k: v for k, v in ver.items() if k.startswith("test/") and k != "test/acc_crop"})
     if after is not None:
         metrics.update(after())
     pngs = write_test_outputs(
         out_dir, dm.classes, [str(r.path) for r in dm.split_records("test")], module.test_results, metrics, dm.skipped
     )
-    log_images(trainer.loggers, pngs)
+    log_images(trainer.loggers, {**pngs, "roc": out_dir / "roc.png"})
     log_summary(trainer.loggers, metrics)
     log.info(
         "test fold %d: patch acc %.4f, image acc %.4f (vote %.4f) on %d images -> %s",

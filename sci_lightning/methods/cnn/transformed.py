@@ -11,18 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix
 
 from sci_lightning.data.transforms import transform_paths
 from sci_lightning.forensic.decisions import open_set_metrics
 from sci_lightning.methods.cnn.verdicts import cnn_verdicts, score_rows_for_csv
-from sci_lightning.outputs import (
-    image_metrics,
-    plot_confusion_matrix,
-    write_json,
-    write_ranked_predictions,
-    write_skipped,
-)
+from sci_lightning.outputs import write_image_results, write_ranked_predictions, write_skipped
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +35,11 @@ def evaluate_transformed(
         write_skipped(out_dir / "skipped_images.csv", [(r["path"], r["reason"]) for r in skipped])
     y = np.array([classes.index(v["true"]) for v in verdicts])
     pred = np.array([int(np.argmax(v["probs"])) for v in verdicts])
-    labels = list(range(len(classes)))
-    matrix = confusion_matrix(y, pred, labels=labels)
-    write_json(out_dir / "confusion_matrices.json", {"classes": classes, "patch": None, "image": matrix.tolist()})
-    plot_confusion_matrix(matrix, classes, out_dir / "confusion_matrix_image.png", f"CNN, eval.transform={name}")
-    log.info("CNN on %d test photos transformed by %s: image acc %.4f", len(verdicts), name, accuracy_score(y, pred))
+    image = write_image_results(out_dir, classes, y, pred, f"CNN, eval.transform={name}")
+    log.info("CNN on %d test photos transformed by %s: image acc %.4f", len(verdicts), name, image["test/acc_image"])
     return {
         "eval_transform": name,
-        **image_metrics(y, pred, len(classes)),
+        **image,
         "n_test_images": len(verdicts),
         "n_skipped_images": len(skipped),
         **open_set_metrics(verdicts),

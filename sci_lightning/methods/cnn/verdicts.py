@@ -23,7 +23,7 @@ from sci_lightning.forensic.decisions import UNKNOWN, decide, size_mismatch
 from sci_lightning.forensic.figures import draw_patch_heatmap, plot_reliability
 from sci_lightning.forensic.report import write_verdicts
 from sci_lightning.methods.cnn.checkpoint import store_calibration
-from sci_lightning.methods.cnn.inference import score_files, split_image_probs
+from sci_lightning.methods.cnn.inference import score_files, validation_probs
 from sci_lightning.methods.cnn.module import SCIClassifier
 from sci_lightning.outputs import write_json
 
@@ -173,7 +173,7 @@ def after_test(
         log.warning("no validation images: scores stay uncalibrated and no 'unknown' verdicts are possible")
         return {}
     target = float(verdict_cfg["target_false_attribution"])
-    val_probs = split_image_probs(module, dm, "val")
+    val_probs = validation_probs(module, dm)  # the selected weights' validation pass (train.validate_selected)
     cal = calibrate(val_probs, dm.split_labels("val"), target)
     cal.frames = reference_frames(dm.references(), dm.label_field)
     # The test loop already aggregated the test images with the same weights: reuse its scores.

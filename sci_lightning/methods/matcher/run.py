@@ -11,7 +11,6 @@ method=matcher [ckpt_path=...]`` does the same without fitting; with ``images=DI
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from pathlib import Path
@@ -21,7 +20,6 @@ import numpy as np
 import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.fingerprint.references import (
@@ -32,15 +30,14 @@ from sci_lightning.fingerprint.references import (
     selection_of,
 )
 from sci_lightning.fingerprint.scoring import search_of
-from sci_lightning.forensic.figures import plot_roc
+from sci_lightning.forensic.report import finish_test
 from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.matcher import calibration
 from sci_lightning.methods.matcher.fit import FitSettings, fit, load_weights, net_from, save_weights
 from sci_lightning.methods.matcher.pretrain import SHIPPED
 from sci_lightning.methods.matcher.scoring import score_photos
 from sci_lightning.methods.matcher.verdicts import Case, fixed_split_verdicts, questioned_folder_verdicts
-from sci_lightning.outputs import plot_confusion_matrix, run_metadata, write_json, write_skipped
-from sci_lightning.tracking import log_run
+from sci_lightning.outputs import run_metadata, write_image_results, write_json
 
 log = logging.getLogger(__name__)
 
@@ -192,49 +189,23 @@ def _test(cfg: DictConfig, case: Case, fit_metrics: dict[str, float]) -> dict[st
     n_cls = len(sel.classes)
     logits = class_logits(scored, case.camera_class, n_cls)
     pred = logits.argmax(1)
-    crops = crop_metrics([s["crop_scores"] for s in scored], scored[0]["cameras"], truth, case.camera_class, n_cls)
-    plot_roc(
-        crops.pop("fpr"),
-        crops.pop("tpr"),
-        out_dir / "roc.png",
-        f"matcher, {crops['n_test_crops']} crops x cameras ({case.window[0]} px)",
-    )
+    roc = (out_dir / "roc.png", f"matcher ({case.window[0]} px)")
+    crops = crop_metrics([s["crop_scores"] for s in scored], scored[0]["cameras"], truth, case.camera_class, n_cls, roc)
     p_match = calibration.probability(logits, case.calibration)
-    with (out_dir / "predictions.csv").open("w", newline="") as fh:
-        wr = csv.writer(fh)
-        wr.writerow(["path", "true", "predicted", "correct", *[f"p_match_{c}" for c in sel.classes]])
-        for r, t, p, row in zip(tests, truth, pred, p_match):
-            wr.writerow([r.path, sel.classes[t], sel.classes[p], int(t == p), *[f"{v:.4g}" for v in row]])
-    matrix = confusion_matrix(truth, pred, labels=list(range(n_cls)))
-    write_json(out_dir / "confusion_matrices.json", {"classes": sel.classes, "patch": None, "image": matrix.tolist()})
-    plot_confusion_matrix(matrix, sel.classes, out_dir / "confusion_matrix_image.png", "matcher, image level")
+    columns = [f"p_match_{c}" for c in sel.classes]
+    cells = [(str(r.path), [f"{v:.4g}" for v in row]) for r, row in zip(tests, p_match)]
     metrics = {
         **run_metadata(cfg, sel.classes, "matcher"),
         "model": "matcher",
         "eval_crop": case.window[0],
-        "test/acc_image": accuracy_score(truth, pred),
+        **write_image_results(out_dir, sel.classes, truth, pred, "matcher, image level", (columns, cells)),
         **crops,
-        "test/acc_macro_image": balanced_accuracy_score(truth, pred),
-        "test/f1_macro_image": f1_score(truth, pred, average="macro", labels=list(range(n_cls)), zero_division=0),
         "calibrated": case.calibration is not None,
         "matcher/threshold": calibration.threshold_of(case.calibration),
         **{f"fit/{k.replace('/', '_')}": v for k, v in fit_metrics.items()},
         **sel.summary(),
     }
-    if sel.skipped or skipped_now:
-        write_skipped(out_dir / "skipped_images.csv", [*sel.skipped, *skipped_now])
     metrics["n_skipped_images"] = metrics.get("n_skipped_images", 0) + len(skipped_now)
     if sel.mode != "kfold":
         metrics.update(fixed_split_verdicts(cfg, case, all_scored))
-    write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
-    figures = {"confusion_matrix_image": out_dir / "confusion_matrix_image.png", "roc": out_dir / "roc.png"}
-    log_run(cfg, "matcher", metrics, figures)
-    log.info(
-        "matcher fold %d: image acc %.4f, crop acc %.4f on %d images -> %s",
-        cfg.fold,
-        metrics["test/acc_image"],
-        metrics["test/acc_crop"],
-        len(tests),
-        out_dir / "metrics.json",
-    )
-    return metrics
+    return finish_test(cfg, "matcher", out_dir, metrics, [*sel.skipped, *skipped_now])

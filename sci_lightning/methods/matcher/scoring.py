@@ -16,8 +16,7 @@ import numpy as np
 import torch
 
 from sci_lightning.data.build import parallel_map
-from sci_lightning.data.images import SkippedImage, load_rgb
-from sci_lightning.fingerprint.core import crop_center, grey_of
+from sci_lightning.fingerprint.core import crop_center
 from sci_lightning.fingerprint.references import shared_crops
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.models.pcn import PairNet, rms_normalise
@@ -33,18 +32,17 @@ def photo_crops(
     Returns ``w`` and ``i`` ``(n, crop, crop)`` float32, ``positions`` (top-left in the shared area), ``area``
     ``(h, w)`` and ``origin`` (the area's top-left in the photo); or ``{"reason": ...}`` for an unusable photo.
     """
-    try:
-        img = load_rgb(path)
-    except SkippedImage as err:
-        return {"reason": str(err)}
-    w = residuals.residual(path, img)
+    photo = residuals.photo(path)
+    if isinstance(photo, str):
+        return {"reason": photo}
+    w, grey = photo
     h, wd, positions = shared_crops(w.shape, [np.empty(s, np.uint8) for s in shapes], crop, n)
     if not len(positions):
         return {
             "reason": f"{crop} px is larger than the {wd}x{h} px it shares with the fingerprints",
             "setting": "eval.crop",  # whole-photo tiles: the run skips the photo instead (run._test)
         }
-    r, g = crop_center(w, h, wd), crop_center(grey_of(img), h, wd)
+    r, g = crop_center(w, h, wd), crop_center(grey, h, wd)
     cut = lambda a: np.stack([a[y : y + crop, x : x + crop] for y, x in positions])  # noqa: E731
     origin = ((w.shape[0] - h) // 2, (w.shape[1] - wd) // 2)
     return {"w": cut(r), "i": cut(g), "positions": positions, "area": (h, wd), "origin": origin, "shape": w.shape}

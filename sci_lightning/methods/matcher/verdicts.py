@@ -13,16 +13,14 @@ import numpy as np
 from omegaconf import DictConfig
 
 from sci_lightning.data.selection import Selection
-from sci_lightning.data.transforms import questioned_paths
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.fingerprint.scoring import transform_found
 from sci_lightning.forensic.decisions import UNKNOWN, decide, scored_photos, size_mismatch
 from sci_lightning.forensic.false_alarm import describe_transform
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
-from sci_lightning.forensic.report import REPORT_NAME, write_folder_outputs, write_verdicts
+from sci_lightning.forensic.report import folder_verdicts, ranked_predictions, write_verdicts
 from sci_lightning.methods.matcher import calibration
 from sci_lightning.methods.matcher.scoring import heat_map, score_photos
-from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
 
@@ -161,24 +159,17 @@ def fixed_split_verdicts(cfg: DictConfig, case: Case, test_scored: list[dict]) -
 
 def questioned_folder_verdicts(cfg: DictConfig, case: Case) -> dict[str, Any]:
     """``evaluate.py method=matcher images=DIR``: verdicts on unlabelled photos against the references."""
-    sel, out_dir = case.sel, case.out_dir
-    paths = questioned_paths(cfg.images, cfg.image_extensions, cfg.eval.transform, cfg.paths.cache_dir, int(cfg.seed))
-    verdicts, skipped, decided = _decide_and_write(cfg, case, paths, [], None)
-    metrics = write_folder_outputs(
-        out_dir,
-        {"method": "matcher", "task": cfg.task.name, **decided},
-        sel.classes,
-        verdicts,
-        skipped,
-        "p_match",
-        lambda v, c: dict(v["ranked"]).get(c, float("nan")),
-        lambda v: " > ".join(f"{c} ({s:.3f})" for c, s in v["ranked"]),
+    classes = case.sel.classes
+    return folder_verdicts(
+        cfg,
+        "matcher",
+        classes,
+        case.out_dir,
+        lambda paths: _decide_and_write(cfg, case, paths, [], None),
+        ranked_predictions(
+            classes,
+            "p_match",
+            lambda v, c: dict(v["ranked"]).get(c, float("nan")),
+            lambda v: " > ".join(f"{c} ({s:.3f})" for c, s in v["ranked"]),
+        ),
     )
-    log_run(cfg, "matcher", metrics, {"reliability": out_dir / "reliability.png"})
-    log.info(
-        "matcher verdicts for %d photos (%d unknown) -> %s",
-        len(verdicts),
-        metrics["n_unknown_verdicts"],
-        out_dir / REPORT_NAME,
-    )
-    return metrics

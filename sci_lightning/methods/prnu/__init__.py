@@ -1,25 +1,10 @@
-"""Classical PRNU baseline (Lukáš–Fridrich–Goljan 2006; Chen et al. 2008): noise residuals, fingerprints,
-NCC and PCE. Pure functions of NumPy arrays; none modifies its inputs. The method (``method=prnu``) is in
-:mod:`.run` and :mod:`.verdicts`; nothing here imports torch or Lightning."""
+"""``method=prnu``: the classical PRNU baseline (Lukáš–Fridrich–Goljan 2006; Chen et al. 2008) on the same folds,
+crops and outputs as the other methods. The maths (residuals, fingerprints, NCC, PCE, the geometry search) is in
+:mod:`sci_lightning.fingerprint`; nothing here imports torch or Lightning.
 
-from sci_lightning.fingerprint.core import (
-    block_ncc,
-    crop_center,
-    estimate_fingerprint,
-    ncc,
-    noise_residual,
-    pce,
-    wiener_dft,
-    zero_mean_total,
-)
+The face every method package has (:mod:`sci_lightning.run.registry`): ``train(cfg)`` and ``evaluate(cfg)``, each
+returning what the run's ``metrics.json`` holds."""
 
-__all__ = [
-    "block_ncc",
-    "noise_residual",
-    "zero_mean_total",
-    "wiener_dft",
-    "estimate_fingerprint",
-    "ncc",
-    "pce",
-    "crop_center",
-]
+from sci_lightning.methods.prnu.run import evaluate, train
+
+__all__ = ["evaluate", "train"]

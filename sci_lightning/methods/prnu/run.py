@@ -12,17 +12,16 @@ files), without cutting patches: this path imports no torch and no Lightning.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from typing import Any
 
 from omegaconf import DictConfig
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
+from sci_lightning.fingerprint.core import HEAT_BLOCK
 from sci_lightning.fingerprint.references import require_scored
-from sci_lightning.fingerprint.scoring import HEAT_BLOCK, score_images, search_of
-from sci_lightning.forensic.figures import plot_roc
+from sci_lightning.fingerprint.scoring import score_images, search_of
+from sci_lightning.forensic.report import finish_test
 from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.prnu.scoring import DECISIONS, class_scores, references
 from sci_lightning.methods.prnu.verdicts import (
@@ -32,8 +31,7 @@ from sci_lightning.methods.prnu.verdicts import (
     searched,
     verdict_search,
 )
-from sci_lightning.outputs import plot_confusion_matrix, run_metadata, write_json, write_skipped
-from sci_lightning.tracking import log_run
+from sci_lightning.outputs import run_metadata, write_image_results
 
 log = logging.getLogger(__name__)
 
@@ -71,61 +69,28 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     truth, pred = sel.split_labels("test"), rank.argmax(1)
     stat = DECISIONS.index(decision)
     per_crop = [s["crop_scores"][:, :, stat] for s in scored]
-    crops = crop_metrics(per_crop, scored[0]["cameras"], truth, camera_class, n_cls)
-    plot_roc(
-        crops.pop("fpr"),
-        crops.pop("tpr"),
-        out_dir / "roc.png",
-        f"PRNU ({decision.upper()}), {crops['n_test_crops']} crops x cameras",
-    )
-    with (out_dir / "predictions.csv").open("w", newline="") as fh:
-        wr = csv.writer(fh)
-        wr.writerow(
+    roc = (out_dir / "roc.png", f"PRNU ({decision.upper()})")
+    crops = crop_metrics(per_crop, scored[0]["cameras"], truth, camera_class, n_cls, roc)
+    columns = ["best_camera", *[f"{k}_{c}" for k in DECISIONS for c in sel.classes]]
+    cells = [
+        (
+            str(r.path),
             [
-                "path",
-                "true",
-                "predicted",
-                "correct",
-                "best_camera",
-                *[f"{k}_{c}" for k in DECISIONS for c in sel.classes],
-            ]
+                max(s["scores"], key=lambda c: s["scores"][c][stat]),
+                *[f"{v:.4g}" for k in DECISIONS for v in scores[k][row]],
+            ],
         )
-        idx = DECISIONS.index(decision)
-        for row, (r, t, p, s) in enumerate(zip(tests, truth, pred, scored)):
-            best = max(s["scores"], key=lambda c: s["scores"][c][idx])
-            cells = [f"{v:.4g}" for k in DECISIONS for v in scores[k][row]]
-            wr.writerow([r.path, sel.classes[t], sel.classes[p], int(t == p), best, *cells])
-    matrix = confusion_matrix(truth, pred, labels=list(range(n_cls)))
-    write_json(out_dir / "confusion_matrices.json", {"classes": sel.classes, "patch": None, "image": matrix.tolist()})
-    plot_confusion_matrix(
-        matrix, sel.classes, out_dir / "confusion_matrix_image.png", f"PRNU (best {decision.upper()}), image level"
-    )
+        for row, (r, s) in enumerate(zip(tests, scored))
+    ]
+    title = f"PRNU (best {decision.upper()}), image level"
     metrics = {
         **run_metadata(cfg, sel.classes, "prnu"),
         "model": "prnu",
         "prnu_decision": decision,
-        "test/acc_image": accuracy_score(truth, pred),
+        **write_image_results(out_dir, sel.classes, truth, pred, title, (columns, cells)),
         **crops,
-        "test/acc_macro_image": balanced_accuracy_score(truth, pred),
-        "test/f1_macro_image": f1_score(truth, pred, average="macro", labels=list(range(n_cls)), zero_division=0),
         **sel.summary(),
     }
-    if sel.skipped:
-        write_skipped(out_dir / "skipped_images.csv", sel.skipped)
     if sel.mode != "kfold":
         metrics.update(fixed_split_verdicts(cfg, refs, scored, cal))
-    write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
-    log_run(
-        cfg,
-        "prnu",
-        metrics,
-        {"confusion_matrix_image": out_dir / "confusion_matrix_image.png", "roc": out_dir / "roc.png"},
-    )
-    log.info(
-        "PRNU fold %d: image acc %.4f on %d images -> %s",
-        cfg.fold,
-        metrics["test/acc_image"],
-        len(tests),
-        out_dir / "metrics.json",
-    )
-    return metrics
+    return finish_test(cfg, "prnu", out_dir, metrics, sel.skipped)

@@ -9,13 +9,13 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from sci_lightning.data.transforms import questioned_paths
+from sci_lightning.fingerprint.core import HEAT_BLOCK
+from sci_lightning.fingerprint.impostors import validation_scores
 from sci_lightning.fingerprint.references import require_scored
-from sci_lightning.fingerprint.scoring import HEAT_BLOCK, Search, score_images, search_of
-from sci_lightning.forensic.pce import calibrate_pce, calibrate_searched, decide, pce_ranking, write_pce_report
-from sci_lightning.forensic.report import REPORT_NAME, write_folder_outputs
+from sci_lightning.fingerprint.scoring import Search, score_images, search_of
+from sci_lightning.forensic.pce import calibrate, decide, pce_ranking, write_pce_report
+from sci_lightning.forensic.report import folder_verdicts, ranked_predictions
 from sci_lightning.methods.prnu.scoring import References
-from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,9 @@ def searched(cfg: DictConfig, refs: References) -> bool:
 
 def calibration(cfg: DictConfig, refs: References) -> dict[str, Any] | None:
     """The verdicts' calibration: the false-alarm bar when photos are searched, else Platt scaling of PCE."""
-    workers = os.cpu_count() or 1
-    if searched(cfg, refs):
-        alpha, target = float(cfg.prnu.false_alarm), float(cfg.verdict.target_false_attribution)
-        return calibrate_searched(refs.sel, refs.residuals, search_of(cfg), workers, int(cfg.seed), alpha, target)
-    return calibrate_pce(refs.sel, refs.residuals, refs.window, workers)
+    search = search_of(cfg) if searched(cfg, refs) else None
+    scores = validation_scores(refs.sel, refs.residuals, search, refs.window, os.cpu_count() or 1, int(cfg.seed))
+    return calibrate(scores, float(cfg.prnu.false_alarm), float(cfg.verdict.target_false_attribution))
 
 
 def verdict_search(cfg: DictConfig, refs: References, cal: dict[str, Any] | None) -> Search | None:
@@ -92,24 +90,11 @@ def fixed_split_verdicts(
 
 def questioned_folder_verdicts(cfg: DictConfig, refs: References) -> dict[str, Any]:
     """``evaluate.py method=prnu images=DIR``: verdicts on unlabelled photos against the references."""
-    sel, out_dir = refs.sel, refs.out_dir
-    paths = questioned_paths(cfg.images, cfg.image_extensions, cfg.eval.transform, cfg.paths.cache_dir, int(cfg.seed))
-    verdicts, skipped, decided = _decide_and_write(cfg, refs, paths, [], None)
-    metrics = write_folder_outputs(
-        out_dir,
-        {"method": "prnu", "task": cfg.task.name, **{k: v for k, v in decided.items() if not k.startswith("open/")}},
-        sel.classes,
-        verdicts,
-        skipped,
-        "pce",
-        lambda v, c: v["pce"].get(c, float("nan")),
-        pce_ranking,
+    return folder_verdicts(
+        cfg,
+        "prnu",
+        refs.sel.classes,
+        refs.out_dir,
+        lambda paths: _decide_and_write(cfg, refs, paths, [], None),
+        ranked_predictions(refs.sel.classes, "pce", lambda v, c: v["pce"].get(c, float("nan")), pce_ranking),
     )
-    log_run(cfg, "prnu", metrics, {"reliability": out_dir / "reliability.png"})
-    log.info(
-        "PRNU verdicts for %d questioned images (%d unknown) -> %s",
-        len(verdicts),
-        metrics["n_unknown_verdicts"],
-        out_dir / REPORT_NAME,
-    )
-    return metrics

@@ -1,0 +1,249 @@
+"""``python library.py action=...`` (conf/library.yaml): each action a function of the composed, validated
+config (:func:`sci_lightning.run.config.validate`), over :mod:`.store`, :mod:`.enrol` and :mod:`.search`.
+
+The library decides as ``evaluate.py method=prnu`` does (:mod:`sci_lightning.forensic.pce`), with the rule made at
+enrolment from a case (:func:`decision_rule`), and writes the same verdict report plus its own CSVs
+(:mod:`.reports`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from sci_lightning.data.selection import questioned_files
+from sci_lightning.errors import SCIConfigError
+from sci_lightning.fingerprint.core import HEAT_BLOCK
+from sci_lightning.fingerprint.geometry import GeometrySettings
+from sci_lightning.fingerprint.impostors import validation_scores
+from sci_lightning.fingerprint.references import selection_of
+from sci_lightning.fingerprint.residuals import ResidualStore
+from sci_lightning.fingerprint.scoring import search_of
+from sci_lightning.forensic import false_alarm
+from sci_lightning.forensic.pce import calibrate, decide, write_pce_report
+from sci_lightning.forensic.report import finish_folder_verdicts
+from sci_lightning.library.enrol import enrol_cameras, ingest_photos
+from sci_lightning.library.reports import print_cameras, write_reverse_csv, write_search_csv
+from sci_lightning.library.search import Searcher, SearchSettings, reverse_decisions, reverse_search
+from sci_lightning.library.store import FingerprintLibrary
+from sci_lightning.outputs import write_json, write_skipped
+from sci_lightning.tracking import log_run
+
+log = logging.getLogger(__name__)
+
+RESIDUAL_KEYS = ("sigma", "levels", "wavelet", "grey_first")
+SECONDS = ("index", "verify", "residual")  # per photo: shortlist, PCE of the shortlist, residual (stored or computed)
+DECIDED_BY = (
+    "Decided by the fingerprint library: the photo's wavelet noise residual is shortlisted against the library's "
+    "index and verified by PCE against the enrolled fingerprints; best PCE wins."
+)
+
+
+def open_library(cfg: DictConfig, create: bool = False) -> FingerprintLibrary:
+    """The library at ``library.path`` (created by the first enrolment when ``create``)."""
+    exists = (Path(os.path.expanduser(str(cfg.library.path))) / "catalogue.sqlite").is_file()
+    residual = {k: cfg.prnu[k] for k in RESIDUAL_KEYS}
+    return FingerprintLibrary(cfg.library.path, create and not exists, residual, int(cfg.library.index_side))
+
+
+def _residuals(cfg: DictConfig, lib: FingerprintLibrary) -> ResidualStore:
+    return ResidualStore(cfg.paths.cache_dir if cfg.prnu.residual_cache else None, lib.residual)
+
+
+def _photos(cfg: DictConfig) -> list[str]:
+    return [str(p) for p in questioned_files(cfg.images, cfg.image_extensions)]
+
+
+def _out_dir(cfg: DictConfig) -> Path:
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _engine(cfg: DictConfig) -> tuple[str, int]:
+    return str(cfg.library.scheduler), int(cfg.library.workers)
+
+
+def enrol(cfg: DictConfig) -> dict[str, Any]:
+    """One camera from ``images=DIR`` (``library.camera``), or every reference camera of the configured case
+    (then, with ``library.calibrate``, the case's decision rule is kept with the library)."""
+    lib = open_library(cfg, create=True)
+    residuals = _residuals(cfg, lib)
+    if cfg.images:
+        name = str(cfg.library.camera)
+        jobs = [(name, str(cfg.library.device or name), _photos(cfg))]
+        source, sel = f"folder {Path(str(cfg.images)).expanduser().resolve()}", None
+    else:
+        sel = selection_of(cfg, os.cpu_count() or 1)
+        by_cam: dict[str, tuple[str, list[str]]] = {}
+        for r in sel.references():
+            by_cam.setdefault(r.camera, (r.device, []))[1].append(str(r.path))
+        jobs = [(cam, dev, paths) for cam, (dev, paths) in sorted(by_cam.items())]
+        source = f"case data={cfg.data.name} split={sel.where()}"
+    done = enrol_cameras(lib, jobs, residuals, source, *_engine(cfg), bool(cfg.library.replace))
+    if sel is not None and cfg.library.calibrate and done["enrolled"]:
+        search = search_of(cfg)
+        scores = validation_scores(
+            sel, residuals, search if search.active else None, (None, None), os.cpu_count() or 1, int(cfg.seed)
+        )
+        cal = calibrate(scores, float(cfg.prnu.false_alarm), float(cfg.verdict.target_false_attribution))
+        if cal:
+            lib.set_calibration({**cal, "source": source})
+    metrics = {"action": "enrol", "library": str(lib.path), **done, "n_cameras": len(lib.names())}
+    write_json(_out_dir(cfg) / "metrics.json", metrics)
+    log.info("library %s: %d cameras (%d enrolled now)", lib.path, metrics["n_cameras"], len(done["enrolled"]))
+    return metrics
+
+
+def list_cameras(cfg: DictConfig) -> dict[str, Any]:
+    """The catalogue (``library.device`` filters): printed and written to ``cameras.csv``."""
+    rows = [r for r in open_library(cfg).cameras() if not cfg.library.device or r["device"] == cfg.library.device]
+    print_cameras(rows, _out_dir(cfg) / "cameras.csv")
+    return {"action": "list", "n_cameras": len(rows)}
+
+
+def show(cfg: DictConfig) -> dict[str, Any]:
+    lib = open_library(cfg)
+    row = {**lib.camera(str(cfg.library.camera)), "residual": lib.residual, "index_side": lib.side}
+    print(json.dumps(row, indent=2))
+    return row
+
+
+def remove(cfg: DictConfig) -> dict[str, Any]:
+    row = open_library(cfg).remove(str(cfg.library.camera))
+    log.info("removed %s (%s) from %s", row["name"], row["device"], cfg.library.path)
+    return {"action": "remove", "camera": row["name"]}
+
+
+def export(cfg: DictConfig) -> dict[str, Any]:
+    name = str(cfg.library.camera)
+    target = open_library(cfg).export(name, cfg.library.to or _out_dir(cfg) / f"{name}.npz")
+    log.info("exported %s -> %s", name, target)
+    return {"action": "export", "camera": name, "file": str(target)}
+
+
+def verify(cfg: DictConfig) -> dict[str, Any]:
+    report = open_library(cfg).verify()
+    if report["problems"]:
+        raise SCIConfigError(
+            "library.path",
+            f"{cfg.library.path} is damaged:\n    " + "\n    ".join(report["problems"]),
+            "re-enrol the cameras named, or restore the library folder from a backup",
+        )
+    log.info("library %s: %d cameras, all checks passed", cfg.library.path, report["n_cameras"])
+    return {"action": "verify", **report}
+
+
+def ingest(cfg: DictConfig) -> dict[str, Any]:
+    lib = open_library(cfg)
+    done = ingest_photos(lib, _photos(cfg), _residuals(cfg, lib), *_engine(cfg))
+    out = _out_dir(cfg)
+    if done["skipped"]:
+        write_skipped(out / "skipped_images.csv", [(r["path"], r["reason"]) for r in done["skipped"]])
+    metrics = {
+        "action": "ingest",
+        **{k: v for k, v in done.items() if k not in ("skipped", "seconds")},
+        **{f"seconds/{k}": v for k, v in done["seconds"].items()},
+    }
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def decision_rule(cfg: DictConfig, lib: FingerprintLibrary) -> dict[str, Any] | None:
+    """How the library decides: with the geometry search, the false-alarm bar (the library's own, made at
+    enrolment from a case, or ``prnu.false_alarm`` as set); without, ``prnu.pce_threshold`` with the library's
+    Platt calibration if it has one."""
+    cal = lib.calibration
+    searched = cal is not None and cal.get("method") == "false_alarm"
+    if GeometrySettings.from_config(cfg.geometry).searches:
+        if searched:
+            return cal
+        if cal is not None:
+            log.warning("the library's calibration was made for geometry=none: the bar is prnu.false_alarm as set")
+        return false_alarm.uncalibrated(float(cfg.prnu.false_alarm), float(cfg.verdict.target_false_attribution))
+    return None if searched else cal
+
+
+def _settings(cfg: DictConfig, rule: dict[str, Any] | None, heat_block: int = 0) -> SearchSettings:
+    min_z = cfg.library.min_z
+    search = search_of(cfg, rule["log10_bar"] if rule and rule.get("method") == "false_alarm" else None)
+    min_z = float("inf") if min_z is None else float(min_z)
+    return SearchSettings(int(cfg.library.shortlist), min_z, bool(cfg.library.exhaustive), heat_block, search)
+
+
+def search(cfg: DictConfig) -> dict[str, Any]:
+    """Each photo of ``images=`` against the library: verdicts (the PRNU report), ``search.csv`` (top-k)."""
+    lib, paths, out = open_library(cfg), _photos(cfg), _out_dir(cfg)
+    cal = decision_rule(cfg, lib)
+    searcher = Searcher(lib, _residuals(cfg, lib), _settings(cfg, cal, HEAT_BLOCK))
+    scored = [searcher.search_photo(p) for p in paths]
+    devices = {r["name"]: r["device"] for r in lib.cameras()}
+    names, threshold = list(devices), float(cfg.prnu.pce_threshold)
+    verdicts, skipped = decide(paths, scored, {n: i for i, n in enumerate(names)}, names, cal, threshold, None)
+    top_k = int(cfg.library.top_k)
+    for v in verdicts:
+        v["ranked"] = v["ranked"][:top_k]
+    decided = write_pce_report(out, verdicts, cal, threshold, int(cfg.verdict.max_heatmaps), DECIDED_BY)
+    decision_of = {v["path"]: v["decision"] for v in verdicts}
+    write_search_csv(out / "search.csv", paths, scored, decision_of, devices, cal, top_k)
+    timed = [s["seconds"] for s in scored if "seconds" in s]
+    tail = {
+        "exhaustive": searcher.settings.exhaustive,
+        **{f"seconds_per_photo/{k}": sum(t[k] for t in timed) / max(len(timed), 1) for k in SECONDS},
+        **{k: v for k, v in decided.items() if isinstance(v, (int, float, str))},
+    }
+    head = {"action": "search", "n_cameras": len(names)}
+    metrics = finish_folder_verdicts(out, f"library ({len(names)} cameras)", head, verdicts, skipped, tail)
+    log_run(cfg, "library", metrics, {"reliability": out / "reliability.png"})
+    return metrics
+
+
+def reverse(cfg: DictConfig) -> dict[str, Any]:
+    """The photos of ``images=`` that ``library.camera`` took (ingests the ones not ingested yet)."""
+    lib, camera, paths, out = open_library(cfg), str(cfg.library.camera), _photos(cfg), _out_dir(cfg)
+    residuals = _residuals(cfg, lib)
+    done = ingest_photos(lib, paths, residuals, *_engine(cfg))
+    bad = {r["path"] for r in done["skipped"]}
+    known = lib.photos([p for p in paths if p not in bad])
+    photos = [{"path": p, "code": known[p][0], "shape": known[p][1]} for p in paths if p in known]
+    cal = decision_rule(cfg, lib)
+    rows = reverse_search(lib, camera, photos, residuals, _settings(cfg, cal))
+    rows = reverse_decisions(rows, cal, float(cfg.prnu.pce_threshold))
+    write_reverse_csv(out / "reverse.csv", rows, cal)
+    metrics = {
+        "action": "reverse",
+        "camera": camera,
+        "n_photos": len(photos),
+        "n_skipped_images": len(bad),
+        "n_verified": sum(r["pce"] is not None for r in rows),
+        "n_matches": sum(r["decision"] == "match" for r in rows),
+    }
+    write_json(out / "metrics.json", metrics)
+    log.info(
+        "%s took %d of %d photos (%d verified by PCE) -> %s",
+        camera,
+        metrics["n_matches"],
+        len(photos),
+        metrics["n_verified"],
+        out / "reverse.csv",
+    )
+    return metrics
+
+
+ACTIONS: dict[str, Callable[[DictConfig], dict[str, Any]]] = {
+    "enrol": enrol,
+    "list": list_cameras,
+    "show": show,
+    "remove": remove,
+    "export": export,
+    "verify": verify,
+    "ingest": ingest,
+    "search": search,
+    "reverse": reverse,
+}
