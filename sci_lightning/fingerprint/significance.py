@@ -85,7 +85,7 @@ def judged(pce: float, n: int, n_stages: int, n_cameras: int) -> float:
 
 
 def photo_log10_pfa(scored: dict[str, Any]) -> dict[str, float]:
-    """Each camera's peak as the photo's answer (:func:`~sci_lightning.fingerprint.geometry.judged`): its
+    """Each camera's peak as the photo's answer (:func:`judged`): its
     false-alarm probability among the hypotheses its camera had tested when it was found, times the search's
     stages, combined over the ``family`` of cameras the photo was compared with (the library: all of them). A
     photo scored without a search counts one hypothesis per camera and one stage."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,37 @@ def scored_photos(paths: Sequence[str], scored: Sequence[dict[str, Any]]) -> tup
         else:
             good.append((path, s))
     return good, skipped
+
+
+def photo_verdicts(
+    paths: Sequence[str],
+    scored: Sequence[dict[str, Any]],
+    truth: Mapping[str, str] | None,
+    verdict_of: Callable[[str, dict[str, Any]], dict[str, Any]],
+) -> tuple[list[dict], list[dict]]:
+    """``(verdicts, skipped)``: ``verdict_of(path, scores)`` for every photo that was scored (with its true camera,
+    or "unknown", when ``truth`` is known); the rest skipped as :func:`scored_photos` says. Every method's loop."""
+    good, skipped = scored_photos(paths, scored)
+    verdicts = []
+    for path, s in good:
+        v = verdict_of(path, s)
+        if truth is not None:
+            v["true"] = truth.get(path, UNKNOWN)
+        verdicts.append(v)
+    return verdicts, skipped
+
+
+def best_per_class(
+    values: Mapping[str, float], camera_class: Mapping[str, int], classes: Sequence[str], lower: bool = False
+) -> dict[str, tuple[float, str]]:
+    """Each class's best ``(value, camera)`` among its cameras' values (a class owning several cameras, at model
+    level, takes its best one; the highest value, or the lowest with ``lower``; the first camera on a tie)."""
+    best: dict[str, tuple[float, str]] = {}
+    for cam, value in values.items():
+        cls = classes[camera_class[cam]]
+        if cls not in best or (value < best[cls][0] if lower else value > best[cls][0]):
+            best[cls] = (value, cam)
+    return best
 
 
 def size_mismatch(photo: tuple[int, ...] | None, camera: tuple[int, ...]) -> str | None:

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from sci_lightning.fingerprint.significance import photo_log10_pfa
-from sci_lightning.forensic.decisions import UNKNOWN, scored_photos
+from sci_lightning.forensic.decisions import UNKNOWN, best_per_class, photo_verdicts
 
 DEFAULT_SLOPE = 1.0
 
@@ -154,20 +154,15 @@ def searched_verdicts(
     ``hypotheses``, ``family``): classes ranked by the false-alarm probability of their best camera's peak (among
     the hypotheses it is the best of, combined over the cameras compared:
     :func:`~sci_lightning.fingerprint.significance.photo_log10_pfa`); the top one named if it clears the bar."""
-    verdicts: list[dict] = []
-    good, skipped = scored_photos(paths, scored)
     bar, slope = cal["log10_bar"], cal["slope"]
-    for path, s in good:
+
+    def verdict(path: str, s: dict[str, Any]) -> dict[str, Any]:
         n = int(s["hypotheses"])
-        best: dict[str, tuple[float, str]] = {}  # class -> (log10 P_FA, camera)
-        for cam, lp in photo_log10_pfa(s).items():
-            cls = classes[camera_class[cam]]
-            if cls not in best or lp < best[cls][0]:
-                best[cls] = (lp, cam)
+        best = best_per_class(photo_log10_pfa(s), camera_class, classes, lower=True)  # class -> (log10 P_FA, cam)
         order = sorted(best, key=lambda c: best[c][0])
         top_lp, top_cam = best[order[0]]
         g = s["geometry"][top_cam]
-        v = {
+        return {
             "path": path,
             "ranked": [(c, p_match(best[c][0], bar, slope)) for c in order],
             "decision": order[0] if top_lp <= bar else UNKNOWN,
@@ -189,10 +184,8 @@ def searched_verdicts(
                 f"{n:,} hypotheses searched in all; bar 10^{bar:.2f})."
             ),
         }
-        if truth is not None:
-            v["true"] = truth.get(path, UNKNOWN)
-        verdicts.append(v)
-    return verdicts, skipped
+
+    return photo_verdicts(paths, scored, truth, verdict)
 
 
 def describe_transform(g: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 from sci_lightning.fingerprint.core import HEAT_BLOCK
 from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.calibration import fit_platt, platt_probability
-from sci_lightning.forensic.decisions import UNKNOWN, scored_photos
+from sci_lightning.forensic.decisions import UNKNOWN, best_per_class, photo_verdicts
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import write_verdicts
 from sci_lightning.outputs import write_json
@@ -105,17 +105,14 @@ def pce_verdicts(
 ) -> tuple[list[dict], list[dict]]:
     """``(verdicts, skipped)`` from per-photo PCE scores (``scored[i]["scores"][camera] = (PCE, NCC)``); a class
     owning several cameras takes its best PCE; photos scored as ``{"reason": ...}`` are skipped and logged."""
-    verdicts: list[dict] = []
-    good, skipped = scored_photos(paths, scored)
-    for path, s in good:
-        best_pce: dict[str, float] = {}
-        for cam, (value, _) in s["scores"].items():
-            cls = classes[camera_class[cam]]
-            best_pce[cls] = max(best_pce.get(cls, -np.inf), value)
+
+    def verdict(path: str, s: dict[str, Any]) -> dict[str, Any]:
+        best = best_per_class({cam: value for cam, (value, _) in s["scores"].items()}, camera_class, classes)
+        best_pce = {c: value for c, (value, _) in best.items()}
         order = sorted(best_pce, key=lambda c: -best_pce[c])
         ranked = [(c, p_match(best_pce[c], cal) if cal else best_pce[c]) for c in order]
         top_pce = best_pce[order[0]] if order else -np.inf
-        v = {
+        return {
             "path": path,
             "ranked": ranked,
             "decision": order[0] if top_pce >= threshold else UNKNOWN,
@@ -125,10 +122,8 @@ def pce_verdicts(
             "heat_camera": s.get("heat_camera"),
             "detail": "PCE: " + ", ".join(f"{c} {best_pce[c]:.1f}" for c in order) + f" (threshold {threshold:g})",
         }
-        if truth is not None:
-            v["true"] = truth.get(path, UNKNOWN)
-        verdicts.append(v)
-    return verdicts, skipped
+
+    return photo_verdicts(paths, scored, truth, verdict)
 
 
 def write_pce_report(

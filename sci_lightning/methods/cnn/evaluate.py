@@ -74,23 +74,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 f"the data has classes {dm.classes} but the checkpoint was trained on {classes}",
                 "evaluate on data with the same cameras and task as the training run",
             )
-        if cfg.eval.transform != "none":
-            metrics = {
-                **run_metadata(run_cfg, dm.classes, "cnn"),
-                "ckpt_path": str(cfg.ckpt_path),
-                **evaluate_transformed(
-                    module, dm.split_records("test"), classes, dm.label_field, settings, cal, cfg, out_dir
-                ),
-            }
-            write_json(out_dir / "metrics.json", metrics)
-            log_summary(loggers, metrics)
-            return metrics
-        if cfg.eval.crop:
-            metrics = {
-                **run_metadata(run_cfg, dm.classes, "cnn"),
-                "ckpt_path": str(cfg.ckpt_path),
-                **evaluate_crops(module, dm.split_records("test"), classes, dm.label_field, cfg, out_dir, size),
-            }
+        if cfg.eval.transform != "none" or cfg.eval.crop:  # photo by photo, not the cached patches' test loop
+            tests = dm.split_records("test")
+            result = (
+                evaluate_transformed(module, tests, classes, dm.label_field, settings, cal, cfg, out_dir)
+                if cfg.eval.transform != "none"
+                else evaluate_crops(module, tests, classes, dm.label_field, cfg, out_dir, size)
+            )
+            metrics = {**run_metadata(run_cfg, dm.classes, "cnn"), "ckpt_path": str(cfg.ckpt_path), **result}
             write_json(out_dir / "metrics.json", metrics)
             log_summary(loggers, metrics)
             return metrics

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from sci_lightning.data.selection import Selection
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.fingerprint.scoring import transform_found
-from sci_lightning.forensic.decisions import UNKNOWN, decide, scored_photos, size_mismatch
+from sci_lightning.forensic.decisions import best_per_class, decide, photo_verdicts, size_mismatch
 from sci_lightning.forensic.false_alarm import describe_transform
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import folder_verdicts, ranked_predictions, write_verdicts
@@ -47,14 +47,9 @@ def _verdicts(
 ) -> tuple[list[dict], list[dict]]:
     classes, cal = case.sel.classes, case.calibration
     threshold = calibration.threshold_of(cal)
-    verdicts: list[dict] = []
-    good, skipped = scored_photos(paths, scored)
-    for path, s in good:
-        best: dict[str, tuple[float, str]] = {}
-        for cam, logit in s["scores"].items():
-            cls = classes[case.camera_class[cam]]
-            if cls not in best or logit > best[cls][0]:
-                best[cls] = (logit, cam)
+
+    def verdict(path: str, s: dict[str, Any]) -> dict[str, Any]:
+        best = best_per_class(s["scores"], case.camera_class, classes)  # class -> (mean logit, camera)
         prob = {c: float(calibration.probability(np.array(v[0]), cal)) for c, v in best.items()}
         ranked = sorted(prob.items(), key=lambda kv: -kv[1])
         top_camera = best[ranked[0][0]][1]
@@ -83,10 +78,9 @@ def _verdicts(
         if note:
             v["detail"] += f"\n\n**{note}**"
             v["columns"] = {"size_matches_camera": "no" if found is None else "yes", "geometry_found": bool(found)}
-        if truth is not None:
-            v["true"] = truth.get(path, UNKNOWN)
-        verdicts.append(v)
-    return verdicts, skipped
+        return v
+
+    return photo_verdicts(paths, scored, truth, verdict)
 
 
 def _write(case: Case, verdicts: list[dict], max_heatmaps: int) -> dict[str, Any]:
