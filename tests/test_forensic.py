@@ -148,6 +148,7 @@ def test_every_method_is_measured_on_the_same_transformed_copies(cnn_run, case, 
     ckpt = next((cnn_run / "checkpoints").glob("best-*.ckpt"))
     m = run_in_process("evaluate", f"ckpt_path={ckpt}", "eval.transform=rot90", "logger=none", run_dir=tmp_path / "cnn")
     assert m["eval_transform"] == "rot90" and m["n_test_images"] == 12 and 0 <= m["test/acc_image"] <= 1
+    assert 0 <= m["test/eer"] <= 1 and 0 <= m["test/roc_auc"] <= 1
     cnn_paths = {r["path"] for r in _rows(tmp_path / "cnn" / "predictions.csv")}
     assert all(p.endswith("-rot90.png") for p in cnn_paths)
     folder = f"images={case / 'questioned' / 'A'}"

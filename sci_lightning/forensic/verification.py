@@ -84,3 +84,15 @@ def crop_metrics(
     if roc is not None:
         plot_roc(ver["fpr"], ver["tpr"], roc[0], f"{roc[1]}, {len(right)} crops x {len(cameras)} cameras")
     return {"test/acc_crop": float(np.mean(right)), **test_metrics(ver), "n_test_crops": len(right)}
+
+
+def class_pair_metrics(
+    scores: np.ndarray, truth: np.ndarray, n_cls: int, roc: tuple[Path, str] | None = None
+) -> dict[str, float]:
+    """The verification view of a classifier (the CNN): every (photo, class) pair one trial, ``scores`` the
+    ``(photos, classes)`` probabilities; ``test/roc_auc``, ``test/tpr_at_fpr_0.01``, ``test/eer``."""
+    scores = np.asarray(scores, dtype=np.float64)
+    ver = verification_metrics(scores.ravel(), (np.arange(n_cls)[None, :] == np.asarray(truth)[:, None]).ravel())
+    if roc is not None:
+        plot_roc(ver["fpr"], ver["tpr"], roc[0], f"{roc[1]}, {len(scores)} photos x {n_cls} classes")
+    return test_metrics(ver)

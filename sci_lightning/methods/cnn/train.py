@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from sci_lightning.data.datamodule import SCIDataModule
-from sci_lightning.forensic.verification import crop_metrics
+from sci_lightning.forensic.verification import class_pair_metrics
 from sci_lightning.methods.cnn.loggers import build_loggers, finish_wandb, log_images, log_summary
 from sci_lightning.methods.cnn.module import SCIClassifier
 from sci_lightning.methods.cnn.setup import build_datamodule, build_module, set_torch_threads
@@ -41,11 +41,9 @@ def test_and_report(
         return metrics
     # The verification view (ROC AUC, TPR at 1 % FPR, EER) over (test photo, class) pairs, as for every method.
     probs, target = module.test_results["mean_probs"].numpy(), module.test_results["target"].numpy()
-    identity = {c: i for i, c in enumerate(dm.classes)}
     out_dir.mkdir(parents=True, exist_ok=True)
     roc = (out_dir / "roc.png", "CNN (mean patch probability)")
-    ver = crop_metrics([row[None] for row in probs], dm.classes, target, identity, len(dm.classes), roc)
-    metrics.update({k: v for k, v in ver.items() if k.startswith("test/") and k != "test/acc_crop"})
+    metrics.update(class_pair_metrics(probs, target, len(dm.classes), roc))
     if after is not None:
         metrics.update(after())
     pngs = write_test_outputs(

@@ -14,6 +14,7 @@ import numpy as np
 
 from sci_lightning.data.transforms import transform_paths
 from sci_lightning.forensic.decisions import open_set_metrics
+from sci_lightning.forensic.verification import class_pair_metrics
 from sci_lightning.methods.cnn.verdicts import cnn_verdicts, score_rows_for_csv
 from sci_lightning.outputs import write_image_results, write_ranked_predictions, write_skipped
 
@@ -36,10 +37,13 @@ def evaluate_transformed(
     y = np.array([classes.index(v["true"]) for v in verdicts])
     pred = np.array([int(np.argmax(v["probs"])) for v in verdicts])
     image = write_image_results(out_dir, classes, y, pred, f"CNN, eval.transform={name}")
+    probs = np.stack([v["probs"] for v in verdicts])
+    ver = class_pair_metrics(probs, y, len(classes), (out_dir / "roc.png", f"CNN, eval.transform={name}"))
     log.info("CNN on %d test photos transformed by %s: image acc %.4f", len(verdicts), name, image["test/acc_image"])
     return {
         "eval_transform": name,
         **image,
+        **ver,
         "n_test_images": len(verdicts),
         "n_skipped_images": len(skipped),
         **open_set_metrics(verdicts),
