@@ -2,6 +2,10 @@
 
 Method-agnostic: the CNN passes calibrated class probabilities and per-patch probabilities, the PRNU baseline
 passes PCE scores, calibrated match probabilities and a block map of local correlation with its best camera.
+
+Also the one end every run of its kind shares: :func:`finish_folder_verdicts` (a folder of questioned photos: any
+method, the library; :func:`folder_verdicts` for ``evaluate.py images=DIR``) and :func:`finish_test` (a labelled
+test of PRNU or the matcher).
 """
 
 from __future__ import annotations
