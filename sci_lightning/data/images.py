@@ -87,3 +87,25 @@ def load_rgb_region(
     if h < min_size or w < min_size:
         raise SkippedImage(f"too small: {w}x{h} px, a patch needs {min_size}x{min_size}")
     return arr, full, origin
+
+
+def inspect_image(path: str | Path) -> tuple[str, int, int]:
+    """``(format, height, width)`` from the file's header, under :func:`load_rgb`'s guards (empty file, not an
+    image, more pixels than Pillow's safety limit): how an upload is checked before it is kept. Raises
+    :class:`SkippedImage` with the reason. A file whose data is damaged past its header is caught when decoded."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise SkippedImage("empty file (0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return str(img.format or "").upper(), img.height, img.width
+    except SkippedImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise SkippedImage(f"too many pixels for Pillow's safety limit ({err})") from None
+    except Image.UnidentifiedImageError:
+        raise SkippedImage("not an image Pillow can identify") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        raise SkippedImage(f"cannot read ({err})") from None

@@ -26,6 +26,7 @@ import numpy as np
 from sci_lightning.fingerprint.core import HEAT_BLOCK
 from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.calibration import fit_platt, platt_probability
+from sci_lightning.forensic.case_report import write_case_report
 from sci_lightning.forensic.decisions import UNKNOWN, best_per_class, photo_verdicts
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import write_verdicts
@@ -127,10 +128,17 @@ def pce_verdicts(
 
 
 def write_pce_report(
-    out_dir: Path, verdicts: list[dict], cal: dict | None, threshold: float, max_heatmaps: int, decided_by: str
+    out_dir: Path,
+    verdicts: list[dict],
+    cal: dict | None,
+    threshold: float,
+    max_heatmaps: int,
+    decided_by: str,
+    case: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``verdicts.csv``, ``verdict_report.md``, heat maps and (calibrated) ``calibration.json`` /
-    ``reliability.png``; ``decided_by`` opens the report (what produced the fingerprints and scores)."""
+    ``reliability.png``; ``decided_by`` opens the report (what produced the fingerprints and scores). With ``case``
+    (``settings``, ``names``): the self-contained case report too (:mod:`.case_report`)."""
     searched = cal is not None and cal.get("method") == "false_alarm"
     if searched:
         write_json(out_dir / "calibration.json", cal)
@@ -168,7 +176,11 @@ def write_pce_report(
             f"local NCC with {v['heat_camera']}'s fingerprint",
         )
 
-    return write_verdicts(out_dir, verdicts, header, heatmap, max_heatmaps, score_name="P(match)" if cal else "PCE")
+    score_name = "P(match)" if cal else "PCE"
+    metrics = write_verdicts(out_dir, verdicts, header, heatmap, max_heatmaps, score_name=score_name)
+    if case is not None:
+        write_case_report(out_dir, verdicts, header, case["settings"], case.get("names"), score_name)
+    return metrics
 
 
 def pce_ranking(v: dict) -> str:

@@ -81,6 +81,7 @@ def write_verdicts(
             png = folder / f"{i + 1:04d}_{_slug(v['path'])}.png"
             try:
                 heatmap(v, png)
+                v["heat_png"] = str(png)  # for the case report, which inlines it
                 lines += ["", f"![heat map of {Path(v['path']).name}](verdicts/{png.name})"]
             except Exception as err:  # a figure must never cost the verdicts: say why it is missing
                 log.warning("no heat map for %s: %s", v["path"], err)

@@ -177,19 +177,28 @@ def _settings(cfg: DictConfig, rule: dict[str, Any] | None, heat_block: int = 0)
     return SearchSettings(int(cfg.library.shortlist), min_z, bool(cfg.library.exhaustive), heat_block, search)
 
 
-def search(cfg: DictConfig) -> dict[str, Any]:
-    """Each photo of ``images=`` against the library: verdicts (the PRNU report), ``search.csv`` (top-k)."""
+def search(
+    cfg: DictConfig, progress: Callable[[int, int], None] | None = None, names: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Each photo of ``images=`` against the library: verdicts (the PRNU report and the self-contained case
+    report), ``search.csv`` (top-k). ``progress(done, total)`` is called after each photo; ``names`` are the names
+    the case report shows for the photos (an uploaded file's own name) where they are not the file's."""
     lib, paths, out = open_library(cfg), _photos(cfg), _out_dir(cfg)
     cal = decision_rule(cfg, lib)
     searcher = Searcher(lib, _residuals(cfg, lib), _settings(cfg, cal, HEAT_BLOCK))
-    scored = [searcher.search_photo(p) for p in paths]
+    scored = []
+    for i, p in enumerate(paths):
+        scored.append(searcher.search_photo(p))
+        if progress is not None:
+            progress(i + 1, len(paths))
     devices = {r["name"]: r["device"] for r in lib.cameras()}
-    names, threshold = list(devices), float(cfg.prnu.pce_threshold)
-    verdicts, skipped = decide(paths, scored, {n: i for i, n in enumerate(names)}, names, cal, threshold, None)
+    cameras, threshold = list(devices), float(cfg.prnu.pce_threshold)
+    verdicts, skipped = decide(paths, scored, {n: i for i, n in enumerate(cameras)}, cameras, cal, threshold, None)
     top_k = int(cfg.library.top_k)
     for v in verdicts:
         v["ranked"] = v["ranked"][:top_k]
-    decided = write_pce_report(out, verdicts, cal, threshold, int(cfg.verdict.max_heatmaps), DECIDED_BY)
+    case = {"settings": _case_settings(cfg, lib, cal, skipped, names), "names": names}
+    decided = write_pce_report(out, verdicts, cal, threshold, int(cfg.verdict.max_heatmaps), DECIDED_BY, case)
     decision_of = {v["path"]: v["decision"] for v in verdicts}
     write_search_csv(out / "search.csv", paths, scored, decision_of, devices, cal, top_k)
     timed = [s["seconds"] for s in scored if "seconds" in s]
@@ -198,10 +207,37 @@ def search(cfg: DictConfig) -> dict[str, Any]:
         **{f"seconds_per_photo/{k}": sum(t[k] for t in timed) / max(len(timed), 1) for k in SECONDS},
         **{k: v for k, v in decided.items() if isinstance(v, (int, float, str))},
     }
-    head = {"action": "search", "n_cameras": len(names)}
-    metrics = finish_folder_verdicts(out, f"library ({len(names)} cameras)", head, verdicts, skipped, tail)
+    head = {"action": "search", "n_cameras": len(cameras)}
+    metrics = finish_folder_verdicts(out, f"library ({len(cameras)} cameras)", head, verdicts, skipped, tail)
     log_run(cfg, "library", metrics, {"reliability": out / "reliability.png"})
     return metrics
+
+
+def _case_settings(
+    cfg: DictConfig,
+    lib: FingerprintLibrary,
+    cal: dict[str, Any] | None,
+    skipped: list[dict[str, str]],
+    names: dict[str, str] | None,
+) -> dict[str, Any]:
+    """What the case report states about how this search ran."""
+    rule = (
+        f"false-alarm bar 10^{cal['log10_bar']:.2f} (geometry={cfg.geometry.name})"
+        if cal is not None and cal.get("method") == "false_alarm"
+        else f"PCE >= {float(cfg.prnu.pce_threshold):g} (geometry=none)"
+    )
+    shown = names or {}
+    return {
+        "library": str(lib.path),
+        "cameras in the library": len(lib.names()),
+        "decision rule": rule,
+        "calibration": (cal or {}).get("source", "none kept with the library" if cal is None else "prnu.false_alarm"),
+        "noise residual": ", ".join(f"{k}={v}" for k, v in lib.residual.items()),
+        "index": f"{lib.side} px sign-bit codes; shortlist {cfg.library.shortlist}, min_z {cfg.library.min_z}, "
+        f"exhaustive {bool(cfg.library.exhaustive)}",
+        "skipped photos": "; ".join(f"{shown.get(r['path'], Path(r['path']).name)}: {r['reason']}" for r in skipped)
+        or "none",
+    }
 
 
 def reverse(cfg: DictConfig) -> dict[str, Any]:

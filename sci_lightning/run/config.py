@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -161,7 +162,24 @@ class LibrarySchema:
     library: LibraryGroupSchema = field(default_factory=LibraryGroupSchema)
 
 
-SCHEMAS = {"train": TrainSchema, "evaluate": EvaluateSchema, "library": LibrarySchema}
+@dataclass
+class ServeGroupSchema:
+    host: str = MISSING
+    port: int = MISSING
+    case_dir: Any = None  # a folder or null (<run dir>/case)
+    roots: list[str] = MISSING
+    max_upload_mb: float = MISSING
+    max_files: int = MISSING
+
+
+@dataclass
+class ServeSchema(LibrarySchema):
+    """``serve.py``'s keys: the library's, and the desk's own."""
+
+    serve: ServeGroupSchema = field(default_factory=ServeGroupSchema)
+
+
+SCHEMAS = {"train": TrainSchema, "evaluate": EvaluateSchema, "library": LibrarySchema, "serve": ServeSchema}
 
 # library.py action=A: the settings A needs besides library.path (enrol needs library.camera with images=DIR)
 LIBRARY_ACTIONS = {
@@ -199,6 +217,10 @@ def validate(cfg: DictConfig, entry: str) -> None:
     the setting."""
     typed = _typed(cfg, SCHEMAS[entry])
     _check_shared(typed)
+    if entry == "serve":  # the desk: the library's rules (its forms name cameras and photos), and its own
+        _check_library_group(typed.library)
+        _check_serve(typed.serve)
+        return
     if entry == "library":
         _check_library(typed)
         return
@@ -301,11 +323,16 @@ def _check_library(typed: DictConfig) -> None:
     """``library.py``: the action, what it needs, and the library group's rules."""
     action, lib = typed.action, typed.library
     require(action in LIBRARY_ACTIONS, "action", f"is {action!r}", f"use one of {', '.join(LIBRARY_ACTIONS)}")
-    require(bool(lib.path), "library.path", "is not set", "pass library.path=DIR (the library folder)")
     needs = LIBRARY_ACTIONS[action] + (("library.camera",) if action == "enrol" and typed.images else ())
+    _check_library_group(lib)
     for key in needs:
         value = typed.images if key == "images" else lib.camera
         require(bool(value), key, "is not set", LIBRARY_FIX[key])
+
+
+def _check_library_group(lib: DictConfig) -> None:
+    """The ``library`` group's rules (``library.py`` and ``serve.py``)."""
+    require(bool(lib.path), "library.path", "is not set", "pass library.path=DIR (the library folder)")
     side = lib.index_side
     require(side >= 64 and side % 8 == 0, "library.index_side", f"is {side}", "use a multiple of 8, e.g. 512")
     require(lib.shortlist >= 1, "library.shortlist", f"is {lib.shortlist}", "use 1 or more, e.g. 20")
@@ -361,3 +388,17 @@ def _check_matcher(m: DictConfig) -> None:
         f"is {m.accelerator!r}",
         "use auto, cpu or gpu",
     )
+
+
+def _check_serve(s: DictConfig) -> None:
+    """``serve.py``: the desk's port, limits and readable folders."""
+    require(1 <= s.port <= 65535, "serve.port", f"is {s.port}", "use a free port, e.g. 8000")
+    require(s.max_upload_mb > 0, "serve.max_upload_mb", f"is {s.max_upload_mb}", "use e.g. 200")
+    require(s.max_files >= 1, "serve.max_files", f"is {s.max_files}", "use e.g. 200")
+    for root in s.roots:
+        require(
+            Path(str(root)).expanduser().is_dir(),
+            "serve.roots",
+            f"{root} is not a folder",
+            "list existing folders, e.g. serve.roots=[/cases/photos]",
+        )

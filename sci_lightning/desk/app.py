@@ -1,0 +1,280 @@
+"""The examiner's desk: a local web app over the fingerprint library (``python serve.py library.path=LIB``).
+
+Server-rendered pages (Jinja2, a few lines of JavaScript for the progress bar and the heat-map toggle, no build
+step): the library and its cameras, enrolment, search with a job and a progress bar, reverse search, the case
+report (HTML and PDF) and the audit log. Every action is one of the library's own (:mod:`.work`), so the desk and
+``library.py`` decide alike; every action is written to the audit log with the SHA-256 of its inputs.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from omegaconf import DictConfig
+from PIL import Image
+
+from sci_lightning.data.images import SkippedImage, load_rgb
+from sci_lightning.desk import work
+from sci_lightning.desk.casefile import CaseFolder, Rejected, Upload
+from sci_lightning.desk.jobs import Job, JobRunner
+from sci_lightning.errors import SCIConfigError
+from sci_lightning.forensic.case_report import HTML_NAME, PDF_NAME
+from sci_lightning.library.actions import open_library
+
+log = logging.getLogger(__name__)
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+THUMB = 360  # px: the longer side of a photo shown on a page
+
+
+class Desk:
+    """What the pages share: the config, the case folder, the job queue."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.cfg = cfg
+        serve = cfg.serve
+        self.case = CaseFolder(serve.case_dir or Path(cfg.paths.output_dir) / "case", serve.roots, _bytes(serve))
+        self.max_files = int(serve.max_files)
+        self.runner = JobRunner()
+        self.library_path = str(cfg.library.path)
+        open_library(cfg)  # the library must open (and be of this residual setting) before the desk serves it
+
+    def library(self):
+        return open_library(self.cfg)  # a fresh reader per page: it sees every committed enrolment
+
+    def job(self, job_id: str) -> Job:
+        job = self.runner.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r} (jobs last as long as the desk runs)")
+        return job
+
+    async def uploads(self, files: list[UploadFile]) -> list[Upload]:
+        """Every uploaded file kept, or :class:`Rejected` naming each refused one (then none of them is kept)."""
+        if not files or all(not f.filename for f in files):
+            raise Rejected("no photos were uploaded")
+        if len(files) > self.max_files:
+            raise Rejected(f"{len(files)} files: at most {self.max_files} per request (serve.max_files)")
+        kept, problems = [], []
+        for f in files:
+            try:
+                kept.append(self.case.save_upload(f.filename or "", _chunks(f)))
+            except Rejected as err:
+                problems.append(str(err))
+        if problems:
+            for u in kept:  # nothing of a refused request stays (a photo an earlier request kept does)
+                if u.new:
+                    u.path.unlink(missing_ok=True)
+            raise Rejected("; ".join(problems))
+        return kept
+
+
+def _bytes(serve: DictConfig) -> int:
+    return int(float(serve.max_upload_mb) * 2**20)
+
+
+def _chunks(f: UploadFile, size: int = 1 << 20):
+    f.file.seek(0)
+    while chunk := f.file.read(size):
+        yield chunk
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, name, context, status_code=status)
+
+
+def create_app(cfg: DictConfig) -> FastAPI:
+    """The desk's ASGI app for the composed, validated ``serve`` config."""
+    desk = Desk(cfg)
+    app = FastAPI(title="sci-lightning examiner's desk", docs_url=None, redoc_url=None)
+    app.state.desk = desk
+
+    @app.exception_handler(Rejected)
+    async def rejected(request: Request, err: Rejected) -> Response:
+        desk.case.audit("refused", _client(request), [], {"path": request.url.path, "reason": str(err)})
+        return _page(request, "error.html", 400, message=str(err))
+
+    @app.exception_handler(SCIConfigError)
+    async def config_error(request: Request, err: SCIConfigError) -> Response:
+        return _page(request, "error.html", 400, message=str(err))
+
+    @app.get("/")
+    def home() -> RedirectResponse:
+        return RedirectResponse("/cameras", status_code=303)
+
+    @app.get("/cameras", response_class=HTMLResponse)
+    def cameras(request: Request, q: str = "") -> HTMLResponse:
+        rows = desk.library().cameras()
+        needle = q.strip().lower()
+        shown = [r for r in rows if needle in r["name"].lower() or needle in r["device"].lower()] if needle else rows
+        return _page(request, "cameras.html", rows=shown, total=len(rows), q=q, library=desk.library_path)
+
+    @app.get("/cameras/{name}", response_class=HTMLResponse)
+    def camera(request: Request, name: str) -> HTMLResponse:
+        return _page(request, "camera.html", row=desk.library().camera(name))
+
+    @app.get("/cameras/{name}/export")
+    def export(request: Request, name: str) -> FileResponse:
+        job_id, folder = desk.case.new_job_dir()
+        target = desk.library().export(name, folder / "camera.npz")
+        desk.case.audit("export", _client(request), [{"camera": name}], {"file": str(target)})
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        return FileResponse(target, filename=f"{safe}.npz", media_type="application/octet-stream")
+
+    @app.get("/enrol", response_class=HTMLResponse)
+    def enrol_form(request: Request) -> HTMLResponse:
+        return _page(request, "enrol.html", roots=desk.case.roots)
+
+    @app.post("/enrol")
+    async def enrol(
+        request: Request,
+        camera: str = Form(...),
+        device: str = Form(""),
+        folder: str = Form(""),
+        replace: bool = Form(False),
+        files: list[UploadFile] | None = None,
+    ) -> RedirectResponse:
+        if not camera.strip():
+            raise Rejected("name the camera to enrol")
+        job_id, job_dir = desk.case.new_job_dir()
+        if folder.strip():
+            source, inputs = desk.case.confine(folder), [{"folder": folder}]
+        else:
+            ups = await desk.uploads(files or [])
+            work.link_photos(ups, job_dir / "photos")
+            source, inputs = job_dir / "photos", [{"name": u.name, "sha256": u.sha256} for u in ups]
+        job = Job(job_id, "enrol", job_dir, f"enrol {camera.strip()}")
+
+        def run(j: Job) -> dict[str, Any]:
+            out = work.enrol(j, desk.cfg, camera.strip(), device.strip(), source, replace)
+            desk.case.audit("enrol done", "desk", inputs, {"job": j.id, **_summary(out["metrics"])})
+            return out
+
+        desk.case.audit("enrol", _client(request), inputs, {"job": job_id, "camera": camera.strip()})
+        desk.runner.submit(job, run)
+        return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+
+    @app.get("/search", response_class=HTMLResponse)
+    def search_form(request: Request) -> HTMLResponse:
+        return _page(request, "search.html", max_mb=desk.case.max_upload_bytes / 2**20, max_files=desk.max_files)
+
+    @app.post("/search")
+    async def search(request: Request, files: list[UploadFile]) -> RedirectResponse:
+        ups = await desk.uploads(files)
+        job_id, job_dir = desk.case.new_job_dir()
+        job = Job(job_id, "search", job_dir, f"search {len(ups)} photo(s)", total=len(ups))
+        inputs = [{"name": u.name, "sha256": u.sha256} for u in ups]
+
+        def run(j: Job) -> dict[str, Any]:
+            out = work.search(j, desk.cfg, ups)
+            verdicts = [{"name": p["name"], "sha256": p["sha256"], "decision": p["decision"]} for p in out["photos"]]
+            desk.case.audit("search done", "desk", inputs, {"job": j.id, "verdicts": verdicts})
+            return out
+
+        desk.case.audit("search", _client(request), inputs, {"job": job_id})
+        desk.runner.submit(job, run)
+        return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+
+    @app.get("/reverse", response_class=HTMLResponse)
+    def reverse_form(request: Request) -> HTMLResponse:
+        names = [r["name"] for r in desk.library().cameras()]
+        return _page(request, "reverse.html", cameras=names, roots=desk.case.roots)
+
+    @app.post("/reverse")
+    def reverse(request: Request, camera: str = Form(...), folder: str = Form(...)) -> RedirectResponse:
+        desk.library().camera(camera)  # an unknown camera is refused now, naming the ones there are
+        source = desk.case.confine(folder)
+        job_id, job_dir = desk.case.new_job_dir()
+        job = Job(job_id, "reverse", job_dir, f"reverse search of {camera}")
+        inputs = [{"camera": camera, "folder": str(source)}]
+
+        def run(j: Job) -> dict[str, Any]:
+            out = work.reverse(j, desk.cfg, camera, source)
+            matches = [r["path"] for r in out["rows"] if r["decision"] == "match"]
+            desk.case.audit("reverse done", "desk", inputs, {"job": j.id, "matches": matches})
+            return out
+
+        desk.case.audit("reverse", _client(request), inputs, {"job": job_id})
+        desk.runner.submit(job, run)
+        return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+
+    @app.get("/jobs/{job_id}", response_class=HTMLResponse)
+    def job_page(request: Request, job_id: str) -> HTMLResponse:
+        return _page(request, "job.html", job=desk.job(job_id))
+
+    @app.get("/api/jobs/{job_id}")
+    def job_state(job_id: str) -> JSONResponse:
+        return JSONResponse(desk.job(job_id).state())
+
+    @app.get("/jobs/{job_id}/heat/{k}")
+    def heat(job_id: str, k: int) -> FileResponse:
+        photo = _photo(desk.job(job_id), k)
+        if not photo.get("heat"):
+            raise HTTPException(404, "no heat map for this photo")
+        return FileResponse(desk.job(job_id).folder / "out" / "verdicts" / photo["heat"], media_type="image/png")
+
+    @app.get("/jobs/{job_id}/photo/{k}")
+    def photo(job_id: str, k: int) -> Response:
+        job = desk.job(job_id)
+        if job.kind == "reverse":
+            rows = job.result.get("rows", [])
+            if not 0 <= k < len(rows):
+                raise HTTPException(404, "no such photo")
+            path = desk.case.confine(str(Path(rows[k]["path"]).parent)) / Path(rows[k]["path"]).name
+        else:
+            path = Path(_photo(job, k)["path"])
+        return Response(_thumbnail(path), media_type="image/jpeg")
+
+    @app.get("/jobs/{job_id}/report.html")
+    def report_html(request: Request, job_id: str) -> FileResponse:
+        return _report(request, desk, job_id, HTML_NAME, "text/html")
+
+    @app.get("/jobs/{job_id}/report.pdf")
+    def report_pdf(request: Request, job_id: str) -> FileResponse:
+        return _report(request, desk, job_id, PDF_NAME, "application/pdf")
+
+    @app.get("/audit", response_class=HTMLResponse)
+    def audit(request: Request) -> HTMLResponse:
+        return _page(request, "audit.html", rows=desk.case.audit_lines())
+
+    return app
+
+
+def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and not k.startswith("seconds")}
+
+
+def _photo(job: Job, k: int) -> dict[str, Any]:
+    photos = job.result.get("photos", [])
+    if job.status != "done" or not 0 <= k < len(photos):
+        raise HTTPException(404, "no such photo in this job")
+    return photos[k]
+
+
+def _report(request: Request, desk: Desk, job_id: str, name: str, media: str) -> FileResponse:
+    job = desk.job(job_id)
+    file = job.folder / "out" / name
+    if job.kind != "search" or job.status != "done" or not file.is_file():
+        raise HTTPException(404, "the report is written when a search has finished")
+    desk.case.audit("report", _client(request), [{"job": job_id}], {"file": name})
+    return FileResponse(file, media_type=media, filename=f"case-{job_id}{Path(name).suffix}")
+
+
+def _thumbnail(path: Path) -> bytes:
+    """A JPEG of the photo, its longer side ``THUMB`` px (decoded with the project's guards)."""
+    try:
+        img = Image.fromarray(load_rgb(path))
+    except SkippedImage as err:
+        raise HTTPException(404, f"cannot show {path.name}: {err}") from None
+    img.thumbnail((THUMB, THUMB))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()

@@ -1,0 +1,16 @@
+"""The examiner's desk: ``python serve.py library.path=LIB`` (a local web app over the fingerprint library)."""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="serve")
+def main(cfg: DictConfig) -> None:
+    from sci_lightning.run.cli import guarded
+    from sci_lightning.run.serve import run
+
+    guarded(run, cfg)
+
+
+if __name__ == "__main__":
+    main()
