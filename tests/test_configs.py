@@ -28,7 +28,7 @@ from sci_lightning.run.config import LIBRARY_ACTIONS, validate
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 
-ENTRIES = ("train", "evaluate", "library")
+ENTRIES = ("train", "evaluate", "library", "serve")
 
 
 def _groups(entry: str) -> list[str]:
@@ -38,12 +38,14 @@ def _groups(entry: str) -> list[str]:
     return [g for g in names if g != "hydra"]
 
 
-APPENDED = {"train": ["sweep"], "evaluate": [], "library": []}  # groups in no defaults list: "+group=choice"
+# groups in no defaults list, taken with "+group=choice"
+APPENDED = {"train": ["sweep"], "evaluate": [], "library": [], "serve": []}
 # What an entry point needs set to validate, whatever the group choice (a checkpoint for evaluate's CNN, a library).
 REQUIRED = {
     "train": [],
     "evaluate": ["ckpt_path=some.ckpt"],
     "library": ["library.path=some.lib", "action=list"],
+    "serve": ["library.path=some.lib"],
 }
 # Choices whose own required settings are not the group's to supply (a data layout needs data.root).
 NEEDS_ROOT = {"dresden", "miche", "folder", "regex", "manifest", "vision"}

@@ -26,6 +26,7 @@ from fakedata import camera_image, write_jpeg
 
 pytestmark = pytest.mark.timeout(600)
 CAMS = [("A", "A1"), ("B", "B1"), ("C", "C1")]
+RESIDUAL = {"sigma": 5.0, "levels": 4, "wavelet": "db4", "grey_first": True}
 
 
 def _jpeg(device: str, camera: str, k: int) -> bytes:
@@ -67,9 +68,7 @@ def desk(tmp_path_factory):
     from sci_lightning.library.store import FingerprintLibrary
 
     tmp = tmp_path_factory.mktemp("desk")
-    FingerprintLibrary(
-        tmp / "lib", create=True, residual={"sigma": 5.0, "levels": 4, "wavelet": "db4", "grey_first": True}, side=64
-    )
+    FingerprintLibrary(tmp / "lib", create=True, residual=RESIDUAL, side=64)
     cfg = desk_config(tmp)
     client = TestClient(create_app(cfg))
     _enrol_all(client)
@@ -202,7 +201,7 @@ def test_oversized_uploads_and_folders_outside_the_roots_are_refused(tmp_path):
     FingerprintLibrary(
         tmp_path / "lib",
         create=True,
-        residual={"sigma": 5.0, "levels": 4, "wavelet": "db4", "grey_first": True},
+        residual=RESIDUAL,
         side=64,
     )
     client = TestClient(create_app(desk_config(tmp_path, "serve.max_upload_mb=0.001")))
@@ -220,6 +219,8 @@ def test_oversized_uploads_and_folders_outside_the_roots_are_refused(tmp_path):
 
 def test_audit_log_records_every_action_with_input_hashes(desk):
     client, _ = desk
+    job_id, job = _search(client, [("audited.jpg", _jpeg("C", "C1", 80))])
+    assert client.get(f"/jobs/{job_id}/report.pdf").status_code == 200
     rows = client.app.state.desk.case.audit_lines()
     actions = {r["action"] for r in rows}
     assert {"enrol", "enrol done", "search", "search done", "report"} <= actions
@@ -237,29 +238,34 @@ def test_serve_config_is_validated(tmp_path):
         validate(cfg, "serve")
 
 
-def _free_port() -> int:
+def serve_in_thread(app):
+    """``app`` on a real uvicorn server on a free localhost port, in a thread: ``(base url, stop)``."""
+    import uvicorn
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(10)
+
+    return f"http://127.0.0.1:{port}", stop
 
 
 @pytest.fixture(scope="module")
 def server(desk):
-    """The same desk on a real uvicorn server on localhost (for load and the browser tests)."""
-    import uvicorn
-
+    """The same desk on a real uvicorn server on localhost (for the load test)."""
     client, tmp = desk
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(client.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", client, tmp
-    srv.should_exit = True
-    thread.join(10)
+    base, stop = serve_in_thread(client.app)
+    yield base, client, tmp
+    stop()
 
 
 def test_twenty_concurrent_searches_none_lost_none_mixed_up(server):

@@ -9,7 +9,8 @@ pillow-heif, like any other format.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,23 @@ def load_rgb_region(
     region is converted to an array, which for a 12 MP photo and the paper's 512x512 grid saves most of the work
     after the decoder.
     """
+    with opened(path) as img:
+        img.load()
+        full = (img.height, img.width)
+        region = box(*full) if box is not None and min(full) >= min_size else None
+        origin = (region[0], region[1]) if region else (0, 0)
+        arr = _to_rgb_array(img.crop((region[1], region[0], region[3], region[2])) if region else img)
+    h, w = full
+    if h < min_size or w < min_size:
+        raise SkippedImage(f"too small: {w}x{h} px, a patch needs {min_size}x{min_size}")
+    return arr, full, origin
+
+
+@contextmanager
+def opened(path: str | Path) -> Iterator[Image.Image]:
+    """The image at ``path``, opened by Pillow under the guards every reader shares: an empty file, a file that is
+    no image, more pixels than Pillow's safety limit (a decompression bomb) and a damaged file each become a
+    :class:`SkippedImage` with the reason (also for what the caller does with the image inside the block)."""
     path = Path(path)
     try:
         if path.stat().st_size == 0:
@@ -66,11 +84,7 @@ def load_rgb_region(
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                img.load()
-                full = (img.height, img.width)
-                region = box(*full) if box is not None and min(full) >= min_size else None
-                origin = (region[0], region[1]) if region else (0, 0)
-                arr = _to_rgb_array(img.crop((region[1], region[0], region[3], region[2])) if region else img)
+                yield img
     except SkippedImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -83,29 +97,11 @@ def load_rgb_region(
         raise SkippedImage("not an image Pillow can identify") from None
     except (OSError, ValueError, SyntaxError, EOFError) as err:
         raise SkippedImage(f"cannot decode ({err})") from None
-    h, w = full
-    if h < min_size or w < min_size:
-        raise SkippedImage(f"too small: {w}x{h} px, a patch needs {min_size}x{min_size}")
-    return arr, full, origin
 
 
 def inspect_image(path: str | Path) -> tuple[str, int, int]:
-    """``(format, height, width)`` from the file's header, under :func:`load_rgb`'s guards (empty file, not an
-    image, more pixels than Pillow's safety limit): how an upload is checked before it is kept. Raises
-    :class:`SkippedImage` with the reason. A file whose data is damaged past its header is caught when decoded."""
-    path = Path(path)
-    try:
-        if path.stat().st_size == 0:
-            raise SkippedImage("empty file (0 bytes)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                return str(img.format or "").upper(), img.height, img.width
-    except SkippedImage:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise SkippedImage(f"too many pixels for Pillow's safety limit ({err})") from None
-    except Image.UnidentifiedImageError:
-        raise SkippedImage("not an image Pillow can identify") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as err:
-        raise SkippedImage(f"cannot read ({err})") from None
+    """``(format, height, width)`` from the file's header, under :func:`opened`'s guards: how an upload is checked
+    before it is kept. Raises :class:`SkippedImage` with the reason. A file whose data is damaged past its header is
+    caught when decoded."""
+    with opened(path) as img:
+        return str(img.format or "").upper(), img.height, img.width

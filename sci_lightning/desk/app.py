@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from sci_lightning.data.images import SkippedImage, load_rgb
@@ -36,6 +37,8 @@ class Desk:
     """What the pages share: the config, the case folder, the job queue."""
 
     def __init__(self, cfg: DictConfig) -> None:
+        # resolved once, here: jobs run on another thread, where Hydra's resolvers (${hydra:...}) are not at hand
+        cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
         self.cfg = cfg
         serve = cfg.serve
         self.case = CaseFolder(serve.case_dir or Path(cfg.paths.output_dir) / "case", serve.roots, _bytes(serve))
@@ -52,6 +55,26 @@ class Desk:
         if job is None:
             raise HTTPException(404, f"no job {job_id!r} (jobs last as long as the desk runs)")
         return job
+
+    def start(
+        self,
+        request: Request,
+        job: Job,
+        inputs: list[dict[str, Any]],
+        fn: Callable[[Job], dict[str, Any]],
+        outcome: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> RedirectResponse:
+        """Queue ``fn`` as ``job``: the request and, when it has run, its ``outcome`` go to the audit log; the
+        examiner is sent to the job's page."""
+
+        def run(j: Job) -> dict[str, Any]:
+            out = fn(j)
+            self.case.audit(f"{j.kind} done", "desk", inputs, {"job": j.id, **outcome(out)})
+            return out
+
+        self.case.audit(job.kind, _client(request), inputs, {"job": job.id})
+        self.runner.submit(job, run)
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
     async def uploads(self, files: list[UploadFile]) -> list[Upload]:
         """Every uploaded file kept, or :class:`Rejected` naming each refused one (then none of them is kept)."""
@@ -144,23 +167,22 @@ def create_app(cfg: DictConfig) -> FastAPI:
     ) -> RedirectResponse:
         if not camera.strip():
             raise Rejected("name the camera to enrol")
+        ups = [] if folder.strip() else await desk.uploads(files or [])  # refused: nothing kept, no job
+        source = desk.case.confine(folder) if folder.strip() else None
         job_id, job_dir = desk.case.new_job_dir()
-        if folder.strip():
-            source, inputs = desk.case.confine(folder), [{"folder": folder}]
+        if source is not None:
+            inputs = [{"folder": folder}]
         else:
-            ups = await desk.uploads(files or [])
             work.link_photos(ups, job_dir / "photos")
             source, inputs = job_dir / "photos", [{"name": u.name, "sha256": u.sha256} for u in ups]
         job = Job(job_id, "enrol", job_dir, f"enrol {camera.strip()}")
-
-        def run(j: Job) -> dict[str, Any]:
-            out = work.enrol(j, desk.cfg, camera.strip(), device.strip(), source, replace)
-            desk.case.audit("enrol done", "desk", inputs, {"job": j.id, **_summary(out["metrics"])})
-            return out
-
-        desk.case.audit("enrol", _client(request), inputs, {"job": job_id, "camera": camera.strip()})
-        desk.runner.submit(job, run)
-        return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+        return desk.start(
+            request,
+            job,
+            inputs,
+            lambda j: work.enrol(j, desk.cfg, camera.strip(), device.strip(), source, replace),
+            lambda out: _summary(out["metrics"]),
+        )
 
     @app.get("/search", response_class=HTMLResponse)
     def search_form(request: Request) -> HTMLResponse:
@@ -171,17 +193,13 @@ def create_app(cfg: DictConfig) -> FastAPI:
         ups = await desk.uploads(files)
         job_id, job_dir = desk.case.new_job_dir()
         job = Job(job_id, "search", job_dir, f"search {len(ups)} photo(s)", total=len(ups))
-        inputs = [{"name": u.name, "sha256": u.sha256} for u in ups]
-
-        def run(j: Job) -> dict[str, Any]:
-            out = work.search(j, desk.cfg, ups)
-            verdicts = [{"name": p["name"], "sha256": p["sha256"], "decision": p["decision"]} for p in out["photos"]]
-            desk.case.audit("search done", "desk", inputs, {"job": j.id, "verdicts": verdicts})
-            return out
-
-        desk.case.audit("search", _client(request), inputs, {"job": job_id})
-        desk.runner.submit(job, run)
-        return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+        return desk.start(
+            request,
+            job,
+            [{"name": u.name, "sha256": u.sha256} for u in ups],
+            lambda j: work.search(j, desk.cfg, ups),
+            lambda out: {"verdicts": [{k: p[k] for k in ("name", "sha256", "decision")} for p in out["photos"]]},
+        )
 
     @app.get("/reverse", response_class=HTMLResponse)
     def reverse_form(request: Request) -> HTMLResponse:
@@ -194,17 +212,13 @@ def create_app(cfg: DictConfig) -> FastAPI:
         source = desk.case.confine(folder)
         job_id, job_dir = desk.case.new_job_dir()
         job = Job(job_id, "reverse", job_dir, f"reverse search of {camera}")
-        inputs = [{"camera": camera, "folder": str(source)}]
-
-        def run(j: Job) -> dict[str, Any]:
-            out = work.reverse(j, desk.cfg, camera, source)
-            matches = [r["path"] for r in out["rows"] if r["decision"] == "match"]
-            desk.case.audit("reverse done", "desk", inputs, {"job": j.id, "matches": matches})
-            return out
-
-        desk.case.audit("reverse", _client(request), inputs, {"job": job_id})
-        desk.runner.submit(job, run)
-        return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+        return desk.start(
+            request,
+            job,
+            [{"camera": camera, "folder": str(source)}],
+            lambda j: work.reverse(j, desk.cfg, camera, source),
+            lambda out: {"matches": [r["path"] for r in out["rows"] if r["decision"] == "match"]},
+        )
 
     @app.get("/jobs/{job_id}", response_class=HTMLResponse)
     def job_page(request: Request, job_id: str) -> HTMLResponse:
@@ -265,7 +279,11 @@ def _report(request: Request, desk: Desk, job_id: str, name: str, media: str) ->
     if job.kind != "search" or job.status != "done" or not file.is_file():
         raise HTTPException(404, "the report is written when a search has finished")
     desk.case.audit("report", _client(request), [{"job": job_id}], {"file": name})
-    return FileResponse(file, media_type=media, filename=f"case-{job_id}{Path(name).suffix}")
+    # the HTML opens in the browser (it stands alone: save it from there), the PDF downloads
+    disposition = "inline" if name == HTML_NAME else "attachment"
+    return FileResponse(
+        file, media_type=media, filename=f"case-{job_id}{Path(name).suffix}", content_disposition_type=disposition
+    )
 
 
 def _thumbnail(path: Path) -> bytes:

@@ -34,8 +34,10 @@ def link_photos(uploads: list[Upload], folder: Path) -> dict[str, str]:
     name it was uploaded as (what the report shows)."""
     folder.mkdir(parents=True, exist_ok=True)
     names = {}
-    for u in uploads:
-        target = folder / u.path.name
+    for k, u in enumerate(uploads):
+        # the upload order, then the name it came with made safe for a file name (figures and logs show it)
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(u.name).stem)[:60]
+        target = folder / f"{k:04d}-{stem}{u.path.suffix}"
         if not target.exists():
             try:
                 os.link(u.path, target)

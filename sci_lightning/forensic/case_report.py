@@ -11,7 +11,6 @@ written to a temporary name and renamed, so a reader never sees half a report.
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import os
 import platform
@@ -23,6 +22,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from sci_lightning.data.selection import sha256_file
+
 HTML_NAME, PDF_NAME = "case_report.html", "case_report.pdf"
 UNKNOWN_MEANS = (
     '"Unknown" means that no camera in the reference set is supported by the evidence at the stated error rate: '
@@ -30,18 +31,6 @@ UNKNOWN_MEANS = (
     "(strong compression, heavy resizing, a very dark or saturated scene) to be found. It is not evidence that any "
     "particular camera did not take the photo."
 )
-
-
-def sha256_of(path: str | Path) -> str:
-    """The file's SHA-256 (hex), or "" if it cannot be read."""
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError:
-        return ""
-    return h.hexdigest()
 
 
 def software() -> dict[str, str]:
@@ -83,7 +72,7 @@ def _model(
             {
                 "n": i + 1,
                 "name": names.get(v["path"], Path(v["path"]).name),
-                "sha256": v.get("sha256") or sha256_of(v["path"]),
+                "sha256": v.get("sha256") or sha256_file(v["path"]),
                 "decision": v["decision"],
                 "ranked": [(c, f"{s:.4g}") for c, s in v["ranked"]],
                 "detail": _plain(v.get("detail", "")),
