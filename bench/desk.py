@@ -30,6 +30,7 @@ from PIL import Image
 
 from sci_lightning.desk.app import create_app
 from sci_lightning.library.actions import search
+from sci_lightning.run.serve import freeze_heap
 
 from common import machine_line
 from library_search import build
@@ -61,6 +62,7 @@ def serve(cfg) -> tuple[str, object]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = create_app(cfg)
+    freeze_heap()  # as serve.py does
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:

@@ -217,6 +217,16 @@ def test_oversized_uploads_and_folders_outside_the_roots_are_refused(tmp_path):
     assert FingerprintLibrary(tmp_path / "lib").names() == []
 
 
+def test_nothing_is_written_outside_the_library_and_the_case_folder(desk):
+    client, tmp = desk
+    _search(client, [("inside.jpg", _jpeg("A", "A1", 90))])
+    case = client.app.state.desk.case.root
+    assert client.app.state.desk.cfg.paths.cache_dir == str(case / "cache")  # the residual store too
+    assert any((case / "cache").rglob("*.npz"))
+    # beside the library and the case: only what this test module's command-line comparison writes itself
+    assert {p.name for p in tmp.iterdir()} <= {"lib", "case", "photos", "run", "cli_photos", "cli_out", "cache"}
+
+
 def test_audit_log_records_every_action_with_input_hashes(desk):
     client, _ = desk
     job_id, job = _search(client, [("audited.jpg", _jpeg("C", "C1", 80))])

@@ -6,6 +6,7 @@ fail under ``CI=true``. ``SCI_DESK_SCREENSHOT=FILE`` keeps a screenshot of the r
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import time
@@ -132,3 +133,5 @@ def test_enrol_search_see_ranking_and_heat_map_download_report(site, browser):
     assert browser.execute_script(
         "return document.images.length && [...document.images].every(i => i.naturalWidth > 0)"
     )
+    printed = base64.b64decode(browser.print_page())  # the report prints (Chromium's own print to PDF)
+    assert printed[:5] == b"%PDF-" and len(printed) > 20_000

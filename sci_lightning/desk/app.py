@@ -39,9 +39,10 @@ class Desk:
     def __init__(self, cfg: DictConfig) -> None:
         # resolved once, here: jobs run on another thread, where Hydra's resolvers (${hydra:...}) are not at hand
         cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-        self.cfg = cfg
         serve = cfg.serve
         self.case = CaseFolder(serve.case_dir or Path(cfg.paths.output_dir) / "case", serve.roots, _bytes(serve))
+        cfg.paths.cache_dir = str(self.case.root / "cache")  # residuals too stay in the case folder
+        self.cfg = cfg
         self.max_files = int(serve.max_files)
         self.runner = JobRunner()
         self.library_path = str(cfg.library.path)

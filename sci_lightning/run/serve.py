@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 from typing import Any
@@ -25,6 +26,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if not _loopback(host):
         log.warning("serve.host=%s: the desk is reachable from other machines (it has no login)", host)
     app = create_app(cfg)
+    freeze_heap()
     log.info(
         "examiner's desk on http://%s:%d (library %s, case folder %s)",
         host,
@@ -34,6 +36,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
     uvicorn.run(app, host=host, port=port, log_level="info")
     return {"action": "serve", "host": host, "port": port}
+
+
+def freeze_heap() -> None:
+    """Move everything imported so far out of the cyclic garbage collector's reach (:func:`gc.freeze`).
+
+    Without it, a full collection every so often walks the ~350 000 objects that numpy, SciPy, Hydra and the app
+    hold and pauses a page for 200-700 ms (bench/desk.py: the camera list with 1 000 cameras, 6 requests in 100
+    over 200 ms); with it, none of 200 took more than 54 ms."""
+    gc.collect()
+    gc.freeze()
 
 
 def _loopback(host: str) -> bool:
