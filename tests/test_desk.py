@@ -240,6 +240,20 @@ def test_audit_log_records_every_action_with_input_hashes(desk):
     assert page.status_code == 200 and "search done" in page.text
 
 
+def test_a_new_desk_creates_its_library_and_enrols_from_a_folder_under_the_roots(tmp_path):
+    client = TestClient(create_app(desk_config(tmp_path)))  # no library there yet: an empty one is made
+    assert "0 cameras" in client.get("/cameras").text
+    folder = tmp_path / "photos" / "refs"
+    for k in range(6):
+        write_jpeg(folder / f"r{k}.jpg", camera_image("A", "A1", k))
+    r = client.post("/enrol", data={"camera": "A1", "device": "A", "folder": str(folder)}, follow_redirects=False)
+    assert r.status_code == 303
+    job = client.app.state.desk.runner.wait(r.headers["location"].rsplit("/", 1)[1])
+    assert job.status == "done", job.error
+    page = client.get("/cameras/A1").text
+    assert page.count('class="sha"') == 1 + 6 and str(folder / "r0.jpg") in page  # fingerprint + 6 photos
+
+
 def test_serve_config_is_validated(tmp_path):
     with pytest.raises(SCIConfigError, match="serve.port"):
         desk_config(tmp_path, "serve.port=0")

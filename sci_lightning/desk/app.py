@@ -46,7 +46,9 @@ class Desk:
         self.max_files = int(serve.max_files)
         self.runner = JobRunner()
         self.library_path = str(cfg.library.path)
-        open_library(cfg)  # the library must open (and be of this residual setting) before the desk serves it
+        if not (Path(self.library_path).expanduser() / "catalogue.sqlite").is_file():
+            log.warning("no library at %s: creating an empty one (enrol cameras from the desk)", self.library_path)
+        open_library(cfg, create=True)  # it must open (and be of this residual setting) before the desk serves it
 
     def library(self):
         return open_library(self.cfg)  # a fresh reader per page: it sees every committed enrolment

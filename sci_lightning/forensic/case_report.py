@@ -15,6 +15,7 @@ import html
 import os
 import platform
 import re
+import subprocess
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,10 +35,26 @@ UNKNOWN_MEANS = (
 
 
 def software() -> dict[str, str]:
-    """The software that produced a report: package version, Python, platform."""
+    """The software that produced a report: package version (and the git commit of a checkout), Python, platform."""
     from sci_lightning import __version__
 
-    return {"sci-lightning": __version__, "python": platform.python_version(), "platform": platform.platform()}
+    version = __version__
+    try:  # a source checkout (how the project is run): the exact commit, "+changes" if the tree differs from it
+        repo = Path(__file__).resolve().parents[2]
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if head.returncode == 0:
+            version += f" (commit {head.stdout.strip()}{' +changes' if dirty.stdout.strip() else ''})"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"sci-lightning": version, "python": platform.python_version(), "platform": platform.platform()}
 
 
 def _inline(text: str) -> str:
@@ -145,7 +162,7 @@ def _pdf(model: dict[str, Any]) -> bytes:
     text("How the verdicts were decided", 11, True)
     for line in model["header"]:
         if line.strip():
-            text(_plain(line))
+            text("• " + _plain(line[2:]) if line.startswith("- ") else _plain(line))
     text("What “unknown” means", 11, True)
     text(model["unknown_means"])
     text("Settings", 11, True)
