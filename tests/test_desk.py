@@ -118,6 +118,17 @@ def test_search_ranks_the_true_camera_with_heat_map_and_a_report_that_stands_alo
     assert pdf[:5] == b"%PDF-" and _pdf_images(pdf) == 2  # every heat map in the PDF
 
 
+def test_a_heic_photo_is_searched_like_a_jpeg(desk):
+    client, _ = desk
+    buf = io.BytesIO()
+    Image.fromarray(camera_image("C", "C1", 95)).save(buf, format="HEIF", quality=95)
+    job_id, job = _search(client, [("iphone.HEIC", buf.getvalue())])
+    assert job.status == "done", job.error
+    (photo,) = job.result["photos"]
+    assert photo["name"] == "iphone.HEIC" and photo["ranked"][0]["camera"] == "C1"
+    assert next(job.folder.joinpath("photos").iterdir()).suffix == ".heic"
+
+
 def _pdf_images(pdf: bytes) -> int:
     """Image XObjects in a PDF (fpdf2 writes them uncompressed at the object level)."""
     return len(re.findall(rb"/Subtype\s*/Image", pdf))
