@@ -303,6 +303,27 @@ def server(desk):
     stop()
 
 
+def test_pages_read_the_library_while_an_enrolment_writes_it(server):
+    base, client, _ = server
+    big = [("files", (f"d{k}.jpg", _big_jpeg(k), "image/jpeg")) for k in range(6)]
+    with httpx.Client(base_url=base, timeout=60) as c:
+        r = c.post("/enrol", data={"camera": "D1", "device": "D"}, files=big)
+        job_id = r.headers["location"].rsplit("/", 1)[1]
+        seen = set()
+        while c.get(f"/api/jobs/{job_id}").json()["status"] in ("queued", "running"):
+            page = c.get("/cameras")
+            assert page.status_code == 200  # never an error while the enrolment writes
+            seen.add("D1</a>" in page.text)
+        assert c.get(f"/api/jobs/{job_id}").json()["status"] == "done"
+        assert "D1</a>" in c.get("/cameras").text and False in seen  # read before the new camera, then with it
+
+
+def _big_jpeg(k: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(camera_image("D", "D1", k, (768, 1024))).save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
 def test_twenty_concurrent_searches_none_lost_none_mixed_up(server):
     base, client, _ = server
     truth = {f"q{k}.jpg": CAMS[k % 3] for k in range(20)}
