@@ -4,6 +4,7 @@ heat map), reverse search, the audit log, and hostile inputs refused with a mess
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import socket
@@ -127,6 +128,25 @@ def test_a_heic_photo_is_searched_like_a_jpeg(desk):
     (photo,) = job.result["photos"]
     assert photo["name"] == "iphone.HEIC" and photo["ranked"][0]["camera"] == "C1"
     assert next(job.folder.joinpath("photos").iterdir()).suffix == ".heic"
+
+
+def test_two_uploads_of_the_same_name_keep_their_own_hash_and_verdict(desk):
+    client, _ = desk
+    a, b = _jpeg("A", "A1", 96), _jpeg("B", "B1", 96)
+    job_id, job = _search(client, [("same.jpg", a), ("same.jpg", b)])
+    assert job.status == "done", job.error
+    first, second = job.result["photos"]
+    assert first["sha256"] == hashlib.sha256(a).hexdigest() and second["sha256"] == hashlib.sha256(b).hexdigest()
+    assert (first["decision"], second["decision"]) == ("A1", "B1")
+
+
+def test_a_photo_of_a_camera_not_enrolled_is_unknown(desk):
+    client, _ = desk
+    job_id, job = _search(client, [("stranger.jpg", _jpeg("X", "X1", 5))])
+    assert job.status == "done", job.error
+    (photo,) = job.result["photos"]
+    assert photo["decision"] == "unknown" and photo["words"].startswith("Unknown")
+    assert "unknown" in client.get(f"/jobs/{job_id}/report.html").text
 
 
 def _pdf_images(pdf: bytes) -> int:

@@ -22,7 +22,7 @@ from PIL import Image
 
 from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.desk import work
-from sci_lightning.desk.casefile import CaseFolder, Rejected, Upload
+from sci_lightning.desk.casefile import CaseFolder, Rejected, Upload, safe_name
 from sci_lightning.desk.jobs import Job, JobRunner
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.forensic.case_report import HTML_NAME, PDF_NAME
@@ -152,8 +152,7 @@ def create_app(cfg: DictConfig) -> FastAPI:
         job_id, folder = desk.case.new_job_dir()
         target = desk.library().export(name, folder / "camera.npz")
         desk.case.audit("export", _client(request), [{"camera": name}], {"file": str(target)})
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        return FileResponse(target, filename=f"{safe}.npz", media_type="application/octet-stream")
+        return FileResponse(target, filename=f"{safe_name(name)}.npz", media_type="application/octet-stream")
 
     @app.get("/enrol", response_class=HTMLResponse)
     def enrol_form(request: Request) -> HTMLResponse:

@@ -48,6 +48,12 @@ def check_name(name: str) -> str:
     return name
 
 
+def safe_name(text: str) -> str:
+    """``text`` with every character but letters, digits, ``-``, ``_`` and ``.`` replaced by ``_``: a name the desk
+    may write (a linked photo, a download) that can never be a path."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
 class CaseFolder:
     """``serve.case_dir``: uploads, jobs and the audit log."""
 

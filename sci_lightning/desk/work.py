@@ -12,12 +12,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sci_lightning.desk.casefile import Upload
+from sci_lightning.desk.casefile import Upload, safe_name
 from sci_lightning.desk.jobs import Job
 from sci_lightning.forensic.decisions import UNKNOWN
 from sci_lightning.library import actions
-
-GEOMETRY = ("transform", "rotation", "mirror", "scale", "offset_y", "offset_x")
+from sci_lightning.library.reports import GEOMETRY_COLUMNS
 
 
 def job_config(base: DictConfig, **keys: Any) -> DictConfig:
@@ -29,35 +28,34 @@ def job_config(base: DictConfig, **keys: Any) -> DictConfig:
     return cfg
 
 
-def link_photos(uploads: list[Upload], folder: Path) -> dict[str, str]:
-    """The job's photos folder: each upload linked in (copied where links are not allowed); returns path -> the
-    name it was uploaded as (what the report shows)."""
+def link_photos(uploads: list[Upload], folder: Path) -> dict[str, Upload]:
+    """The job's photos folder: each upload linked in (copied where links are not allowed); returns the upload
+    behind each path there (its name is what the report shows; two uploads may share a name, never a path)."""
     folder.mkdir(parents=True, exist_ok=True)
-    names = {}
+    linked = {}
     for k, u in enumerate(uploads):
         # the upload order, then the name it came with made safe for a file name (figures and logs show it)
-        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(u.name).stem)[:60]
-        target = folder / f"{k:04d}-{stem}{u.path.suffix}"
+        target = folder / f"{k:04d}-{safe_name(Path(u.name).stem)[:60]}{u.path.suffix}"
         if not target.exists():
             try:
                 os.link(u.path, target)
             except OSError:
                 shutil.copyfile(u.path, target)
-        names[str(target)] = u.name
-    return names
+        linked[str(target)] = u
+    return linked
 
 
 def search(job: Job, base: DictConfig, uploads: list[Upload]) -> dict[str, Any]:
     """Search the uploaded photos against the library; the job's result is each photo's ranking and verdict."""
-    names = link_photos(uploads, job.folder / "photos")
+    linked = link_photos(uploads, job.folder / "photos")
     out = job.folder / "out"
     cfg = job_config(base, images=str(job.folder / "photos"), **{"paths.output_dir": str(out)})
     job.progress(0, len(uploads))
-    metrics = actions.search(cfg, progress=job.progress, names=names)
-    return {"metrics": metrics, "photos": read_search(out, names, {u.name: u.sha256 for u in uploads})}
+    metrics = actions.search(cfg, progress=job.progress, names={p: u.name for p, u in linked.items()})
+    return {"metrics": metrics, "photos": read_search(out, linked)}
 
 
-def read_search(out: Path, names: dict[str, str], sha_of: dict[str, str]) -> list[dict[str, Any]]:
+def read_search(out: Path, linked: dict[str, Upload]) -> list[dict[str, Any]]:
     """The search's result, photo by photo, from the files it wrote (``verdicts.csv``, ``search.csv``,
     ``verdicts/``): what the results page and the report show."""
     with (out / "verdicts.csv").open() as fh:
@@ -70,7 +68,8 @@ def read_search(out: Path, names: dict[str, str], sha_of: dict[str, str]) -> lis
     heat = sorted((out / "verdicts").glob("*.png")) if (out / "verdicts").is_dir() else []
     photos = []
     for i, v in enumerate(verdicts):
-        name = names.get(v["path"], Path(v["path"]).name)
+        upload = linked.get(v["path"])
+        name = upload.name if upload else Path(v["path"]).name
         ranked = rows.get(v["path"], [])
         top = ranked[0] if ranked else {}
         png = next((p for p in heat if p.name.startswith(f"{i + 1:04d}_")), None)
@@ -78,14 +77,14 @@ def read_search(out: Path, names: dict[str, str], sha_of: dict[str, str]) -> lis
             {
                 "index": i,
                 "name": name,
-                "sha256": sha_of.get(name, ""),
+                "sha256": upload.sha256 if upload else "",
                 "decision": v["decision"],
                 "words": in_words(v["decision"], top),
                 "ranked": [
                     {k: r.get(k, "") for k in ("camera", "device", "pce", "p_match", "log10_p_false_alarm")}
                     for r in ranked
                 ],
-                "geometry": {k: top.get(k, "") for k in GEOMETRY if top.get(k, "") != ""},
+                "geometry": {k: top.get(k, "") for k in GEOMETRY_COLUMNS if top.get(k, "") != ""},
                 "heat": png.name if png else None,
                 "path": v["path"],
             }
