@@ -232,10 +232,11 @@ def create_app(cfg: DictConfig) -> FastAPI:
 
     @app.get("/jobs/{job_id}/heat/{k}")
     def heat(job_id: str, k: int) -> FileResponse:
-        photo = _photo(desk.job(job_id), k)
+        job = desk.job(job_id)
+        photo = _photo(job, k)
         if not photo.get("heat"):
             raise HTTPException(404, "no heat map for this photo")
-        return FileResponse(desk.job(job_id).folder / "out" / "verdicts" / photo["heat"], media_type="image/png")
+        return FileResponse(job.folder / "out" / "verdicts" / photo["heat"], media_type="image/png")
 
     @app.get("/jobs/{job_id}/photo/{k}")
     def photo(job_id: str, k: int) -> Response:

@@ -103,7 +103,7 @@ def _model(
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "software": software(),
         "settings": settings,
-        "header": [line for line in header],
+        "header": list(header),
         "photos": photos,
         "score_name": score_name,
         "unknown_means": UNKNOWN_MEANS,

@@ -231,7 +231,7 @@ def _case_settings(
         "library": str(lib.path),
         "cameras in the library": len(lib.names()),
         "decision rule": rule,
-        "calibration": (cal or {}).get("source", "none kept with the library" if cal is None else "prnu.false_alarm"),
+        "calibration": cal.get("source", "prnu.false_alarm") if cal is not None else "none kept with the library",
         "noise residual": ", ".join(f"{k}={v}" for k, v in lib.residual.items()),
         "index": f"{lib.side} px sign-bit codes; shortlist {cfg.library.shortlist}, min_z {cfg.library.min_z}, "
         f"exhaustive {bool(cfg.library.exhaustive)}",

@@ -30,6 +30,7 @@ from sci_lightning.fingerprint.references import (
     selection_of,
 )
 from sci_lightning.fingerprint.scoring import search_of
+from sci_lightning.forensic.decisions import scored_photos
 from sci_lightning.forensic.report import finish_test
 from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.matcher import calibration
@@ -175,10 +176,10 @@ def _test(cfg: DictConfig, case: Case, fit_metrics: dict[str, float]) -> dict[st
     if cfg.eval.crop:
         require_scored(scored, paths)  # a crop size no photo can hold is the setting's fault: say so and stop
     all_scored, truth = scored, sel.split_labels("test")
-    keep = [i for i, s in enumerate(scored) if "reason" not in s]  # whole photos: one too small for a tile
-    skipped_now = [(paths[i], scored[i]["reason"]) for i in range(len(scored)) if i not in set(keep)]
-    for path, reason in skipped_now:  # (e.g. a crop60 copy of a small photo) is skipped, the run goes on
-        log.warning("skipped %s: %s", path, reason)
+    # whole photos: one too small for a tile (e.g. a crop60 copy of a small photo) is skipped and logged, the
+    # run goes on
+    skipped_now = [(r["path"], r["reason"]) for r in scored_photos(paths, scored)[1]]
+    keep = [i for i, s in enumerate(scored) if "reason" not in s]
     if not keep:
         raise SCIConfigError(
             "matcher.tile",
