@@ -23,8 +23,9 @@ from PIL import Image
 
 from sci_lightning.data.transforms import apply
 from sci_lightning.fingerprint.core import grey_of, noise_residual
-from sci_lightning.fingerprint.geometry import GeometrySettings, Query, Spectra, scale_search
+from sci_lightning.fingerprint.geometry import GeometrySettings, Query, Spectra
 from sci_lightning.fingerprint.scoring import Search, score_residual
+from sci_lightning.fingerprint.search import scale_search
 from sci_lightning.fingerprint.significance import log10_false_alarm
 
 from common import machine_line

@@ -10,15 +10,9 @@ from scipy.stats import norm
 
 from sci_lightning.data.transforms import apply
 from sci_lightning.fingerprint.core import estimate_fingerprint, grey_of, noise_residual
-from sci_lightning.fingerprint.geometry import (
-    GeometrySettings,
-    Query,
-    Spectra,
-    orient_to_photo,
-    orient_to_sensor,
-    search_photo,
-)
+from sci_lightning.fingerprint.geometry import GeometrySettings, Query, Spectra, orient_to_photo, orient_to_sensor
 from sci_lightning.fingerprint.scoring import Search, score_residual
+from sci_lightning.fingerprint.search import search_photo
 from sci_lightning.fingerprint.significance import false_alarm, log10_false_alarm, pce_bar
 
 H, W = 320, 400  # not square: a turn by 90 degrees changes the shape, as on a phone

@@ -11,6 +11,8 @@ so every method is measured under the same transforms.
 | ``scale50`` | half each side, Lanczos | JPEG 90 |
 | ``social1600`` | long side 1600 px (aspect kept), Lanczos | JPEG 80 |
 | ``cropscale`` | ``crop60``, then 0.7 x each side, Lanczos | JPEG 90 |
+| ``camera_medium`` | a "medium" size setting: 0.64 x, each side rounded to 16 px (axes scale differently) | JPEG 92 |
+| ``camera_169`` | a "16:9" mode: the central 16:9 band, then 0.75 x, each side rounded to 8 px, Lanczos | JPEG 92 |
 
 The offset of a crop comes from a generator seeded by ``seed`` and the photo's SHA-256, so a photo gets the same
 crop in every run and every method. Copies are kept under ``<cache_dir>/transformed/<name>-<seed>/`` (written to
@@ -34,11 +36,24 @@ from PIL import Image
 
 from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.data.selection import Selection, questioned_files, sha256_file
+from sci_lightning.data.size_settings import camera_setting
 from sci_lightning.errors import SCIConfigError
 
 log = logging.getLogger(__name__)
 
-TRANSFORMS = ("none", "rot90", "rot180", "rot270", "mirror", "crop60", "scale50", "social1600", "cropscale")
+TRANSFORMS = (
+    "none",
+    "rot90",
+    "rot180",
+    "rot270",
+    "mirror",
+    "crop60",
+    "scale50",
+    "social1600",
+    "cropscale",
+    "camera_medium",
+    "camera_169",
+)
 CROP_FRACTION = 0.6
 VERSION = 1
 
@@ -81,7 +96,11 @@ def _resize(img: Image.Image, scale: float) -> Image.Image:
     return img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
 
 
-QUALITY = {"crop60": 97, "scale50": 90, "social1600": 80, "cropscale": 90}  # JPEG; the others are saved losslessly
+QUALITY = {"crop60": 97, "scale50": 90, "social1600": 80, "cropscale": 90, "camera_medium": 92, "camera_169": 92}
+# JPEG; the others are saved losslessly
+
+# A camera's own size settings: its resampler rounds each side to its block size, so the two axes scale differently
+SETTINGS = {"camera_medium": (0.64, 16, None), "camera_169": (0.75, 8, 16 / 9)}  # scale, rounding (px), band
 
 
 def _geometric(img: np.ndarray, name: str, digest: str, seed: int) -> tuple[np.ndarray, Applied]:
@@ -93,6 +112,9 @@ def _geometric(img: np.ndarray, name: str, digest: str, seed: int) -> tuple[np.n
         return np.ascontiguousarray(img[:, ::-1]), Applied(mirror=True)
     pil = Image.fromarray(img)
     oy = ox = 0
+    if name in SETTINGS:
+        pil, oy, ox, scale = camera_setting(pil, *SETTINGS[name])
+        return np.asarray(pil), Applied(0, False, oy, ox, scale, QUALITY[name])
     if name in ("crop60", "cropscale"):
         oy, ox, ch, cw = _crop_offset(img.shape[:2], digest, seed)
         pil = pil.crop((ox, oy, ox + cw, oy + ch))

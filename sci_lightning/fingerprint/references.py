@@ -26,6 +26,7 @@ from sci_lightning.fingerprint.core import (
     grey_of,
     intensity_weight,
 )
+from sci_lightning.fingerprint.quality import Quality, fingerprint_quality
 from sci_lightning.fingerprint.residuals import ResidualStore
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,12 @@ def _load_common(paths: list[str], max_side: int | None = None) -> list[tuple[st
     return [(p, crop_center(i, h, w)) for p, i in imgs]
 
 
-def fingerprint_and_photos(paths: list[str], residuals: ResidualStore) -> tuple[np.ndarray, list[str]]:
-    """One camera's fingerprint from its reference photos (centre-cropped to their common size) and the photos
-    it was estimated from (the readable ones, in order)."""
+def fingerprint_and_photos(paths: list[str], residuals: ResidualStore) -> tuple[np.ndarray, list[str], Quality]:
+    """One camera's fingerprint from its reference photos (centre-cropped to their common size), the photos it
+    was estimated from (the readable ones, in order) and its :class:`~.quality.Quality`."""
     imgs = _load_common(paths)
-    return fingerprint_from_residuals((residuals.residual(p, i), grey_of(i)) for p, i in imgs), [p for p, _ in imgs]
+    k = fingerprint_from_residuals((residuals.residual(p, i), grey_of(i)) for p, i in imgs)
+    return k, [p for p, _ in imgs], fingerprint_quality(k, (grey_of(i) for _, i in imgs))
 
 
 def fingerprint_of(paths: list[str], residuals: ResidualStore) -> np.ndarray:
@@ -81,11 +83,26 @@ def fingerprint_of(paths: list[str], residuals: ResidualStore) -> np.ndarray:
     return fingerprint_and_photos(paths, residuals)[0]
 
 
-def fingerprints_of(records: list, residuals: ResidualStore, workers: int, what: str) -> dict[str, np.ndarray]:
-    """One fingerprint per camera of ``records`` (estimated in parallel over cameras)."""
+def _estimate(paths: list[str], residuals: ResidualStore) -> tuple[np.ndarray, Quality]:
+    k, _, quality = fingerprint_and_photos(paths, residuals)
+    return k, quality
+
+
+def fingerprints_of(
+    records: list, residuals: ResidualStore, workers: int, what: str, quality: dict[str, Quality] | None = None
+) -> dict[str, np.ndarray]:
+    """One fingerprint per camera of ``records`` (estimated in parallel over cameras); each one's quality is
+    put in ``quality`` when a dict is given (and logged when it warns)."""
     cameras = sorted({r.camera for r in records})
     jobs = [[str(r.path) for r in records if r.camera == cam] for cam in cameras]
-    return dict(zip(cameras, parallel_map(partial(fingerprint_of, residuals=residuals), jobs, workers, what)))
+    out = {}
+    for cam, (k, q) in zip(cameras, parallel_map(partial(_estimate, residuals=residuals), jobs, workers, what)):
+        out[cam] = k
+        if quality is not None:
+            quality[cam] = q
+            if q.warnings():
+                log.warning("fingerprint of %s: %s", cam, "; ".join(q.warnings()))
+    return out
 
 
 def shared_crops(shape: tuple[int, int], fingerprints: list[np.ndarray], crop: int, n: int | None) -> tuple:

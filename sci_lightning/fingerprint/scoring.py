@@ -13,19 +13,13 @@ import scipy.fft
 
 from sci_lightning.data.build import parallel_map
 from sci_lightning.fingerprint.core import block_ncc, crop_center, ncc, pce, plane_pce
-from sci_lightning.fingerprint.geometry import (
-    GeometrySettings,
-    Match,
-    Query,
-    Spectra,
-    fingerprint_in_photo,
-    hypotheses,
-    search_photo,
-    stages,
-)
+from sci_lightning.fingerprint.geometry import GeometrySettings, Match, Query, Spectra
+from sci_lightning.fingerprint.hypotheses import hypotheses
+from sci_lightning.fingerprint.null import Tail, plane_tail
 from sci_lightning.fingerprint.references import shared_crops
 from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.fingerprint.significance import judged, photo_log10_pfa
+from sci_lightning.fingerprint.search import DECOYS, fingerprint_in_photo, measured_null, search_photo, stages
+from sci_lightning.fingerprint.significance import grid_pce, judged, photo_log10_pfa
 
 # Fingerprint spectra at each size, kept per process between photos (keyed by content: a stale entry cannot match)
 _SPECTRA = Spectra()
@@ -67,10 +61,43 @@ class _Residual:
 
     def scores(self, ki: np.ndarray) -> tuple[float, float]:
         """``_frame_scores(ki, r)``."""
+        return self.plane(ki)[:2]
+
+    def plane(self, ki: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """PCE, NCC and the correlation plane (every circular shift) of the aligned pair."""
         a = np.asarray(ki, np.float64) - np.mean(ki)
         xc = scipy.fft.irfft2(scipy.fft.rfft2(a, workers=-1) * self.fb, s=a.shape, workers=-1)
         denom = np.sqrt((a * a).sum() * self.bb)
-        return plane_pce(xc, (0, 0)), float((a * self.b).sum() / denom) if denom > 0 else 0.0
+        return plane_pce(xc, (0, 0)), float((a * self.b).sum() / denom) if denom > 0 else 0.0, xc
+
+
+def _aligned(
+    w: np.ndarray, grey: np.ndarray, fingerprints: dict[str, np.ndarray], exclude: bool = True
+) -> dict[str, tuple[Match, Tail]]:
+    """Each camera compared as stored (centred on the area it shares with the photo), exactly as without a search,
+    with its plane's tail (the peak's window left out when ``exclude``; a decoy's plane is kept whole). The match
+    carries its peak's PCE against the energy of its own JPEG-grid class too (``judged_pce``): what the measured
+    null, counted on the grid classes, is compared with."""
+    out, shared = {}, {}
+    for c, k in fingerprints.items():
+        h, wd = min(k.shape[0], w.shape[0]), min(k.shape[1], w.shape[1])
+        if (h, wd) not in shared:
+            shared[(h, wd)] = _Residual(crop_center(w, h, wd))
+        pce_value, ncc_value, xc = shared[(h, wd)].plane(crop_center(k, h, wd) * crop_center(grey, h, wd))
+        m = Match(pce_value, 1, "aligned", ncc=ncc_value)
+        m.judged_pce = grid_pce(xc, (0, 0))
+        out[c] = (m, plane_tail(xc, exclude=(0, 0) if exclude else None))
+    return out
+
+
+def _aligned_null(
+    w: np.ndarray, grey: np.ndarray, name: str, k: np.ndarray, m: Match, tails: dict[str, Tail], g: GeometrySettings
+) -> None:
+    """The measured null of an aligned match (:mod:`.null`): its own plane and its decoys' (the fingerprint
+    mirrored and flipped, compared as stored)."""
+    decoys = [t for _, t in _aligned(w, grey, {d: f(k) for d, f in DECOYS.items()}, exclude=False).values()]
+    decoys = decoys if g.decoys and not g.mirror else []
+    m.null, m.null_sources = measured_null([tails[name]], decoys)
 
 
 def score_image(
@@ -162,29 +189,40 @@ def _searched(
 
     Cameras whose frame is the photo's size, or that no searched hypothesis could hold, are first compared as
     stored, exactly as without a search (the fast path: one hypothesis each); the others only by the search, since
-    their centred comparison is not a hypothesis anyone believes (a turned or cropped photo). ``auto`` searches
-    only when no aligned peak clears the bar, stops at the first orientation where one does, and keeps a searched
-    peak over an aligned one only if it clears the bar; ``full`` searches every hypothesis and keeps each camera's
-    highest. Each camera's score carries the number of hypotheses it is the best of; ``hypotheses`` counts every
-    one tested for the photo (all cameras): the verdict's false-alarm probability is taken over all of them."""
+    their centred comparison is not a hypothesis anyone believes (a turned or cropped photo). A camera whose peak
+    clears the bar by the Gaussian tail is judged again against the null measured on its decoys and impostors
+    (:mod:`.null`). ``auto`` searches only when no aligned peak clears the bar, stops after the first stage where
+    one does, and keeps a searched peak over an aligned one only if it clears the bar; ``full`` searches every
+    hypothesis and keeps each camera's highest. Each camera's score carries the number of hypotheses it is the
+    best of; ``hypotheses`` counts every one tested for the photo (all cameras)."""
     cameras = sorted(fingerprints)
     g, auto = search.geometry, search.geometry.mode == "auto"
     n_stages, stop = stages(g), search.stop if search.stop is not None else -np.inf
     first = [
         c for c in cameras if fingerprints[c].shape == w.shape or not hypotheses(w.shape, fingerprints[c].shape, g)
     ]
-    matches = {}
-    if first:
-        aligned = score_residual(w, grey, {c: fingerprints[c] for c in first})
-        matches = {c: Match(aligned["scores"][c][0], 1, "aligned", ncc=aligned["scores"][c][1]) for c in first}
-    n_total = len(first)
 
     def lp(m: Match) -> float:
-        return judged(m.pce, m.n, n_stages, len(cameras))
+        return judged(m.log10_pfa(), n_stages, len(cameras))
 
-    if len(first) < len(cameras) or not auto or min(map(lp, matches.values()), default=0.0) > stop:
+    aligned = _aligned(w, grey, {c: fingerprints[c] for c in first})
+    tails = {c: t for c, (_, t) in aligned.items()}
+    matches = {c: m for c, (m, _) in aligned.items()}
+    for c, m in matches.items():
+        if g.decoys and lp(m) <= stop:
+            _aligned_null(w, grey, c, fingerprints[c], m, tails, g)
+    n_total = len(first)
+    # auto: a camera compared as stored that clears the bar under its measured null ends it (the others are then
+    # compared as stored too, below); otherwise every camera of another size is searched
+    if not auto or min(map(lp, matches.values()), default=0.0) > stop:
         found, n = search_photo(
-            Query(w, grey), fingerprints, g, _SPECTRA, stop if auto else None, dict.fromkeys(first, 1)
+            Query(w, grey),
+            fingerprints,
+            g,
+            _SPECTRA,
+            search.stop,
+            dict.fromkeys(first, 1),
+            early=auto,
         )
         n_total += n
         for c, m in found.items():
@@ -195,15 +233,17 @@ def _searched(
                 matches[c] = m
     rest = [c for c in cameras if c not in matches]  # the search stopped before reaching them: as stored
     if rest:
-        aligned = score_residual(w, grey, {c: fingerprints[c] for c in rest})
-        matches.update({c: Match(aligned["scores"][c][0], 1, "aligned", ncc=aligned["scores"][c][1]) for c in rest})
+        matches.update({c: m for c, (m, _) in _aligned(w, grey, {c: fingerprints[c] for c in rest}).items()})
         n_total += len(rest)
     scores = {c: (matches[c].pce, matches[c].ncc) for c in cameras}
     out: dict[str, Any] = {
         "scores": scores,
         "crop_scores": np.array([[scores[c] for c in cameras]]),
         "cameras": cameras,
-        "geometry": {c: {**matches[c].describe(), "log10_pfa": matches[c].log10_pfa()} for c in cameras},
+        "geometry": {
+            c: {**matches[c].describe(), "log10_pfa": matches[c].log10_pfa(), "null_sources": matches[c].null_sources}
+            for c in cameras
+        },
         "hypotheses": n_total,
         "family": len(cameras),
         "stages": n_stages,
@@ -240,7 +280,7 @@ def add_heat(out: dict[str, Any], w: np.ndarray, grey: np.ndarray, fingerprints:
         heat = score_residual(w, grey, {top: fingerprints[top]}, heat_block)
         out.update(heat_camera=top, heat_map=heat["heat_map"], heat_origin=heat["heat_origin"])
     else:
-        k_photo = fingerprint_in_photo(m, top, fingerprints[top], _SPECTRA)
+        k_photo = fingerprint_in_photo(m, top, fingerprints[top], _SPECTRA, w.shape)
         out.update(heat_camera=top, heat_map=block_ncc(k_photo * grey, w, heat_block), heat_origin=(0, 0))
 
 

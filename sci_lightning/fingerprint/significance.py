@@ -42,6 +42,18 @@ def any_of(log10_p: float, k: int) -> float:
     return math.log10(-math.expm1(k * math.log1p(-p))) if p < 1 else 0.0
 
 
+def sci(log10_value: float, digits: int = 3) -> str:
+    """``10^log10_value`` in scientific notation from its logarithm, so a probability far below a float's range
+    reads ``1.78e-562``, never ``0``."""
+    if not math.isfinite(log10_value):
+        return "0" if log10_value < 0 else "inf"
+    exponent = math.floor(log10_value)
+    mantissa = 10.0 ** (log10_value - exponent)
+    if round(mantissa, digits - 1) >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    return f"{mantissa:.{digits - 1}f}e{exponent:+03d}"
+
+
 def false_alarm(pce: float, n: int) -> float:
     """``1 - (1 - Q(sqrt(PCE)))^n`` (0.0 where it underflows; see :func:`log10_false_alarm`)."""
     return 10.0 ** log10_false_alarm(pce, n)
@@ -78,20 +90,21 @@ def grid_pce(plane: np.ndarray, peak: tuple[int, int], exclude: int = 11, period
     return float(np.sign(value) * value * value / energy) if energy > 0 else 0.0
 
 
-def judged(pce: float, n: int, n_stages: int, n_cameras: int) -> float:
-    """log10 false-alarm probability of a photo's best peak: among the ``n`` hypotheses its camera had tested
-    when it was found, times the stages, combined over the cameras compared."""
-    return any_of(log10_false_alarm(pce, n) + math.log10(max(n_stages, 1)), n_cameras)
+def judged(log10_own: float, n_stages: int, n_cameras: int) -> float:
+    """log10 false-alarm probability of a photo's best peak: its own (among the hypotheses its camera had tested
+    when it was found, under the Gaussian or the measured null), times the stages, combined over the cameras
+    compared."""
+    return any_of(log10_own + math.log10(max(n_stages, 1)), n_cameras)
 
 
 def photo_log10_pfa(scored: dict[str, Any]) -> dict[str, float]:
-    """Each camera's peak as the photo's answer (:func:`judged`): its
-    false-alarm probability among the hypotheses its camera had tested when it was found, times the search's
-    stages, combined over the ``family`` of cameras the photo was compared with (the library: all of them). A
-    photo scored without a search counts one hypothesis per camera and one stage."""
+    """Each camera's peak as the photo's answer (:func:`judged`): its own false-alarm probability (``log10_pfa``
+    of its geometry: measured on its decoys and impostors where it could be named, else Gaussian), times the
+    search's stages, combined over the ``family`` of cameras the photo was compared with (the library: all of
+    them). A photo scored without a search counts one hypothesis per camera and one stage."""
     family, n_stages = int(scored.get("family", len(scored["scores"]))), int(scored.get("stages", 1))
     geometry = scored.get("geometry", {})
     return {
-        c: judged(p, geometry[c]["hypotheses"] if c in geometry else 1, n_stages, family)
+        c: judged(geometry[c]["log10_pfa"] if c in geometry else log10_false_alarm(p, 1), n_stages, family)
         for c, (p, _) in scored["scores"].items()
     }

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from sci_lightning.fingerprint.significance import photo_log10_pfa
+from sci_lightning.fingerprint.significance import photo_log10_pfa, sci
 from sci_lightning.forensic.decisions import UNKNOWN, best_per_class, photo_verdicts
 
 DEFAULT_SLOPE = 1.0
@@ -116,11 +116,11 @@ def uncalibrated(alpha: float, target: float) -> dict[str, Any]:
 
 def describe(cal: dict[str, Any]) -> list[str]:
     """The report's lines on how verdicts were decided."""
-    bar = 10 ** cal["log10_bar"]
+    bar = sci(cal["log10_bar"])
     lines = [
         f"- A camera is named only if the false-alarm probability of its peak (among the positions, turns and "
         f"sizes searched for its camera by the stage it was found in, times the search's stages, over every "
-        f"camera compared) is at most **{bar:.3g}** "
+        f"camera compared) is at most **{bar}** "
         f"(prnu.false_alarm = {cal['false_alarm']:g}"
         + ("; lowered by the case's impostor searches)." if cal["lowered_by_impostors"] else ").")
     ]
@@ -157,9 +157,11 @@ def searched_verdicts(
     bar, slope = cal["log10_bar"], cal["slope"]
 
     def verdict(path: str, s: dict[str, Any]) -> dict[str, Any]:
-        n = int(s["hypotheses"])
+        n = int(s.get("hypotheses", 0))
         best = best_per_class(photo_log10_pfa(s), camera_class, classes, lower=True)  # class -> (log10 P_FA, cam)
         order = sorted(best, key=lambda c: best[c][0])
+        if not order:
+            return unplaceable(path, s)
         top_lp, top_cam = best[order[0]]
         g = s["geometry"][top_cam]
         return {
@@ -179,13 +181,42 @@ def searched_verdicts(
             "heat_camera": s.get("heat_camera"),
             "detail": (
                 f"Best peak: {top_cam}, PCE {s['scores'][top_cam][0]:.1f}, found as {describe_transform(g)}; "
-                f"false-alarm probability 10^{top_lp:.2f} (the best of {g['hypotheses']:,} hypotheses for this "
-                f"camera, {s.get('stages', 1)} search stages, {s.get('family', '?')} cameras compared; "
-                f"{n:,} hypotheses searched in all; bar 10^{bar:.2f})."
+                f"false-alarm probability {sci(top_lp)} (the best of {g['hypotheses']:,} hypotheses for this "
+                f"camera, {null_words(g)}, {s.get('stages', 1)} search stages, {s.get('family', '?')} cameras "
+                f"compared; {n:,} hypotheses searched in all; bar {sci(bar)})."
             ),
         }
 
     return photo_verdicts(paths, scored, truth, verdict)
+
+
+def null_words(g: dict[str, Any]) -> str:
+    """How the null of a camera's peak was set, in words (the report says it for every photo)."""
+    if g.get("null_sources"):
+        return f"judged against the null measured on {g['null_sources']}"
+    return "judged against the Gaussian null (its peak did not reach the bar, so no decoys were searched)"
+
+
+def unplaceable(path: str, s: dict[str, Any]) -> dict[str, Any]:
+    """The verdict of a photo no camera could be compared with (larger than every frame, in every orientation
+    searched, or smaller than any search allows): unknown, and why."""
+    shape = s.get("shape")
+    size = f"{shape[1]}x{shape[0]} px " if shape else ""
+    return {
+        "path": path,
+        "ranked": [],
+        "decision": UNKNOWN,
+        "pce": {},
+        "columns": {"pce": "", "hypotheses": 0, "hypotheses_searched": 0, "log10_p_false_alarm": ""},
+        "heat_map": None,
+        "heat_origin": None,
+        "heat_camera": None,
+        "detail": (
+            f"No camera was compared: the photo ({size.strip() or 'its size'}) fits no enrolled camera's frame in any "
+            "orientation searched (a camera's photos are never larger than its sensor), so none of them can have "
+            "taken it as it is."
+        ),
+    }
 
 
 def describe_transform(g: dict[str, Any]) -> str:

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from sci_lightning.fingerprint.core import HEAT_BLOCK
+from sci_lightning.fingerprint.quality import CLEAN_LEAK
+from sci_lightning.fingerprint.significance import sci
 from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.calibration import fit_platt, platt_probability
 from sci_lightning.forensic.case_report import write_case_report
@@ -64,8 +66,8 @@ def calibrate_searched(runs: dict[str, Any], alpha: float, target: float) -> dic
         runs["genuine"], runs["impostor_pairs"], runs["impostor_searches"], alpha, target, runs["n_images"]
     )
     log.info(
-        "false-alarm bar 10^%.2f (prnu.false_alarm %g): %d of %d impostor searches named a camera there",
-        cal["log10_bar"],
+        "false-alarm bar %s (prnu.false_alarm %g): %d of %d impostor searches named a camera there",
+        sci(cal["log10_bar"]),
         alpha,
         cal["n_impostor_named"],
         cal["n_impostor_searches"],
@@ -135,10 +137,12 @@ def write_pce_report(
     max_heatmaps: int,
     decided_by: str,
     case: dict[str, Any] | None = None,
+    fingerprints: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``verdicts.csv``, ``verdict_report.md``, heat maps and (calibrated) ``calibration.json`` /
     ``reliability.png``; ``decided_by`` opens the report (what produced the fingerprints and scores). With ``case``
-    (``settings``, ``names``): the self-contained case report too (:mod:`.case_report`)."""
+    (``settings``, ``names``): the self-contained case report too (:mod:`.case_report`). ``fingerprints``: each
+    camera's fingerprint quality (photo count, scene leak, warnings), listed in both reports."""
     searched = cal is not None and cal.get("method") == "false_alarm"
     if searched:
         write_json(out_dir / "calibration.json", cal)
@@ -163,6 +167,8 @@ def write_pce_report(
             else "- **Scores are raw PCE values** (no validation images to calibrate them on).",
         ]
 
+    header += fingerprint_lines(fingerprints or {}, verdicts)
+
     def heatmap(v: dict, png: Path) -> Path:
         if v.get("heat_map") is None or not np.size(v["heat_map"]):
             raise ValueError("image smaller than one heat-map tile")
@@ -181,6 +187,27 @@ def write_pce_report(
     if case is not None:
         write_case_report(out_dir, verdicts, header, case["settings"], case.get("names"), score_name)
     return metrics
+
+
+def fingerprint_lines(fingerprints: dict[str, dict[str, Any]], verdicts: list[dict]) -> list[str]:
+    """The report's lines on the fingerprints the verdicts rest on (a large library: those ranked in the top 3 of
+    some photo, or named): photo count, scene leak and what to be wary of."""
+    shown = {v["decision"] for v in verdicts} | {c for v in verdicts for c, _ in v["ranked"][:3]}
+    rows = [(c, q) for c, q in sorted(fingerprints.items()) if q and (len(fingerprints) <= 50 or c in shown)]
+    if not rows:
+        return []
+    lines = [
+        "- **Fingerprints** (reference photos; scene leak: the fingerprint's strength on the references' edges over "
+        f'its strength on their flat areas, clean <= {CLEAN_LEAK}; README "Fingerprint quality"):'
+    ]
+    for c, q in rows:
+        warn = "; ".join(q.get("warnings", []))
+        plural = "s" if q["n_photos"] != 1 else ""
+        lines.append(
+            f"  - `{c}`: {q['n_photos']} photo{plural}, scene leak {q['scene_leak']:.2f} ({q['level']})"
+            + (f". **Be wary**: {warn}." if warn else ".")
+        )
+    return lines
 
 
 def pce_ranking(v: dict) -> str:

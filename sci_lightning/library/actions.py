@@ -25,6 +25,7 @@ from sci_lightning.fingerprint.impostors import validation_scores
 from sci_lightning.fingerprint.references import selection_of
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.fingerprint.scoring import search_of
+from sci_lightning.fingerprint.significance import sci
 from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.pce import calibrate, decide, write_pce_report
 from sci_lightning.forensic.report import finish_folder_verdicts
@@ -198,7 +199,9 @@ def search(
     for v in verdicts:
         v["ranked"] = v["ranked"][:top_k]
     case = {"settings": _case_settings(cfg, lib, cal, skipped, names), "names": names}
-    decided = write_pce_report(out, verdicts, cal, threshold, int(cfg.verdict.max_heatmaps), DECIDED_BY, case)
+    qualities = {r["name"]: r["quality"] for r in lib.cameras()}
+    max_heat = int(cfg.verdict.max_heatmaps)
+    decided = write_pce_report(out, verdicts, cal, threshold, max_heat, DECIDED_BY, case, fingerprints=qualities)
     decision_of = {v["path"]: v["decision"] for v in verdicts}
     write_search_csv(out / "search.csv", paths, scored, decision_of, devices, cal, top_k)
     timed = [s["seconds"] for s in scored if "seconds" in s]
@@ -222,7 +225,8 @@ def _case_settings(
 ) -> dict[str, Any]:
     """What the case report states about how this search ran."""
     rule = (
-        f"false-alarm bar 10^{cal['log10_bar']:.2f} (geometry={cfg.geometry.name})"
+        f"false-alarm bar {sci(cal['log10_bar'])} (geometry={cfg.geometry.name}), each nameable camera's peak "
+        "judged against the null measured on its decoys and the other cameras"
         if cal is not None and cal.get("method") == "false_alarm"
         else f"PCE >= {float(cfg.prnu.pce_threshold):g} (geometry=none)"
     )

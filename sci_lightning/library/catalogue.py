@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS cameras (
     array TEXT NOT NULL,           -- the fingerprint's Zarr array under arrays/
     fp_sha256 TEXT NOT NULL,       -- SHA-256 of the fingerprint's float32 bytes (C order)
     code BLOB,                     -- packed sign bits of the index area (NULL: sensor smaller than the area)
-    code_sha256 TEXT
+    code_sha256 TEXT,
+    quality TEXT                   -- JSON: photo count, scene leak, warnings (fingerprint/quality.py), NULL: older
 );
 CREATE TABLE IF NOT EXISTS photos (
     sha256 TEXT NOT NULL,          -- of the file (the residual store keys residuals by it: copies share one)
@@ -48,7 +49,7 @@ CREATE TABLE IF NOT EXISTS photos (
 CREATE INDEX IF NOT EXISTS photos_by_sha256 ON photos (sha256);
 """
 
-CAMERA_FIELDS = ("name", "device", "height", "width", "n_photos", "photos", "source", "enrolled_at", "array")
+CAMERA_FIELDS = ("name", "device", "height", "width", "n_photos", "photos", "source", "enrolled_at", "array", "quality")
 
 
 class Catalogue:
@@ -72,6 +73,25 @@ class Catalogue:
                     for statement in _statements():
                         self.db.execute(statement)
             self.db.execute("SELECT count(*) FROM cameras").fetchone()
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added since a library was made (its rows keep NULL there); a read-only library stays as it is
+        and reads NULL for them."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(cameras)").fetchall()}
+        self.missing = set()
+        for column, kind in (("quality", "TEXT"),):
+            if column in have:
+                continue
+            try:
+                with self.write():
+                    self.db.execute(f"ALTER TABLE cameras ADD COLUMN {column} {kind}")
+            except (sqlite3.OperationalError, SCIConfigError):
+                self.missing.add(column)
+
+    def select(self, fields: tuple[str, ...]) -> str:
+        """The SQL column list for ``fields`` (NULL for a column an older, read-only library lacks)."""
+        return ", ".join(f"NULL AS {f}" if f in self.missing else f for f in fields)
 
     @contextmanager
     def _guard(self) -> Iterator[None]:

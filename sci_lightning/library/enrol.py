@@ -59,9 +59,19 @@ def enrol_cameras(
             log.warning("camera %s not enrolled: %s", out["name"], out["reason"])
             skipped.append({"name": out["name"], "reason": out["reason"]})
             continue
-        lib.enrol(out["name"], out["device"], out["fingerprint"], out["photos"], source)
+        lib.enrol(out["name"], out["device"], out["fingerprint"], out["photos"], source, out.get("quality"))
         enrolled.append(out["name"])
-        log.info("enrolled %s (%s, %d photos)", out["name"], out["device"], len(out["photos"]))
+        quality = out.get("quality") or {}
+        log.info(
+            "enrolled %s (%s, %d photos, scene leak %s: %s)",
+            out["name"],
+            out["device"],
+            len(out["photos"]),
+            quality.get("scene_leak", "?"),
+            quality.get("level", "?"),
+        )
+        if quality.get("warnings"):
+            log.warning("fingerprint of %s: %s", out["name"], "; ".join(quality["warnings"]))
     return {"enrolled": enrolled, "already": already, "skipped": skipped}
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from sci_lightning.fingerprint.core import crop_center
-from sci_lightning.fingerprint.geometry import GeometrySettings, orient_to_sensor, resample, same_aspect
+from sci_lightning.fingerprint.geometry import GeometrySettings, aspect_close, orient_to_sensor, resample
 
 BLOCK_ROWS = 256
 
@@ -93,7 +93,7 @@ def photo_codes(
             if not g.resize:
                 continue
             for size in {tuple(s) for s in sizes.tolist()}:
-                if same_aspect(xo.shape, size) and has_code(size, side):
+                if aspect_close(xo.shape, size, g.aspect_tolerance) and has_code(size, side):
                     rows = np.flatnonzero((sizes[:, 0] == size[0]) & (sizes[:, 1] == size[1]))
                     out.append((rows, sign_code(resample(xo, *size), side)))
     return out

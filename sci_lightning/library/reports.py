@@ -16,18 +16,36 @@ GEOMETRY_COLUMNS = ("transform", "rotation", "mirror", "scale", "offset_y", "off
 
 
 CAMERA_FIELDS = ("name", "device", "height", "width", "n_photos", "enrolled_at", "indexed", "source")
+QUALITY_FIELDS = ("scene_leak", "quality_level", "quality_warnings")
+
+
+def quality_cells(row: dict[str, Any]) -> list[str]:
+    """A camera's fingerprint quality as catalogue cells (empty for a camera enrolled before it was measured)."""
+    q = row.get("quality") or {}
+    if not q:
+        return ["", "not measured (enrolled before quality was kept: re-enrol to measure it)", ""]
+    return [f"{q['scene_leak']:.2f}", q["level"], "; ".join(q.get("warnings", []))]
 
 
 def print_cameras(rows: list[dict[str, Any]], file: Path) -> None:
-    """The catalogue rows: written to ``file`` (every field) and printed as a table."""
+    """The catalogue rows: written to ``file`` (every field, the fingerprint's quality too) and printed as a
+    table, with the fingerprints to be wary of flagged."""
     with file.open("w", newline="") as fh:
         wr = csv.writer(fh)
-        wr.writerow(CAMERA_FIELDS)
-        wr.writerows([[r[f] for f in CAMERA_FIELDS] for r in rows])
-    print(f"{'name':<24} {'device':<24} {'size':>11} {'photos':>6}  enrolled")
+        wr.writerow([*CAMERA_FIELDS, *QUALITY_FIELDS])
+        wr.writerows([[r[f] for f in CAMERA_FIELDS] + quality_cells(r) for r in rows])
+    print(f"{'name':<24} {'device':<24} {'size':>11} {'photos':>6} {'leak':>5}  {'quality':<21} enrolled")
     for r in rows:
         size = f"{r['width']}x{r['height']}"
-        print(f"{r['name']:<24} {r['device']:<24} {size:>11} {r['n_photos']:>6}  {r['enrolled_at']}")
+        leak, level, warnings = quality_cells(r)
+        flag = " !" if warnings else ""
+        print(
+            f"{r['name']:<24} {r['device']:<24} {size:>11} {r['n_photos']:>6} {leak:>5}  {level[:20] + flag:<21} "
+            f"{r['enrolled_at']}"
+        )
+    warned = [r for r in rows if quality_cells(r)[2]]
+    if warned:
+        print(f"! {len(warned)} fingerprint(s) to be wary of (action=show library.camera=NAME says why)")
 
 
 def _p_match(pce: float, lp: float | None, cal: dict[str, Any] | None) -> tuple[str, str]:

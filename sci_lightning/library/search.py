@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from sci_lightning.fingerprint.geometry import orient_to_photo, resample, same_aspect
+from sci_lightning.fingerprint.geometry import aspect_close, orient_to_photo, resample
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.fingerprint.scoring import Search, add_heat, score_residual
 from sci_lightning.fingerprint.significance import any_of, photo_log10_pfa
@@ -111,7 +111,7 @@ class Searcher:
         s = self.settings
         if len(names) <= CHUNK:
             fps = {n: self.fingerprint(n) for n in names}
-            return score_residual(w, grey, fps, s.heat_block, search=s.search) if fps else _empty()
+            return score_residual(w, grey, fps, s.heat_block, search=s.search) if fps else _empty(w.shape)
         merged: dict[str, Any] = {"scores": {}, "geometry": {}, "matches": {}, "hypotheses": 0}
         t0 = last = time.perf_counter()
         for start in range(0, len(names), CHUNK):
@@ -170,8 +170,9 @@ class Searcher:
         return out
 
 
-def _empty() -> dict[str, Any]:
-    return {"scores": {}, "cameras": [], "hypotheses": 0}
+def _empty(shape: tuple[int, ...]) -> dict[str, Any]:
+    """No camera to verify (the photo fits no enrolled frame): an empty score the verdict says "unknown" of."""
+    return {"scores": {}, "cameras": [], "hypotheses": 0, "shape": tuple(shape[:2]), "crop_scores": np.zeros((1, 0, 2))}
 
 
 def camera_codes(
@@ -193,7 +194,7 @@ def camera_codes(
                 rows = np.flatnonzero((shapes[:, 0] == size[0]) & (shapes[:, 1] == size[1]))
                 if size == ko.shape:
                     out.append((rows, sign_code(ko, side)))
-                elif g.resize and same_aspect(size, ko.shape):
+                elif g.resize and aspect_close(size, ko.shape, g.aspect_tolerance):
                     out.append((rows, sign_code(resample(ko, *size), side)))
     return out
 

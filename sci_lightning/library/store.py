@@ -121,12 +121,12 @@ class FingerprintLibrary:
 
     def cameras(self) -> list[dict[str, Any]]:
         """Every camera's metadata (no arrays), by name."""
-        rows = self.cat.query(f"SELECT {', '.join(CAMERA_FIELDS)}, code IS NOT NULL FROM cameras ORDER BY name")
+        rows = self.cat.query(f"SELECT {self.cat.select(CAMERA_FIELDS)}, code IS NOT NULL FROM cameras ORDER BY name")
         return [self._row(r) for r in rows]
 
     def camera(self, name: str) -> dict[str, Any]:
         rows = self.cat.query(
-            f"SELECT {', '.join(CAMERA_FIELDS)}, code IS NOT NULL FROM cameras WHERE name = ?", (str(name),)
+            f"SELECT {self.cat.select(CAMERA_FIELDS)}, code IS NOT NULL FROM cameras WHERE name = ?", (str(name),)
         )
         if not rows:
             known = self.names()
@@ -143,13 +143,21 @@ class FingerprintLibrary:
     def _row(r: tuple) -> dict[str, Any]:
         row = dict(zip(CAMERA_FIELDS, r[: len(CAMERA_FIELDS)]))
         row["photos"] = json.loads(row["photos"])
+        row["quality"] = json.loads(row["quality"]) if row.get("quality") else None
         row["indexed"] = bool(r[len(CAMERA_FIELDS)])
         return row
 
     def enrol(
-        self, name: str, device: str, fingerprint: np.ndarray, photos: list[tuple[str, str]], source: str
+        self,
+        name: str,
+        device: str,
+        fingerprint: np.ndarray,
+        photos: list[tuple[str, str]],
+        source: str,
+        quality: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Store one camera (replacing one of the same name); returns its catalogue row."""
+        """Store one camera (replacing one of the same name) with its fingerprint's quality
+        (:meth:`~sci_lightning.fingerprint.quality.Quality.as_dict`); returns its catalogue row."""
         if not self._collected:  # once per opening: a scan of every array per enrolment would cost O(N^2)
             self.gc()
             self._collected = True
@@ -168,7 +176,10 @@ class FingerprintLibrary:
         _fsync_dir(final.parent)
         code = sign_code(fp, self.side).tobytes() if has_code(fp.shape, self.side) else None
         old = self.cat.query("SELECT array FROM cameras WHERE name = ?", (name,))
-        row = (name, device, fp.shape[0], fp.shape[1], len(photos), json.dumps(photos), source, now_utc(), final.name)
+        row = (
+            *(name, device, fp.shape[0], fp.shape[1], len(photos), json.dumps(photos), source, now_utc(), final.name),
+            json.dumps(quality) if quality is not None else None,
+        )
         with self.cat.write() as db:
             db.execute(
                 f"INSERT OR REPLACE INTO cameras ({', '.join(CAMERA_FIELDS)}, fp_sha256, code, code_sha256) "

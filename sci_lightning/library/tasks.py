@@ -44,7 +44,7 @@ def estimate_camera(job: tuple[str, str, list[str]], residuals: ResidualStore) -
     was estimated from; ``{"name", "reason"}`` if none of its photos is readable."""
     name, device, paths = job
     try:
-        fp, used = fingerprint_and_photos(paths, residuals)
+        fp, used, quality = fingerprint_and_photos(paths, residuals)
     except SCIConfigError as err:
         return {"name": name, "reason": err.problem}
     return {
@@ -52,4 +52,5 @@ def estimate_camera(job: tuple[str, str, list[str]], residuals: ResidualStore) -
         "device": device,
         "fingerprint": np.ascontiguousarray(fp, dtype=np.float32),
         "photos": [(p, sha256_file(p)) for p in used],
+        "quality": quality.as_dict(),
     }

@@ -56,6 +56,9 @@ class GeometrySchema:
     scale_min: float = MISSING
     scale_max: float = MISSING
     scale_block: int = MISSING
+    aspect_tolerance: float = MISSING
+    setting_steps: int = MISSING
+    decoys: bool = MISSING
 
 
 @dataclass
@@ -356,7 +359,7 @@ def check_geometry(g: DictConfig) -> None:
         f"must be a non-empty list of {list(ROTATIONS)} (got {list(g.rotations)})",
         "use geometry.rotations=[0,90,180,270]",
     )
-    require(0 <= g.shift <= 8, "geometry.shift", f"must be 0..8 px (got {g.shift})", "use 1")
+    require(0 <= g.shift <= 8, "geometry.shift", f"must be 0..8 px (got {g.shift})", "use 4")
     require(g.min_side >= MIN_CROP, "geometry.min_side", f"must be at least {MIN_CROP} px", "use 64")
     require(
         0 < g.scale_min <= g.scale_max <= 1,
@@ -365,6 +368,13 @@ def check_geometry(g: DictConfig) -> None:
         "use geometry.scale_min=0.3 geometry.scale_max=1.0",
     )
     require(g.scale_block >= 64, "geometry.scale_block", f"must be at least 64 px (got {g.scale_block})", "use 512")
+    require(
+        0 <= g.aspect_tolerance <= 0.1,
+        "geometry.aspect_tolerance",
+        f"must be 0..0.1 (got {g.aspect_tolerance})",
+        "use 0.02 (cameras keep the aspect ratio of their size settings to a few px)",
+    )
+    require(0 <= g.setting_steps <= 8, "geometry.setting_steps", f"must be 0..8 (got {g.setting_steps})", "use 2")
 
 
 def _check_matcher(m: DictConfig) -> None:

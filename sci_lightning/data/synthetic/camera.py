@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import convolve, gaussian_filter
 
-from sci_lightning.data.synthetic.scene import Scene, render
+from sci_lightning.data.size_settings import camera_setting
+from sci_lightning.data.synthetic.scene import Chart, Scene, render
 
 CFA_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 
@@ -181,13 +182,16 @@ def encode_jpeg(img: np.ndarray, quality: int, subsampling: str, make: str, mode
 
 
 def photograph(
-    scene: Scene,
+    scene: Scene | Chart,
     cam: VirtualCamera,
     rng: np.random.Generator,
     prnu_strength: float = 0.01,
     jpeg_quality: int | None = None,
+    setting: tuple[float, int, float | None] | None = None,
 ) -> tuple[bytes, int]:
-    """Steps 2–6 for one exposure; returns (JPEG bytes, the quality used)."""
+    """Steps 2–6 for one exposure; returns (JPEG bytes, the quality used). ``setting``: one of the camera's own
+    smaller size settings, ``(scale, rounding block px, band aspect or None)``, made by its resampler before the
+    JPEG step (:func:`~sci_lightning.data.size_settings.camera_setting`)."""
     s, p = cam.sensor, cam.pipeline
     radiance = render(scene, s.height, s.width)
     optical = apply_optics(radiance, s.psf_sigma, s.vignetting)
@@ -200,4 +204,7 @@ def photograph(
         if jpeg_quality is not None
         else int(np.clip(p.jpeg_quality + rng.integers(-p.jpeg_jitter, p.jpeg_jitter + 1), 1, 100))
     )
-    return encode_jpeg(develop(rgb, p), quality, p.subsampling, p.make, p.model), quality
+    developed = develop(rgb, p)
+    if setting is not None:  # the same resampler as eval.transform's camera_* settings
+        developed = np.asarray(camera_setting(Image.fromarray(developed), *setting)[0])
+    return encode_jpeg(developed, quality, p.subsampling, p.make, p.model), quality

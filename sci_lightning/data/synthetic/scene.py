@@ -7,7 +7,7 @@ cannot tell the cameras apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -67,8 +67,64 @@ def draw_scene(rng: np.random.Generator, s: SceneSettings = SceneSettings()) -> 
     )
 
 
-def render(scene: Scene, height: int, width: int) -> np.ndarray:
+def viewed(scene: Scene, shift: tuple[float, float] = (0.0, 0.0), zoom: float = 1.0) -> Scene:
+    """The same scene from another camera position: moved by ``shift`` (fractions of the frame) and magnified by
+    ``zoom`` about the centre. Two cameras photographing one chart never frame it to the pixel alike, while one
+    camera on its tripod does: what a fingerprint's scene residue can and cannot correlate with."""
+    centres = (scene.centres - 0.5) * zoom + 0.5 + np.asarray(shift)
+    spots = scene.highlights.copy()
+    spots[:, :2] = (spots[:, :2] - 0.5) * zoom + 0.5 + np.asarray(shift)
+    spots[:, 2] *= zoom
+    return replace(scene, centres=centres, radii=scene.radii * zoom, highlights=spots)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A colour test chart (a ColorChecker's layout: ``rows`` x ``cols`` flat patches on a dark card) on a grey
+    wall, framed by one camera: ``centre`` (fractions of the frame) and ``size`` (the card's width over the
+    frame's). Its straight, regularly spaced edges are what a fingerprint made from photos of it keeps, and
+    what a photo of it lines up with at many offsets and scales (docs/RESULTS.md: real chart fingerprints)."""
+
+    colours: np.ndarray  # (rows * cols, 3) linear RGB reflectance
+    rows: int = 4
+    cols: int = 6
+    centre: tuple[float, float] = (0.5, 0.5)
+    size: float = 0.7
+    exposure: float = 0.6
+
+    def framed(self, shift: tuple[float, float], zoom: float) -> Chart:
+        """The chart as another camera position frames it."""
+        return replace(self, centre=(self.centre[0] + shift[0], self.centre[1] + shift[1]), size=self.size * zoom)
+
+    def render(self, height: int, width: int) -> np.ndarray:
+        """Linear radiance ``(H, W, 3)``: the card (patches with dark gaps), the wall, a gentle light fall-off."""
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+        card_w = self.size * width
+        card_h = card_w * self.rows / self.cols
+        u = (xx - (self.centre[1] * width - card_w / 2)) / card_w * self.cols
+        v = (yy - (self.centre[0] * height - card_h / 2)) / card_h * self.rows
+        inside = (u >= 0) & (u < self.cols) & (v >= 0) & (v < self.rows)
+        gap = 0.12  # the card's black border between patches, in patch widths
+        patch = inside & (u % 1 > gap / 2) & (u % 1 < 1 - gap / 2) & (v % 1 > gap / 2) & (v % 1 < 1 - gap / 2)
+        index = np.clip(v.astype(int), 0, self.rows - 1) * self.cols + np.clip(u.astype(int), 0, self.cols - 1)
+        img = np.full((height, width, 3), 0.45, np.float32)  # the wall
+        img[inside] = 0.03  # the card
+        img[patch] = self.colours[index[patch]]
+        light = 1.0 - 0.15 * (((yy / height - 0.5) ** 2 + (xx / width - 0.5) ** 2) * 2)
+        return img * (self.exposure * light)[..., None]
+
+
+def draw_chart(rng: np.random.Generator) -> Chart:
+    """A chart with patch colours like a ColorChecker's (greys and saturated hues)."""
+    greys = np.linspace(0.04, 0.9, 6)[:, None].repeat(3, axis=1)
+    hues = np.clip(rng.uniform(0.05, 0.8, (18, 3)) * rng.uniform(0.6, 1.3, (18, 1)), 0.02, 0.95)
+    return Chart(np.concatenate([hues, greys]).astype(np.float32))
+
+
+def render(scene: Scene | Chart, height: int, width: int) -> np.ndarray:
     """Rasterise ``scene`` to an ``(H, W, 3)`` float32 linear radiance image (values may exceed 1: highlights)."""
+    if isinstance(scene, Chart):
+        return scene.render(height, width)
     side = max(height, width)
     img = np.zeros((height, width, 3), np.float32)
     filled = np.zeros((height, width), bool)

@@ -52,7 +52,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     decision = str(cfg.prnu.decision)
     workers = os.cpu_count() or 1
     refs = references(cfg, workers)
-    sel, residuals, camera_class, fps, out_dir, _ = refs
+    sel, residuals, camera_class, fps, out_dir = refs[:5]
     tests = sel.split_records("test")
     # On a fixed split the same scores feed the verdicts: compute the heat maps now, not a second residual later,
     # and calibrate first, so test photos are searched up to the verdicts' bar.

@@ -10,6 +10,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from sci_lightning.data.selection import Selection
+from sci_lightning.fingerprint.quality import Quality
 from sci_lightning.fingerprint.references import fingerprints_of, residual_store, selection_of
 from sci_lightning.fingerprint.residuals import ResidualStore
 
@@ -45,6 +46,7 @@ class References(NamedTuple):
     fingerprints: dict[str, np.ndarray]
     out_dir: Path
     window: tuple[int | None, int | None]  # (eval.crop, eval.crops_per_image)
+    quality: dict[str, Quality]  # each fingerprint's photo count and scene leak (fingerprint/quality.py)
 
 
 def references(cfg: DictConfig, workers: int) -> References:
@@ -53,7 +55,9 @@ def references(cfg: DictConfig, workers: int) -> References:
     residuals = residual_store(cfg)
     refs = sel.references()
     camera_class = {r.camera: sel.classes.index(r.label(sel.label_field)) for r in refs}
-    fps = fingerprints_of(refs, residuals, workers, "PRNU fingerprints")
+    quality: dict[str, Quality] = {}
+    fps = fingerprints_of(refs, residuals, workers, "PRNU fingerprints", quality)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return References(sel, residuals, camera_class, fps, out_dir, (cfg.eval.crop, cfg.eval.crops_per_image))
+    window = (cfg.eval.crop, cfg.eval.crops_per_image)
+    return References(sel, residuals, camera_class, fps, out_dir, window, quality)

@@ -68,7 +68,15 @@ def _decide_and_write(
         "prnu/pce_threshold": threshold,
         "geometry": str(cfg.geometry.name) if search is not None else "none",
         "calibrated": cal is not None,
-        **write_pce_report(refs.out_dir, verdicts, cal, threshold, max_heatmaps, DECIDED_BY),
+        **write_pce_report(
+            refs.out_dir,
+            verdicts,
+            cal,
+            threshold,
+            max_heatmaps,
+            DECIDED_BY,
+            fingerprints={c: q.as_dict() for c, q in refs.quality.items()},
+        ),
     }
     if search is not None:
         metrics["prnu/log10_false_alarm_bar"] = cal["log10_bar"]

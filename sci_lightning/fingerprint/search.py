@@ -1,0 +1,363 @@
+"""The geometry search: a photo's best alignment in every fingerprint's frame, stage by stage (:mod:`.hypotheses`),
+each camera that could be named judged against the null measured on its decoys and impostors (:mod:`.null`).
+
+Correlation is Goljan's form: the photo's ``W * I`` (residual times intensity) placed in the fingerprint's frame
+(resampled for a size setting), every offset at once by one FFT; each camera's fingerprint spectrum serves every
+photo and the photo's spectrum every camera of the same frame (:class:`~.geometry.Spectra`, :class:`~.geometry.Query`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.fft
+
+from sci_lightning.fingerprint.geometry import (
+    GeometrySettings,
+    Match,
+    Query,
+    Spectra,
+    orient_to_photo,
+    orient_to_sensor,
+    resample,
+)
+from sci_lightning.fingerprint.hypotheses import Hypothesis, hypotheses, orientations
+from sci_lightning.fingerprint.null import NullModel, Tail, fit_null, plane_tail
+from sci_lightning.fingerprint.significance import grid_pce, judged, log10_false_alarm
+
+# Geometries that are not searched (with geometry.mirror=false), applied to a fingerprint: its scene residue and
+# processing stay, its PRNU is nowhere the search looks. A turn of the photo is searched, so turns are no decoys.
+DECOYS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "mirrored": lambda k: np.ascontiguousarray(k[:, ::-1]),
+    "flipped": lambda k: np.ascontiguousarray(k[::-1, :]),
+}
+
+
+def decoy_spectrum(fk: np.ndarray, frame: tuple[int, int], decoy: str) -> np.ndarray:
+    """The rfft2 of the frame ``fk`` is the rfft2 of, mirrored left-right or flipped upside down, computed from
+    ``fk`` itself (a reversed axis is a conjugate and a phase ramp in the DFT): no resample and no FFT per decoy."""
+    f0, f1 = frame
+    neg = (-np.arange(f0)) % f0
+    if decoy == "mirrored":
+        ramp = np.exp(-2j * np.pi * np.arange(fk.shape[1]) * (f1 - 1) / f1).astype(fk.dtype)
+        return ramp[None, :] * np.conj(fk[neg, :])
+    ramp = np.exp(-2j * np.pi * np.arange(f0) * (f0 - 1) / f0).astype(fk.dtype)
+    return ramp[:, None] * fk[neg, :]
+
+
+def stages(s: GeometrySettings) -> int:
+    """How many stages a search may run: as stored, whole frames and size settings, crops as stored or upside
+    down, crops turned sideways (a time saver: most crops keep the sensor's orientation), crop + resize.
+
+    Each stage is judged on the hypotheses tested so far and may stop the search (``geometry=auto``), so a
+    peak's false-alarm probability is multiplied by this (the union bound over the stages: the overall rate
+    stays within the bar). Few stages, each cheap ones first: a resized whole frame is judged among ~20
+    positions, not among the ten million offsets a crop search adds later."""
+    return 2 + 2 * int(s.crop) + int(s.scale_search)
+
+
+def correlate(q: Query, name: str, k: np.ndarray, h: Hypothesis, spectra: Spectra, keep: bool = True) -> np.ndarray:
+    """The correlation plane of the photo against ``k`` under the hypothesis ``h``."""
+    fk = spectra.get(name, k, h.frame)
+    return scipy.fft.irfft2(fk * np.conj(q.spectrum(h.rotation, h.mirror, h.frame, keep)), s=h.frame, workers=-1)
+
+
+def peak_of(plane: np.ndarray, h: Hypothesis) -> tuple[int, int]:
+    """The highest (positive) correlation where the hypothesis allows the peak."""
+    if h.shift == 0:
+        valid = plane[: h.frame[0] - h.photo[0] + 1, : h.frame[1] - h.photo[1] + 1]
+        i, j = np.unravel_index(int(np.argmax(valid)), valid.shape)
+        return int(i), int(j)
+    rows, cols = h.spans()
+    sub = plane[np.ix_(rows, cols)]
+    i, j = np.unravel_index(int(np.argmax(sub)), sub.shape)
+    return int(rows[i]), int(cols[j])
+
+
+@dataclass
+class _Camera:
+    """One camera's state during a search: what it was tested with, its best peak, its planes' tails."""
+
+    tested: int = 0  # positions tested (the aligned comparison's included)
+    hypotheses: list[Hypothesis] = field(default_factory=list)
+    tails: list[tuple[int, Tail]] = field(default_factory=list)  # (stage, own plane's tail without its peak)
+    decoys: dict[Hypothesis, list[Tail]] = field(default_factory=dict)
+    best: tuple[float, Hypothesis, tuple[int, int], int, int] | None = None  # pce, h, peak, n, stage
+    null: NullModel | None = None
+    sources: str = ""
+
+
+def _by_frame(h: Hypothesis) -> tuple:
+    return h.frame, h.rotation, h.mirror
+
+
+class Searcher:
+    """The search of one photo against a set of fingerprints (:func:`search_photo`)."""
+
+    def __init__(
+        self,
+        q: Query,
+        fingerprints: dict[str, np.ndarray],
+        s: GeometrySettings,
+        spectra: Spectra,
+        tested: dict[str, int] | None = None,
+        bar: float | None = None,
+    ) -> None:
+        self.q, self.fps, self.s, self.spectra, self.bar = q, fingerprints, s, spectra, bar
+        self.cams = {c: _Camera(tested=(tested or {}).get(c, 0)) for c in fingerprints}
+        self.n = 0
+        self.n_stages = stages(s)
+
+    # -- stages ------------------------------------------------------------------------------------------------
+    def run_stage(self, stage: int) -> None:
+        """Every hypothesis of ``stage`` for every camera; each camera keeps its peak of lowest false-alarm
+        probability (Gaussian) over the stages."""
+        found: dict[str, tuple[float, Hypothesis, tuple[int, int]]] = {}
+        # camera by camera, each one's frames in turn: its fingerprint's spectra (a resample and an FFT each) are
+        # made once per photo; the photo's padded spectra are cheaper to make again (no resample)
+        for name, k in self.fps.items():
+            for h in sorted((h for h in hypotheses(self.q.shape, k.shape, self.s) if h.stage == stage), key=_by_frame):
+                fk = self.spectra.get(name, k, h.frame)
+                q = np.conj(self.q.spectrum(h.rotation, h.mirror, h.frame))
+                plane = scipy.fft.irfft2(fk * q, s=h.frame, workers=-1)
+                peak = peak_of(plane, h)
+                value = grid_pce(plane, peak)
+                cam = self.cams[name]
+                cam.tested += h.count
+                cam.hypotheses.append(h)
+                cam.tails.append((stage, plane_tail(plane, exclude=peak)))
+                if self.nameable(value, cam.tested):  # its decoys now, while the spectra are at hand
+                    cam.decoys[h] = self._decoys(fk, q, h)
+                self.n += h.count
+                if name not in found or value > found[name][0]:
+                    found[name] = (value, h, peak)
+        for name, f in found.items():
+            self._offer(name, f, stage)
+
+    def run_scale_search(self, stage: int) -> None:
+        for rotation, mirror in orientations(self.s):
+            for name, k in self.fps.items():
+                tails: list[Tail] = []
+                f, count = scale_search(self.q, name, k, self.s, self.spectra, rotation, mirror, tails)
+                cam = self.cams[name]
+                cam.tested += count
+                cam.tails += [(stage, t) for t in tails]
+                self.n += count
+                if f is not None:
+                    self._offer(name, f, stage)
+
+    def _offer(self, name: str, f: tuple[float, Hypothesis, tuple[int, int]], stage: int) -> None:
+        cam = self.cams[name]
+        if cam.best is None or log10_false_alarm(f[0], cam.tested) < log10_false_alarm(cam.best[0], cam.best[3]):
+            cam.best = (*f, cam.tested, stage)
+            cam.null = None  # measured again for the new peak
+
+    # -- the null ----------------------------------------------------------------------------------------------
+    def gaussian(self, name: str) -> float:
+        b = self.cams[name].best
+        return judged(log10_false_alarm(b[0], b[3]), self.n_stages, len(self.fps)) if b else 0.0
+
+    def measured(self, name: str) -> float:
+        """The camera's judged false-alarm probability under its measured null (:meth:`measure`)."""
+        b, cam = self.cams[name].best, self.cams[name]
+        if b is None:
+            return 0.0
+        if cam.null is None:
+            self.measure(name)
+        own = cam.null.log10_pfa(b[0], b[3]) if cam.null is not None else log10_false_alarm(b[0], b[3])
+        return judged(own, self.n_stages, len(self.fps))
+
+    def nameable(self, pce: float, n: int) -> bool:
+        """Whether a peak could name its camera by the Gaussian tail (only those are worth their decoys)."""
+        if self.bar is None or not self.s.decoys or self.s.mirror:  # mirrors searched: impostors are the null
+            return False
+        return judged(log10_false_alarm(pce, n), self.n_stages, len(self.fps)) <= self.bar
+
+    def _decoys(self, fk: np.ndarray, q: np.ndarray, h: Hypothesis) -> list[Tail]:
+        """The tails of the hypothesis searched with the decoy fingerprints (``fk`` its frame's spectrum, ``q`` the
+        photo's conjugate spectrum): both decoys where it has few positions, one where its planes are large."""
+        kinds = list(DECOYS) if h.count < 10_000 else list(DECOYS)[:1]
+        return [plane_tail(scipy.fft.irfft2(decoy_spectrum(fk, h.frame, d) * q, s=h.frame, workers=-1)) for d in kinds]
+
+    def measure(self, name: str) -> None:
+        """Fit the camera's null (:func:`measured_null`): its own planes (peaks left out) up to its peak's stage
+        and the decoy planes of each hypothesis whose peak could have named it."""
+        cam = self.cams[name]
+        pce, _, _, n, stage = cam.best
+        own = [t for st, t in cam.tails if st <= stage]
+        # the decoys of every hypothesis whose peak could have named the camera (made in run_stage)
+        decoys = [t for h, ts in cam.decoys.items() if h.stage <= stage for t in ts]
+        cam.null, cam.sources = measured_null(own, decoys)
+
+    def cleared(self, stop: float) -> bool:
+        """Whether a camera's peak clears ``stop`` under its measured null (measured only for the cameras whose
+        Gaussian probability clears it: the others cannot be named)."""
+        nameable = sorted((c for c in self.cams if self.cams[c].best is not None), key=self.gaussian)
+        if not self.s.decoys:  # geometry.decoys=false: the Gaussian tail alone
+            return any(self.gaussian(c) <= stop for c in nameable)
+        return any(self.measured(c) <= stop for c in nameable if self.gaussian(c) <= stop)
+
+    def matches(self, stop: float | None) -> dict[str, Match]:
+        out = {}
+        for name, cam in self.cams.items():
+            if cam.best is None:
+                continue
+            if self.s.decoys and stop is not None and self.gaussian(name) <= stop and cam.null is None:
+                self.measure(name)
+            pce, h, peak, n, _ = cam.best
+            out[name] = _match(self.q, name, self.fps[name], self.spectra, pce, h, peak, n, cam.null, cam.sources)
+        return out
+
+
+def measured_null(own: list[Tail], decoys: list[Tail]) -> tuple[NullModel | None, str]:
+    """The null fitted on a camera's own planes (peaks left out) and its decoys' planes, and what it was
+    measured on, in words (None where too few positions were measured to fit one: the Gaussian's then).
+
+    The other cameras' planes for the same photo are not pooled in: their tails are their own fingerprints'
+    (a one-photo chart fingerprint reaches PCE 300 against any chart photo), not this camera's; they compete
+    instead, each judged against its own decoys, and the case's impostor searches (validation photos searched
+    without their camera) measure what the whole rule lets through."""
+    model = fit_null(Tail.pooled(own + decoys))
+    if model is None:
+        return None, ""
+    what = (
+        f"its own planes and {len(decoys)} decoy plane{'s' if len(decoys) != 1 else ''}" if decoys else "its own planes"
+    )
+    return model, f"{what}: {model.n:.3g} positions, largest PCE {model.largest:.1f}"
+
+
+def search_photo(
+    q: Query,
+    fingerprints: dict[str, np.ndarray],
+    s: GeometrySettings,
+    spectra: Spectra,
+    stop: float | None = None,
+    tested: dict[str, int] | None = None,
+    early: bool = True,
+) -> tuple[dict[str, Match], int]:
+    """The best hypothesis of ``q`` against every fingerprint, stage by stage (:func:`stages`).
+
+    A peak found in a stage carries ``n``, the hypotheses its camera had tested by the end of that stage
+    (``tested``: those before the search, e.g. the aligned comparison); a camera keeps the peak with the lowest
+    false-alarm probability. ``stop`` is the decision bar: a camera whose peak clears it by the Gaussian tail is
+    judged again under its measured null (:meth:`Searcher.measure`), and with ``early`` (``geometry=auto``) the
+    search ends after the first stage where one still clears. Returns ``({camera: Match}, n)``, ``n`` every
+    position tested here over all cameras."""
+    run = Searcher(q, fingerprints, s, spectra, tested, stop)
+    done = False
+    for stage in (1, 2, 3):
+        run.run_stage(stage)
+        if early and stop is not None and run.cleared(stop):
+            done = True
+            break
+    if not done and s.scale_search:
+        run.run_scale_search(4)
+    return run.matches(stop), run.n
+
+
+def scale_search(
+    q: Query,
+    name: str,
+    k: np.ndarray,
+    s: GeometrySettings,
+    spectra: Spectra,
+    rotation: int,
+    mirror: bool,
+    tails: list[Tail] | None = None,
+) -> tuple[tuple[float, Hypothesis, tuple[int, int]] | None, int]:
+    """Crop and resize at once (a crop of a resized frame, or a resized crop): coarse to fine over the scale.
+
+    Coarse: the photo's central ``scale_block`` px square against the fingerprint resampled to each scale from
+    ``scale_max`` down to ``scale_min`` (or the smallest scale at which the photo still fits), in relative steps
+    of 1 / block (a mis-scale of one step moves the block's edges by half a pixel), every offset searched. Fine:
+    around the three best coarse scales, the whole photo in steps of 1 / (its long side). Returns the best
+    ``(PCE, hypothesis, peak)`` (None when the photo fits at no scale) and the positions tested; ``tails``
+    collects the fine planes' tails."""
+    turned = orient_to_sensor(q.w, rotation, mirror).shape
+    big = k.shape
+    lo, hi = max(s.scale_min, turned[0] / big[0], turned[1] / big[1]), min(s.scale_max, 1.0)
+    if lo > hi or min(turned) < s.min_side:
+        return None, 0
+    b = min(s.scale_block, *turned)
+    y0, x0 = (turned[0] - b) // 2, (turned[1] - b) // 2
+    block = orient_to_sensor(q.wi, rotation, mirror)[y0 : y0 + b, x0 : x0 + b]
+    fk = spectra.get(name, k, big)  # the native fingerprint: its spectrum serves every coarse scale
+    step = 1.0 / b
+    n, coarse = 0, []
+    for sc in hi * (1 - step) ** np.arange(int(math.log(lo / hi) / math.log(1 - step)) + 1):
+        # coarse: the block brought up to sensor resolution (cheap: b / sc px a side) against the native K,
+        # instead of K brought down to each scale (a 12 MP resample per step, 4x the time)
+        side = int(round(b / sc))
+        if side > min(big):
+            continue
+        pad = np.zeros(big, np.float32)
+        pad[:side, :side] = resample(block, side, side)
+        plane = scipy.fft.irfft2(fk * np.conj(scipy.fft.rfft2(pad, workers=-1)), s=big, workers=-1)
+        h = Hypothesis("crop", 0, False, big, (side, side), 0, 4)
+        coarse.append((grid_pce(plane, peak_of(plane, h)), float(sc)))
+        n += h.count
+    fine = 1.0 / max(turned)
+    reach = int(math.ceil(step / fine))
+    best = None
+    for _, sc in sorted(coarse, reverse=True)[:3]:
+        for j in range(-reach, reach + 1):
+            sf = sc * (1 + j * fine)
+            frame = (int(round(big[0] * sf)), int(round(big[1] * sf)))
+            if not lo <= sf <= hi or frame[0] < turned[0] or frame[1] < turned[1]:
+                continue
+            h = Hypothesis("crop", rotation, mirror, frame, turned, 0, 4)
+            plane = correlate(q, name, k, h, spectra, keep=False)
+            peak = peak_of(plane, h)
+            value = grid_pce(plane, peak)
+            if tails is not None:
+                tails.append(plane_tail(plane, exclude=peak))
+            n += h.count
+            if best is None or value > best[0]:
+                best = (value, h, peak)
+    return best, n
+
+
+def _match(
+    q: Query,
+    name: str,
+    k: np.ndarray,
+    spectra: Spectra,
+    value: float,
+    h: Hypothesis,
+    peak: tuple,
+    n: int,
+    null: NullModel | None = None,
+    sources: str = "",
+) -> Match:
+    scale = h.frame[1] / k.shape[1]
+    signed = h.signed(peak)
+    offset = tuple(int(round((p - t) / scale)) for p, t in zip(signed, h.trim))  # the photo's corner, sensor px
+    kind = "resize" if h.kind == "resize" else h.kind
+    m = Match(value, n, kind, h.rotation, h.mirror, scale, (offset[0], offset[1]), hypothesis=h, peak=peak)
+    m.null, m.null_sources = null, sources
+    m.ncc = ncc32(fingerprint_in_photo(m, name, k, spectra, q.shape) * q.grey, q.w)
+    return m
+
+
+def ncc32(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation at zero shift in float32 (BLAS dot products): ~10x faster than
+    :func:`~sci_lightning.fingerprint.core.ncc` at 12 MP, to ~1e-5 of its value; a searched match's NCC is
+    reported, never decided on."""
+    a = np.ravel(a).astype(np.float32) - np.float32(np.mean(a))
+    b = np.ravel(b).astype(np.float32) - np.float32(np.mean(b))
+    denom = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
+    return float(np.dot(a, b)) / denom if denom > 0 else 0.0
+
+
+def fingerprint_in_photo(m: Match, name: str, k: np.ndarray, spectra: Spectra, shape: tuple[int, int]) -> np.ndarray:
+    """The fingerprint ``k`` aligned onto the photo's stored pixels (``shape``) as ``m`` found it (for NCC and heat
+    maps; zero where the photo was cut to fit a resampled frame)."""
+    h = m.hypothesis
+    ks = Spectra.fingerprint(k, h.frame)
+    window = np.roll(ks, (-m.peak[0], -m.peak[1]), axis=(0, 1))[: h.photo[0], : h.photo[1]]
+    out = np.zeros((shape[1], shape[0]) if h.rotation in (90, 270) else tuple(shape[:2]), np.float32)
+    out[h.trim[0] : h.trim[0] + h.photo[0], h.trim[1] : h.trim[1] + h.photo[1]] = window
+    return orient_to_photo(out, h.rotation, h.mirror)
