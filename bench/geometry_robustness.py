@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from sci_lightning.data.images import load_rgb
+from sci_lightning.data.size_settings import band_box
+from sci_lightning.data.transforms import SETTINGS
 from sci_lightning.fingerprint.core import grey_of, noise_residual, pce
 from sci_lightning.fingerprint.geometry import orient_to_photo, resample
 from sci_lightning.fingerprint.references import fingerprint_of
@@ -40,7 +42,18 @@ from common import machine_line
 REPO = Path(__file__).resolve().parents[1]
 VISION3 = REPO.parent / "shared" / "realdata" / "vision-3"
 CASE = ["data=vision3", "data.split.mode=column", "logger=csv"]
-TRANSFORMS = ["none", "rot90", "rot180", "rot270", "crop60", "scale50", "social1600", "cropscale"]
+TRANSFORMS = [
+    "none",
+    "rot90",
+    "rot180",
+    "rot270",
+    "crop60",
+    "scale50",
+    "social1600",
+    "cropscale",
+    "camera_medium",
+    "camera_169",
+]
 RESIDUAL = {"sigma": 5.0, "levels": 4, "wavelet": "db4", "grey_first": True}
 
 
@@ -78,6 +91,10 @@ def oracle_fingerprint(k: np.ndarray, t: dict, shape: tuple[int, int]) -> np.nda
     rot, mirror, scale = int(t["rotation"]), t["mirror"] == "True", float(t["scale"])
     oy, ox = int(t["offset_y"]), int(t["offset_x"])
     turned = shape if rot in (0, 180) else shape[::-1]
+    if t.get("setting"):  # a camera's size setting: its band of the whole frame, resampled to the photo (each axis)
+        band = SETTINGS[t["setting"]][2]
+        oy, ox, h, w = band_box(k.shape[1], k.shape[0], band) if band else (0, 0, *k.shape)
+        return orient_to_photo(resample(k[oy : oy + h, ox : ox + w], *turned), rot, mirror)
     h, w = round(turned[0] / scale), round(turned[1] / scale)
     if oy + h > k.shape[0] + 1 or ox + w > k.shape[1] + 1:
         return None  # this camera's frame cannot hold the photo as the transform made it
@@ -95,7 +112,9 @@ def oracle(transform: str, bar: float) -> dict[str, int]:
         fps[cam] = fingerprint_of(
             [str(VISION3 / r["path"]) for r in rows if r["camera"] == cam and r["content"] == "flat"], store
         )
-    truth = {r["source"]: r for r in truth_of(transform).values()}
+    truth = {
+        r["source"]: {**r, "setting": transform if transform in SETTINGS else ""} for r in truth_of(transform).values()
+    }
     out = {"right": 0, "wrong": 0, "unknown": 0}
     for r in (r for r in rows if r["content"] == "natural"):
         src = str(VISION3 / r["path"])
@@ -123,7 +142,7 @@ def found_vs_truth(out: Path, transform: str) -> str:
         if t is None or r.get("transform") in (None, "aligned"):
             continue
         checked += 1
-        if transform in ("scale50", "social1600", "cropscale"):
+        if transform in ("scale50", "social1600", "cropscale", *SETTINGS):
             ok += abs(float(r["scale"]) - float(t["scale"])) <= 0.01 * float(t["scale"])
         elif transform == "crop60":
             ok += (

@@ -26,11 +26,11 @@ from sci_lightning.fingerprint.core import grey_of, noise_residual
 from sci_lightning.fingerprint.geometry import GeometrySettings, Query, Spectra
 from sci_lightning.fingerprint.scoring import Search, score_residual
 from sci_lightning.fingerprint.search import scale_search
-from sci_lightning.fingerprint.significance import log10_false_alarm
+from sci_lightning.fingerprint.significance import photo_log10_pfa
 
 from common import machine_line
 
-TRANSFORMS = ["none", "rot90", "rot180", "crop60", "scale50", "social1600"]
+TRANSFORMS = ["none", "rot90", "rot180", "crop60", "scale50", "social1600", "camera_medium", "camera_169"]
 
 
 def sensor_photo(h: int, w: int, k: np.ndarray, seed: int) -> np.ndarray:
@@ -68,7 +68,7 @@ def main() -> int:
     print(machine_line())
     print(f"{w}x{h} photo of cam0 against {args.cameras} cameras of that size; bar 10^-4; PRNU std {args.prnu}")
     cols = ["transform", "residual s", "none s", "auto s", "auto / none", "found (auto)", "PCE", "log10 P_FA"]
-    cols += ["hypotheses", "camera absent: auto s"]
+    cols += ["hypotheses", "null: largest PCE", "camera absent: auto s"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     others = {c: k for c, k in fps.items() if c != "cam0"}
@@ -80,13 +80,14 @@ def main() -> int:
         plain, t_none = timed(score_residual, res, grey, fps, search=none)
         found, t_auto = timed(score_residual, res, grey, fps, search=auto)
         g = found["geometry"]["cam0"]
-        lp = log10_false_alarm(found["scores"]["cam0"][0], found["hypotheses"])
+        lp = photo_log10_pfa(found)["cam0"]  # judged as the verdict is: measured null, stages, cameras
         what = f"{g['transform']} r{g['rotation']} s{g['scale']} ({g['offset_y']},{g['offset_x']})"
         # the worst case: the photo's camera is not among them, so nothing clears and everything is searched
         _, t_absent = timed(score_residual, res, grey, others, search=auto)
         print(
             f"| {name} | {t_res:.1f} | {t_none:.2f} | {t_auto:.2f} | {t_auto / t_none:.1f} | {what} | "
-            f"{found['scores']['cam0'][0]:.0f} | {lp:.1f} | {found['hypotheses']:,} | {t_absent:.1f} |",
+            f"{found['scores']['cam0'][0]:.0f} | {lp:.1f} | {found['hypotheses']:,} | {g['null_max_pce']} | "
+            f"{t_absent:.1f} |",
             flush=True,
         )
     if args.scale_search:

@@ -389,3 +389,37 @@ def test_reverse_search_finds_a_turned_copy(tmp_path):
         rows = {Path(r["path"]).name: r for r in csv.DictReader(fh) if Path(r["path"]).parent.name == "A1"}
     assert rows["turned.png"]["decision"] == "match" and rows["turned.png"]["rotation"] == "90"
     assert all(r["decision"] == "match" for r in rows.values())
+
+
+def _enrol_folders(tmp_path: Path, cams: list[tuple[str, str]], per_camera: int = 4) -> None:
+    make_folder_tree(tmp_path / "refs", cams, per_camera=per_camera)  # 96 x 128 cameras
+    for device, camera in cams:
+        _library(
+            tmp_path,
+            f"enrol-{camera}",
+            "action=enrol",
+            f"images={tmp_path / 'refs' / device / camera}",
+            f"library.camera={camera}",
+            f"library.device={device}",
+        )
+
+
+def test_a_photo_larger_than_every_camera_gets_an_unknown_verdict_not_a_crash(tmp_path):
+    _enrol_folders(tmp_path, CAMS[:2])
+    write_jpeg(tmp_path / "q" / "phone.jpg", np.random.default_rng(1).integers(0, 255, (300, 400, 3), dtype=np.uint8))
+    _library(tmp_path, "search", "action=search", f"images={tmp_path / 'q'}")
+    rows = list(csv.DictReader((tmp_path / "search" / "verdicts.csv").open()))
+    assert [r["decision"] for r in rows] == ["unknown"]
+    assert "fits no enrolled camera" in (tmp_path / "search" / "verdict_report.md").read_text()
+
+
+def test_list_and_show_give_each_fingerprint_s_quality(tmp_path, capsys):
+    _enrol_folders(tmp_path, CAMS[:2])
+    capsys.readouterr()
+    _library(tmp_path, "list", "action=list")
+    printed = capsys.readouterr().out
+    assert "leak" in printed and "fingerprint(s) to be wary of" in printed  # 4 photos each: thin
+    rows = list(csv.DictReader((tmp_path / "list" / "cameras.csv").open()))
+    assert len(rows) == 2 and all(r["scene_leak"] and "thin: 4 reference photos" in r["quality_warnings"] for r in rows)
+    shown = _library(tmp_path, "show", "action=show", "library.camera=A1")
+    assert shown["quality"]["n_photos"] == 4 and shown["quality"]["warnings"]

@@ -6,6 +6,12 @@ from __future__ import annotations
 from PIL import Image
 
 
+def band_box(width: int, height: int, band: float) -> tuple[int, int, int, int]:
+    """``(top, left, height, width)`` of the central band of aspect ``band`` (width / height) in a frame."""
+    bw, bh = (width, int(round(width / band))) if width / band <= height else (int(round(height * band)), height)
+    return (height - bh) // 2, (width - bw) // 2, bh, bw
+
+
 def camera_setting(
     pil: Image.Image, scale: float, block: int, band: float | None = None
 ) -> tuple[Image.Image, int, int, float]:
@@ -16,8 +22,7 @@ def camera_setting(
     w, h = pil.size
     oy = ox = 0
     if band is not None:
-        bw, bh = (w, int(round(w / band))) if w / band <= h else (int(round(h * band)), h)
-        oy, ox = (h - bh) // 2, (w - bw) // 2
+        oy, ox, bh, bw = band_box(w, h, band)
         pil, (w, h) = pil.crop((ox, oy, ox + bw, oy + bh)), (bw, bh)
     size = (max(block, int(round(w * scale / block)) * block), max(block, int(round(h * scale / block)) * block))
     return pil.resize(size, Image.Resampling.LANCZOS), oy, ox, size[0] / w

@@ -107,6 +107,7 @@ class Match:
     null: NullModel | None = field(default=None, repr=False)  # measured on decoys and impostors (None: Gaussian)
     null_sources: str = ""  # what the null was measured on, in words
     judged_pce: float | None = None  # the peak against its own JPEG-grid class's energy (aligned: see scoring)
+    decoy_checks: tuple[int, int] = (0, 0)  # decoy searches judged as cameras, and how many the rule named
 
     def log10_pfa(self) -> float:
         """log10 false-alarm probability of this peak among its camera's own hypotheses: under the measured null

@@ -49,11 +49,14 @@ def _searches(
         arr, _ = apply(img, name, digest, seed)
         w = residuals.residual(path, arr, digest) if name == "none" else noise_residual(arr, **residuals.kw)
         grey = grey_of(arr)
-        every = photo_log10_pfa(score_residual(w, grey, fingerprints, search=search))
-        alone = photo_log10_pfa(score_residual(w, grey, others, search=search)) if others else {}
+        scored = [score_residual(w, grey, fingerprints, search=search)]
+        scored += [score_residual(w, grey, others, search=search)] if others else []
+        every, alone = photo_log10_pfa(scored[0]), photo_log10_pfa(scored[1]) if others else {}
+        checks = [g.get("decoy_checks", (0, 0)) for out in scored for g in out.get("geometry", {}).values()]
         rows.append(
             {
                 "transform": name,
+                "decoys": (sum(c[0] for c in checks), sum(c[1] for c in checks)),
                 "genuine": [v for c, v in every.items() if c in own],
                 "impostor_pairs": [v for c, v in every.items() if c not in own],
                 "impostor_search": min(alone.values()) if alone else None,
@@ -64,9 +67,16 @@ def _searches(
 
 def validation_searches(sel: Selection, residuals: ResidualStore, search: Search, workers: int, seed: int) -> dict:
     """``{"genuine", "impostor_pairs", "impostor_searches"}``: lists of ``(transform, log10 P_FA)`` over the
-    validation photos of ``sel`` (empty lists without validation photos), and ``n_images``."""
+    validation photos of ``sel`` (empty lists without validation photos), ``n_images``, and ``decoys``: the decoy
+    searches those searches made and how many the rule named."""
     val = sel.split_records("val")
-    out: dict[str, Any] = {"genuine": [], "impostor_pairs": [], "impostor_searches": [], "n_images": len(val)}
+    out: dict[str, Any] = {
+        "genuine": [],
+        "impostor_pairs": [],
+        "impostor_searches": [],
+        "n_images": len(val),
+        "decoys": [0, 0],
+    }
     if not val:
         return out
     fps = fingerprints_of(sel.split_records("train"), residuals, workers, "PRNU fingerprints (calibration)")
@@ -78,6 +88,7 @@ def validation_searches(sel: Selection, residuals: ResidualStore, search: Search
             t = row["transform"]
             out["genuine"] += [(t, v) for v in row["genuine"]]
             out["impostor_pairs"] += [(t, v) for v in row["impostor_pairs"]]
+            out["decoys"] = [out["decoys"][0] + row["decoys"][0], out["decoys"][1] + row["decoys"][1]]
             if row["impostor_search"] is not None:
                 out["impostor_searches"].append((t, row["impostor_search"]))
     return out

@@ -4,6 +4,7 @@ the fingerprint library verifies its shortlist with. NumPy only."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -18,7 +19,14 @@ from sci_lightning.fingerprint.hypotheses import hypotheses
 from sci_lightning.fingerprint.null import Tail, plane_tail
 from sci_lightning.fingerprint.references import shared_crops
 from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.fingerprint.search import DECOYS, fingerprint_in_photo, measured_null, search_photo, stages
+from sci_lightning.fingerprint.search import (
+    DECOYS,
+    decoy_checks,
+    fingerprint_in_photo,
+    measured_null,
+    search_photo,
+    stages,
+)
 from sci_lightning.fingerprint.significance import grid_pce, judged, photo_log10_pfa
 
 # Fingerprint spectra at each size, kept per process between photos (keyed by content: a stale entry cannot match)
@@ -91,13 +99,21 @@ def _aligned(
 
 
 def _aligned_null(
-    w: np.ndarray, grey: np.ndarray, name: str, k: np.ndarray, m: Match, tails: dict[str, Tail], g: GeometrySettings
+    w: np.ndarray,
+    grey: np.ndarray,
+    name: str,
+    k: np.ndarray,
+    m: Match,
+    tails: dict[str, Tail],
+    g: GeometrySettings,
+    named: Callable[[float], bool],
 ) -> None:
     """The measured null of an aligned match (:mod:`.null`): its own plane and its decoys' (the fingerprint
-    mirrored and flipped, compared as stored)."""
-    decoys = [t for _, t in _aligned(w, grey, {d: f(k) for d, f in DECOYS.items()}, exclude=False).values()]
-    decoys = decoys if g.decoys and not g.mirror else []
-    m.null, m.null_sources = measured_null([tails[name]], decoys)
+    mirrored and flipped, compared as stored); ``named`` says whether a log10 P_FA would name a camera."""
+    decoys = {d: t for d, (_, t) in _aligned(w, grey, {d: f(k) for d, f in DECOYS.items()}, exclude=False).items()}
+    decoys = decoys if not g.mirror else {}
+    m.null, m.null_sources = measured_null([tails[name]], list(decoys.values()))
+    m.decoy_checks = decoy_checks([tails[name]], [decoys] if decoys else [], m.n, named)
 
 
 def score_image(
@@ -210,7 +226,7 @@ def _searched(
     matches = {c: m for c, (m, _) in aligned.items()}
     for c, m in matches.items():
         if g.decoys and lp(m) <= stop:
-            _aligned_null(w, grey, c, fingerprints[c], m, tails, g)
+            _aligned_null(w, grey, c, fingerprints[c], m, tails, g, lambda v: judged(v, n_stages, len(cameras)) <= stop)
     n_total = len(first)
     # auto: a camera compared as stored that clears the bar under its measured null ends it (the others are then
     # compared as stored too, below); otherwise every camera of another size is searched
@@ -241,7 +257,12 @@ def _searched(
         "crop_scores": np.array([[scores[c] for c in cameras]]),
         "cameras": cameras,
         "geometry": {
-            c: {**matches[c].describe(), "log10_pfa": matches[c].log10_pfa(), "null_sources": matches[c].null_sources}
+            c: {
+                **matches[c].describe(),
+                "log10_pfa": matches[c].log10_pfa(),
+                "null_sources": matches[c].null_sources,
+                "decoy_checks": matches[c].decoy_checks,
+            }
             for c in cameras
         },
         "hypotheses": n_total,

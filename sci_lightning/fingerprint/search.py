@@ -1,5 +1,5 @@
 """The geometry search: a photo's best alignment in every fingerprint's frame, stage by stage (:mod:`.hypotheses`),
-each camera that could be named judged against the null measured on its decoys and impostors (:mod:`.null`).
+each camera that could be named judged against the null measured on its own planes and its decoys (:mod:`.null`).
 
 Correlation is Goljan's form: the photo's ``W * I`` (residual times intensity) placed in the fingerprint's frame
 (resampled for a size setting), every offset at once by one FFT; each camera's fingerprint spectrum serves every
@@ -84,10 +84,11 @@ class _Camera:
     tested: int = 0  # positions tested (the aligned comparison's included)
     hypotheses: list[Hypothesis] = field(default_factory=list)
     tails: list[tuple[int, Tail]] = field(default_factory=list)  # (stage, own plane's tail without its peak)
-    decoys: dict[Hypothesis, list[Tail]] = field(default_factory=dict)
+    decoys: dict[Hypothesis, dict[str, Tail]] = field(default_factory=dict)  # decoy planes: by kind
     best: tuple[float, Hypothesis, tuple[int, int], int, int] | None = None  # pce, h, peak, n, stage
     null: NullModel | None = None
     sources: str = ""
+    checks: tuple[int, int] = (0, 0)  # decoy searches judged against the null measured without them, named
 
 
 def _by_frame(h: Hypothesis) -> tuple:
@@ -176,11 +177,13 @@ class Searcher:
             return False
         return judged(log10_false_alarm(pce, n), self.n_stages, len(self.fps)) <= self.bar
 
-    def _decoys(self, fk: np.ndarray, q: np.ndarray, h: Hypothesis) -> list[Tail]:
+    def _decoys(self, fk: np.ndarray, q: np.ndarray, h: Hypothesis) -> dict[str, Tail]:
         """The tails of the hypothesis searched with the decoy fingerprints (``fk`` its frame's spectrum, ``q`` the
         photo's conjugate spectrum): both decoys where it has few positions, one where its planes are large."""
         kinds = list(DECOYS) if h.count < 10_000 else list(DECOYS)[:1]
-        return [plane_tail(scipy.fft.irfft2(decoy_spectrum(fk, h.frame, d) * q, s=h.frame, workers=-1)) for d in kinds]
+        return {
+            d: plane_tail(scipy.fft.irfft2(decoy_spectrum(fk, h.frame, d) * q, s=h.frame, workers=-1)) for d in kinds
+        }
 
     def measure(self, name: str) -> None:
         """Fit the camera's null (:func:`measured_null`): its own planes (peaks left out) up to its peak's stage
@@ -189,8 +192,9 @@ class Searcher:
         pce, _, _, n, stage = cam.best
         own = [t for st, t in cam.tails if st <= stage]
         # the decoys of every hypothesis whose peak could have named the camera (made in run_stage)
-        decoys = [t for h, ts in cam.decoys.items() if h.stage <= stage for t in ts]
-        cam.null, cam.sources = measured_null(own, decoys)
+        decoys = [ts for h, ts in cam.decoys.items() if h.stage <= stage]
+        cam.null, cam.sources = measured_null(own, [t for ts in decoys for t in ts.values()])
+        cam.checks = decoy_checks(own, decoys, n, lambda lp: judged(lp, self.n_stages, len(self.fps)) <= self.bar)
 
     def cleared(self, stop: float) -> bool:
         """Whether a camera's peak clears ``stop`` under its measured null (measured only for the cameras whose
@@ -209,7 +213,29 @@ class Searcher:
                 self.measure(name)
             pce, h, peak, n, _ = cam.best
             out[name] = _match(self.q, name, self.fps[name], self.spectra, pce, h, peak, n, cam.null, cam.sources)
+            out[name].decoy_checks = cam.checks
         return out
+
+
+def decoy_checks(
+    own: list[Tail], decoys: list[dict[str, Tail]], n: int, named: Callable[[float], bool]
+) -> tuple[int, int]:
+    """Each decoy searched as if it were a camera: its best peak over the camera's hypotheses, judged against the
+    null measured without it (the camera's own planes and the other decoy). Returns ``(searches, named)``: how
+    often a fingerprint that cannot hold the photo's PRNU would have been named by the rule (the measured
+    false-attribution rate of decoy searches, reported with their count)."""
+    searches = names = 0
+    for kind in DECOYS:
+        mine = [ts[kind] for ts in decoys if kind in ts]
+        if not mine:
+            continue
+        rest = [t for ts in decoys for k, t in ts.items() if k != kind]
+        model = fit_null(Tail.pooled(own + rest))
+        best = max((float(t.values[0]) for t in mine if len(t.values)), default=0.0)
+        lp = model.log10_pfa(best, n) if model is not None else log10_false_alarm(best, n)
+        searches += 1
+        names += int(named(lp))
+    return searches, names
 
 
 def measured_null(own: list[Tail], decoys: list[Tail]) -> tuple[NullModel | None, str]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
+from scipy.stats import beta
 
 from sci_lightning.fingerprint.significance import photo_log10_pfa, sci
 from sci_lightning.forensic.decisions import UNKNOWN, best_per_class, photo_verdicts
@@ -74,10 +75,12 @@ def calibrate(
     alpha: float,
     target: float,
     n_images: int,
+    decoys: tuple[int, int] = (0, 0),
 ) -> dict[str, Any]:
     """The bar and slope from validation searches, each ``(transform, log10 P_FA)``: ``genuine`` (a photo's own
     camera), ``impostor_pairs`` (every other camera, for the slope) and ``impostor_searches`` (the best camera of a
-    search without the photo's own: the false attributions the bar must hold down)."""
+    search without the photo's own: the false attributions the bar must hold down); ``decoys``: the decoy searches
+    those searches made and how many the rule named (:func:`~sci_lightning.fingerprint.search.decoy_checks`)."""
     log_alpha = math.log10(alpha)
     bar = effective_bar(log_alpha, [v for _, v in impostor_searches], target)
     values = [v for _, v in genuine] + [v for _, v in impostor_pairs]
@@ -103,6 +106,8 @@ def calibrate(
         "n_impostor_searches": n_imp,
         "n_impostor_named": int(named),
         "impostor_false_attribution": named / n_imp if n_imp else None,
+        "n_decoy_searches": int(decoys[0]),
+        "n_decoy_named": int(decoys[1]),
         "n_genuine": len(genuine),
         "n_genuine_named": int(sum(v <= bar for _, v in genuine)),
         "by_transform": per,
@@ -131,6 +136,8 @@ def describe(cal: dict[str, Any]) -> list[str]:
             f"bar (rate {cal['impostor_false_attribution']:.3f}; target {cal['target_false_attribution']:g}); "
             f"{cal['n_genuine_named']} of {cal['n_genuine']} genuine searches cleared it."
         )
+    if cal.get("n_decoy_searches"):
+        lines.append("- " + decoy_line("the validation searches", cal["n_decoy_searches"], cal["n_decoy_named"]))
     lines.append(
         f"- P(match) = 1 / (1 + 10^(-{cal['slope']:.3g} x (log10 bar - log10 P_FA))): 0.5 exactly at the bar, "
         + (
@@ -140,6 +147,21 @@ def describe(cal: dict[str, Any]) -> list[str]:
         )
     )
     return lines
+
+
+def upper_bound(named: int, n: int, confidence: float = 0.95) -> float:
+    """The one-sided Clopper-Pearson upper bound of a rate seen ``named`` times in ``n`` trials."""
+    return float(beta.ppf(confidence, named + 1, n - named)) if named < n else 1.0
+
+
+def decoy_line(where: str, n: int, named: int) -> str:
+    """The report's line on decoy searches: each nameable camera's mirrored / flipped fingerprint searched the
+    same way and judged as a camera against the null measured without it."""
+    return (
+        f"Decoy searches in {where} (a nameable camera's fingerprint mirrored or flipped, searched the same way and "
+        f"judged as if it were a camera, against the null measured without it): {named} of {n} named at the bar "
+        f"(rate {named / n:.3f}, 95 % upper bound {upper_bound(named, n):.3f})."
+    )
 
 
 def searched_verdicts(
@@ -164,8 +186,10 @@ def searched_verdicts(
             return unplaceable(path, s)
         top_lp, top_cam = best[order[0]]
         g = s["geometry"][top_cam]
+        checks = [g.get("decoy_checks", (0, 0)) for g in s["geometry"].values()]
         return {
             "path": path,
+            "decoys": (sum(c[0] for c in checks), sum(c[1] for c in checks)),
             "ranked": [(c, p_match(best[c][0], bar, slope)) for c in order],
             "decision": order[0] if top_lp <= bar else UNKNOWN,
             "pce": {c: s["scores"][best[c][1]][0] for c in order},
@@ -204,6 +228,7 @@ def unplaceable(path: str, s: dict[str, Any]) -> dict[str, Any]:
     size = f"{shape[1]}x{shape[0]} px " if shape else ""
     return {
         "path": path,
+        "decoys": (0, 0),
         "ranked": [],
         "decision": UNKNOWN,
         "pce": {},

@@ -63,7 +63,13 @@ def calibrate_searched(runs: dict[str, Any], alpha: float, target: float) -> dic
         log.warning("no validation images: the bar is prnu.false_alarm as set, P(match) with an unfitted slope")
         return false_alarm.uncalibrated(alpha, target)
     cal = false_alarm.calibrate(
-        runs["genuine"], runs["impostor_pairs"], runs["impostor_searches"], alpha, target, runs["n_images"]
+        runs["genuine"],
+        runs["impostor_pairs"],
+        runs["impostor_searches"],
+        alpha,
+        target,
+        runs["n_images"],
+        tuple(runs.get("decoys", (0, 0))),
     )
     log.info(
         "false-alarm bar %s (prnu.false_alarm %g): %d of %d impostor searches named a camera there",
@@ -144,9 +150,13 @@ def write_pce_report(
     (``settings``, ``names``): the self-contained case report too (:mod:`.case_report`). ``fingerprints``: each
     camera's fingerprint quality (photo count, scene leak, warnings), listed in both reports."""
     searched = cal is not None and cal.get("method") == "false_alarm"
+    decoys = [v["decoys"] for v in verdicts if "decoys" in v]
+    n_decoys, decoys_named = sum(d[0] for d in decoys), sum(d[1] for d in decoys)
     if searched:
         write_json(out_dir / "calibration.json", cal)
         header = [decided_by, "", *false_alarm.describe(cal)]
+        if n_decoys:
+            header.append("- " + false_alarm.decoy_line("these photos' searches", n_decoys, decoys_named))
     elif cal:
         plot_reliability(
             [("validation (image x camera pairs)", cal["bins_after"])],
@@ -184,6 +194,8 @@ def write_pce_report(
 
     score_name = "P(match)" if cal else "PCE"
     metrics = write_verdicts(out_dir, verdicts, header, heatmap, max_heatmaps, score_name=score_name)
+    if searched:
+        metrics.update({"decoy_searches": n_decoys, "decoy_false_attributions": decoys_named})
     if case is not None:
         write_case_report(out_dir, verdicts, header, case["settings"], case.get("names"), score_name)
     return metrics
