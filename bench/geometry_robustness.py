@@ -31,6 +31,7 @@ import numpy as np
 from sci_lightning.data.images import load_rgb
 from sci_lightning.data.size_settings import band_box
 from sci_lightning.data.transforms import SETTINGS
+from sci_lightning.data.transforms import TRANSFORMS as ALL_TRANSFORMS
 from sci_lightning.fingerprint.core import grey_of, noise_residual, pce
 from sci_lightning.fingerprint.geometry import orient_to_photo, resample
 from sci_lightning.fingerprint.references import fingerprint_of
@@ -42,18 +43,7 @@ from common import machine_line
 REPO = Path(__file__).resolve().parents[1]
 VISION3 = REPO.parent / "shared" / "realdata" / "vision-3"
 CASE = ["data=vision3", "data.split.mode=column", "logger=csv"]
-TRANSFORMS = [
-    "none",
-    "rot90",
-    "rot180",
-    "rot270",
-    "crop60",
-    "scale50",
-    "social1600",
-    "cropscale",
-    "camera_medium",
-    "camera_169",
-]
+TRANSFORMS = [t for t in ALL_TRANSFORMS if t != "mirror"]  # a mirrored copy is searched only with mirrors on
 RESIDUAL = {"sigma": 5.0, "levels": 4, "wavelet": "db4", "grey_first": True}
 
 

@@ -91,6 +91,8 @@ def test_library_pages_list_filter_and_show_cameras(desk):
     assert "B1" in only.text and "A1</a>" not in only.text
     cam = client.get("/cameras/A1")
     assert cam.status_code == 200 and cam.text.count('class="sha"') >= 6  # every reference photo with its SHA-256
+    assert 'id="quality"' in cam.text and "scene leak" in cam.text  # the fingerprint says how far to trust it
+    assert "Be wary of this fingerprint" in cam.text and "thin:" in cam.text  # a handful of references
     export = client.get("/cameras/A1/export")
     assert export.status_code == 200 and export.content[:2] == b"PK"  # an .npz (zip)
 

@@ -43,7 +43,9 @@ def test_a_size_setting_off_by_a_few_px_is_tried_as_the_whole_frame_resized():
     frames = {h.frame for h in resize}
     assert (1024, 1536) in frames  # each axis its own scale
     assert (1021, 1536) in frames and (1024, 1540) in frames  # the width's and the height's uniform scale
-    assert all(h.stage == 1 and h.count <= 200 for h in resize)  # a few hundred positions at most: a low bar
+    assert any(h.frame == (1024, 1536) and h.stage == 1 and h.count == 9 for h in resize)  # a plain resize first
+    assert all(h.count <= 200 for h in resize)  # a few hundred positions at most: a low bar
+    assert all(h.stage == 2 for h in resize if h.shift == 4)  # the size setting's wider margin: its own stage
     # a Canon EOS RP's 4160 x 2768 of its 6240 x 4160 frame: the width's 2/3, 5 rows cut
     eos = [h for h in hypotheses((2768, 4160), (4160, 6240), s) if h.kind == "resize" and h.rotation == 0]
     assert (2773, 4160) in {h.frame for h in eos}
@@ -53,10 +55,10 @@ def test_another_aspect_ratio_is_tried_as_a_crop_of_the_resized_frame():
     s = GeometrySettings(mode="auto")
     hs = [h for h in hypotheses((2104, 3744), (3240, 4320), s) if h.rotation == 0]  # a 16:9 mode of a 4:3 sensor
     settings = [h for h in hs if h.kind == "crop" and h.frame != (3240, 4320)]
-    assert settings and all(h.stage == 1 for h in settings)
+    assert settings and all(h.stage == 2 for h in settings)
     assert (2808, 3744) in {h.frame for h in settings}  # the width's ratio: the photo is a band of that frame
     assert all(h.count < 10_000 for h in settings)  # offsets along the band only
-    assert any(h.kind == "crop" and h.frame == (3240, 4320) and h.stage == 2 for h in hs)  # and at scale 1
+    assert any(h.kind == "crop" and h.frame == (3240, 4320) and h.stage == 3 for h in hs)  # and at scale 1
 
 
 def test_camera_transforms_keep_the_aspect_only_to_a_few_px():

@@ -55,7 +55,7 @@ class GeometrySettings:
     mirror: bool = False
     crop: bool = True
     resize: bool = True
-    shift: int = 4
+    shift: int = 1
     min_side: int = 64
     scale_search: bool = False  # crop + resize: coarse-to-fine over the scale (slow: see conf/geometry)
     scale_min: float = 0.3
@@ -63,6 +63,7 @@ class GeometrySettings:
     scale_block: int = 512
     aspect_tolerance: float = 0.02  # size settings: a whole-frame resize where the aspect ratios differ by at most this
     setting_steps: int = 1  # size settings: scales tried either side of an axis ratio (steps of 1 / the long side)
+    setting_shift: int = 4  # size settings: px searched around the alignment (a camera's setting may cut a few)
     decoys: bool = True  # measure each nameable camera's null on its mirrored fingerprint (:mod:`.null`)
 
     @classmethod
@@ -82,6 +83,7 @@ class GeometrySettings:
             scale_block=int(cfg["scale_block"]),
             aspect_tolerance=float(cfg["aspect_tolerance"]),
             setting_steps=int(cfg["setting_steps"]),
+            setting_shift=int(cfg["setting_shift"]),
             decoys=bool(cfg["decoys"]),
         )
 

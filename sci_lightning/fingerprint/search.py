@@ -49,14 +49,14 @@ def decoy_spectrum(fk: np.ndarray, frame: tuple[int, int], decoy: str) -> np.nda
 
 
 def stages(s: GeometrySettings) -> int:
-    """How many stages a search may run: as stored, whole frames and size settings, crops as stored or upside
-    down, crops turned sideways (a time saver: most crops keep the sensor's orientation), crop + resize.
+    """How many stages a search may run: as stored, whole frames and plain resizes, size settings, crops as stored
+    or upside down, crops turned sideways (a time saver: most crops keep the sensor's orientation), crop + resize.
 
     Each stage is judged on the hypotheses tested so far and may stop the search (``geometry=auto``), so a
     peak's false-alarm probability is multiplied by this (the union bound over the stages: the overall rate
     stays within the bar). Few stages, each cheap ones first: a resized whole frame is judged among ~20
     positions, not among the ten million offsets a crop search adds later."""
-    return 2 + 2 * int(s.crop) + int(s.scale_search)
+    return 3 + 2 * int(s.crop) + int(s.scale_search)
 
 
 def correlate(q: Query, name: str, k: np.ndarray, h: Hypothesis, spectra: Spectra, keep: bool = True) -> np.ndarray:
@@ -274,13 +274,13 @@ def search_photo(
     position tested here over all cameras."""
     run = Searcher(q, fingerprints, s, spectra, tested, stop)
     done = False
-    for stage in (1, 2, 3):
+    for stage in (1, 2, 3, 4):
         run.run_stage(stage)
         if early and stop is not None and run.cleared(stop):
             done = True
             break
     if not done and s.scale_search:
-        run.run_scale_search(4)
+        run.run_scale_search(5)
     return run.matches(stop), run.n
 
 
@@ -322,7 +322,7 @@ def scale_search(
         pad = np.zeros(big, np.float32)
         pad[:side, :side] = resample(block, side, side)
         plane = scipy.fft.irfft2(fk * np.conj(scipy.fft.rfft2(pad, workers=-1)), s=big, workers=-1)
-        h = Hypothesis("crop", 0, False, big, (side, side), 0, 4)
+        h = Hypothesis("crop", 0, False, big, (side, side), 0, 5)
         coarse.append((grid_pce(plane, peak_of(plane, h)), float(sc)))
         n += h.count
     fine = 1.0 / max(turned)
@@ -334,7 +334,7 @@ def scale_search(
             frame = (int(round(big[0] * sf)), int(round(big[1] * sf)))
             if not lo <= sf <= hi or frame[0] < turned[0] or frame[1] < turned[1]:
                 continue
-            h = Hypothesis("crop", rotation, mirror, frame, turned, 0, 4)
+            h = Hypothesis("crop", rotation, mirror, frame, turned, 0, 5)
             plane = correlate(q, name, k, h, spectra, keep=False)
             peak = peak_of(plane, h)
             value = grid_pce(plane, peak)

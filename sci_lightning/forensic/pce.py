@@ -216,7 +216,7 @@ def fingerprint_lines(fingerprints: dict[str, dict[str, Any]], verdicts: list[di
         warn = "; ".join(q.get("warnings", []))
         plural = "s" if q["n_photos"] != 1 else ""
         lines.append(
-            f"  - `{c}`: {q['n_photos']} photo{plural}, scene leak {q['scene_leak']:.2f} ({q['level']})"
+            f"- Fingerprint of `{c}`: {q['n_photos']} photo{plural}, scene leak {q['scene_leak']:.2f} ({q['level']})"
             + (f". **Be wary**: {warn}." if warn else ".")
         )
     return lines

@@ -58,6 +58,7 @@ class GeometrySchema:
     scale_block: int = MISSING
     aspect_tolerance: float = MISSING
     setting_steps: int = MISSING
+    setting_shift: int = MISSING
     decoys: bool = MISSING
 
 
@@ -359,7 +360,8 @@ def check_geometry(g: DictConfig) -> None:
         f"must be a non-empty list of {list(ROTATIONS)} (got {list(g.rotations)})",
         "use geometry.rotations=[0,90,180,270]",
     )
-    require(0 <= g.shift <= 8, "geometry.shift", f"must be 0..8 px (got {g.shift})", "use 4")
+    require(0 <= g.shift <= 8, "geometry.shift", f"must be 0..8 px (got {g.shift})", "use 1")
+    require(0 <= g.setting_shift <= 16, "geometry.setting_shift", f"must be 0..16 px (got {g.setting_shift})", "use 4")
     require(g.min_side >= MIN_CROP, "geometry.min_side", f"must be at least {MIN_CROP} px", "use 64")
     require(
         0 < g.scale_min <= g.scale_max <= 1,
