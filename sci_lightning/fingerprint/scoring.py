@@ -80,12 +80,16 @@ class _Residual:
 
 
 def _aligned(
-    w: np.ndarray, grey: np.ndarray, fingerprints: dict[str, np.ndarray], exclude: bool = True
-) -> dict[str, tuple[Match, Tail]]:
+    w: np.ndarray,
+    grey: np.ndarray,
+    fingerprints: dict[str, np.ndarray],
+    exclude: bool = True,
+    keep: Callable[[Match], bool] = lambda m: True,
+) -> dict[str, tuple[Match, Tail | None]]:
     """Each camera compared as stored (centred on the area it shares with the photo), exactly as without a search,
-    with its plane's tail (the peak's window left out when ``exclude``; a decoy's plane is kept whole). The match
-    carries its peak's PCE against the energy of its own JPEG-grid class too (``judged_pce``): what the measured
-    null, counted on the grid classes, is compared with."""
+    with its plane's tail where ``keep`` says its match needs a null (the peak's window left out when ``exclude``;
+    a decoy's plane is kept whole). The match carries its peak's PCE against the energy of its own JPEG-grid
+    class too (``judged_pce``): what the measured null, counted on the grid classes, is compared with."""
     out, shared = {}, {}
     for c, k in fingerprints.items():
         h, wd = min(k.shape[0], w.shape[0]), min(k.shape[1], w.shape[1])
@@ -94,7 +98,7 @@ def _aligned(
         pce_value, ncc_value, xc = shared[(h, wd)].plane(crop_center(k, h, wd) * crop_center(grey, h, wd))
         m = Match(pce_value, 1, "aligned", ncc=ncc_value)
         m.judged_pce = grid_pce(xc, (0, 0))
-        out[c] = (m, plane_tail(xc, exclude=(0, 0) if exclude else None))
+        out[c] = (m, plane_tail(xc, exclude=(0, 0) if exclude else None) if keep(m) else None)
     return out
 
 
@@ -110,10 +114,11 @@ def _aligned_null(
 ) -> None:
     """The measured null of an aligned match (:mod:`.null`): its own plane and its decoys' (the fingerprint
     mirrored and flipped, compared as stored); ``named`` says whether a log10 P_FA would name a camera."""
-    decoys = {d: t for d, (_, t) in _aligned(w, grey, {d: f(k) for d, f in DECOYS.items()}, exclude=False).items()}
-    decoys = decoys if not g.mirror else {}
+    compared = _aligned(w, grey, {d: f(k) for d, f in DECOYS.items()}, exclude=False) if not g.mirror else {}
+    decoys = {d: t for d, (_, t) in compared.items()}
+    peaks = {d: dm.judged_pce for d, (dm, _) in compared.items()}  # each decoy where the aligned match looks: (0, 0)
     m.null, m.null_sources = measured_null([tails[name]], list(decoys.values()))
-    m.decoy_checks = decoy_checks([tails[name]], [decoys] if decoys else [], m.n, named)
+    m.decoy_checks = decoy_checks([tails[name]], [decoys] if decoys else [], [peaks] if peaks else [], m.n, named)
 
 
 def score_image(
@@ -221,11 +226,12 @@ def _searched(
     def lp(m: Match) -> float:
         return judged(m.log10_pfa(), n_stages, len(cameras))
 
-    aligned = _aligned(w, grey, {c: fingerprints[c] for c in first})
+    nameable = (lambda m: g.decoys and lp(m) <= stop) if search.stop is not None else (lambda m: False)
+    aligned = _aligned(w, grey, {c: fingerprints[c] for c in first}, keep=nameable)
     tails = {c: t for c, (_, t) in aligned.items()}
     matches = {c: m for c, (m, _) in aligned.items()}
     for c, m in matches.items():
-        if g.decoys and lp(m) <= stop:
+        if tails[c] is not None:
             _aligned_null(w, grey, c, fingerprints[c], m, tails, g, lambda v: judged(v, n_stages, len(cameras)) <= stop)
     n_total = len(first)
     # auto: a camera compared as stored that clears the bar under its measured null ends it (the others are then
@@ -249,7 +255,8 @@ def _searched(
                 matches[c] = m
     rest = [c for c in cameras if c not in matches]  # the search stopped before reaching them: as stored
     if rest:
-        matches.update({c: m for c, (m, _) in _aligned(w, grey, {c: fingerprints[c] for c in rest}).items()})
+        compared = _aligned(w, grey, {c: fingerprints[c] for c in rest}, keep=lambda m: False)
+        matches.update({c: m for c, (m, _) in compared.items()})
         n_total += len(rest)
     scores = {c: (matches[c].pce, matches[c].ncc) for c in cameras}
     out: dict[str, Any] = {

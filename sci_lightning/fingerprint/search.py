@@ -83,8 +83,10 @@ class _Camera:
 
     tested: int = 0  # positions tested (the aligned comparison's included)
     hypotheses: list[Hypothesis] = field(default_factory=list)
-    tails: list[tuple[int, Tail]] = field(default_factory=list)  # (stage, own plane's tail without its peak)
-    decoys: dict[Hypothesis, dict[str, Tail]] = field(default_factory=dict)  # decoy planes: by kind
+    tails: list[tuple[int, Tail]] = field(default_factory=list)  # (stage, own plane's tail without its peak), of
+    # the hypotheses whose peak could have named the camera: only those are judged, so only their null is measured
+    decoys: dict[Hypothesis, dict[str, Tail]] = field(default_factory=dict)  # decoy planes' tails, by kind
+    decoy_peaks: dict[Hypothesis, dict[str, float]] = field(default_factory=dict)  # their peaks where h looks
     best: tuple[float, Hypothesis, tuple[int, int], int, int] | None = None  # pce, h, peak, n, stage
     null: NullModel | None = None
     sources: str = ""
@@ -129,9 +131,9 @@ class Searcher:
                 cam = self.cams[name]
                 cam.tested += h.count
                 cam.hypotheses.append(h)
-                cam.tails.append((stage, plane_tail(plane, exclude=peak)))
-                if self.nameable(value, cam.tested):  # its decoys now, while the spectra are at hand
-                    cam.decoys[h] = self._decoys(fk, q, h)
+                if self.nameable(value, cam.tested):  # its null now, while the plane and the spectra are at hand
+                    cam.decoys[h], cam.decoy_peaks[h] = self._decoys(fk, q, h)
+                    cam.tails.append((stage, plane_tail(plane, exclude=peak)))
                 self.n += h.count
                 if name not in found or value > found[name][0]:
                     found[name] = (value, h, peak)
@@ -177,24 +179,29 @@ class Searcher:
             return False
         return judged(log10_false_alarm(pce, n), self.n_stages, len(self.fps)) <= self.bar
 
-    def _decoys(self, fk: np.ndarray, q: np.ndarray, h: Hypothesis) -> dict[str, Tail]:
-        """The tails of the hypothesis searched with the decoy fingerprints (``fk`` its frame's spectrum, ``q`` the
-        photo's conjugate spectrum): both decoys where it has few positions, one where its planes are large."""
-        kinds = list(DECOYS) if h.count < 10_000 else list(DECOYS)[:1]
-        return {
-            d: plane_tail(scipy.fft.irfft2(decoy_spectrum(fk, h.frame, d) * q, s=h.frame, workers=-1)) for d in kinds
-        }
+    def _decoys(self, fk: np.ndarray, q: np.ndarray, h: Hypothesis) -> tuple[dict[str, Tail], dict[str, float]]:
+        """The hypothesis searched with the decoy fingerprints (``fk`` its frame's spectrum, ``q`` the photo's
+        conjugate spectrum): each decoy plane's tail (for the null) and its peak where ``h`` looks (for the decoy
+        checks); both decoys where the hypothesis has few positions, one where its planes are large."""
+        tails, peaks = {}, {}
+        for d in list(DECOYS) if h.count < 10_000 else list(DECOYS)[:1]:
+            plane = scipy.fft.irfft2(decoy_spectrum(fk, h.frame, d) * q, s=h.frame, workers=-1)
+            peaks[d] = grid_pce(plane, peak_of(plane, h))
+            tails[d] = plane_tail(plane)
+        return tails, peaks
 
     def measure(self, name: str) -> None:
-        """Fit the camera's null (:func:`measured_null`): its own planes (peaks left out) up to its peak's stage
-        and the decoy planes of each hypothesis whose peak could have named it."""
+        """Fit the camera's null (:func:`measured_null`): the own planes (peaks left out) and the decoy planes of
+        each hypothesis whose peak could have named it, up to its peak's stage."""
         cam = self.cams[name]
         pce, _, _, n, stage = cam.best
         own = [t for st, t in cam.tails if st <= stage]
         # the decoys of every hypothesis whose peak could have named the camera (made in run_stage)
-        decoys = [ts for h, ts in cam.decoys.items() if h.stage <= stage]
+        hs = [h for h in cam.decoys if h.stage <= stage]
+        decoys = [cam.decoys[h] for h in hs]
         cam.null, cam.sources = measured_null(own, [t for ts in decoys for t in ts.values()])
-        cam.checks = decoy_checks(own, decoys, n, lambda lp: judged(lp, self.n_stages, len(self.fps)) <= self.bar)
+        named = lambda lp: judged(lp, self.n_stages, len(self.fps)) <= self.bar  # noqa: E731
+        cam.checks = decoy_checks(own, decoys, [cam.decoy_peaks[h] for h in hs], n, named)
 
     def cleared(self, stop: float) -> bool:
         """Whether a camera's peak clears ``stop`` under its measured null (measured only for the cameras whose
@@ -218,20 +225,25 @@ class Searcher:
 
 
 def decoy_checks(
-    own: list[Tail], decoys: list[dict[str, Tail]], n: int, named: Callable[[float], bool]
+    own: list[Tail],
+    decoys: list[dict[str, Tail]],
+    peaks: list[dict[str, float]],
+    n: int,
+    named: Callable[[float], bool],
 ) -> tuple[int, int]:
-    """Each decoy searched as if it were a camera: its best peak over the camera's hypotheses, judged against the
-    null measured without it (the camera's own planes and the other decoy). Returns ``(searches, named)``: how
-    often a fingerprint that cannot hold the photo's PRNU would have been named by the rule (the measured
-    false-attribution rate of decoy searches, reported with their count)."""
+    """Each decoy searched as if it were a camera: its best peak where the camera's hypotheses look (``peaks``,
+    one dict per hypothesis), among the camera's ``n`` positions, judged against the null measured without it
+    (the camera's own planes and the other decoy's). Returns ``(searches, named)``: how often a fingerprint that
+    cannot hold the photo's PRNU would have been named by the rule (the measured false-attribution rate of decoy
+    searches, reported with their count)."""
     searches = names = 0
     for kind in DECOYS:
-        mine = [ts[kind] for ts in decoys if kind in ts]
+        mine = [p[kind] for p in peaks if kind in p]
         if not mine:
             continue
         rest = [t for ts in decoys for k, t in ts.items() if k != kind]
         model = fit_null(Tail.pooled(own + rest))
-        best = max((float(t.values[0]) for t in mine if len(t.values)), default=0.0)
+        best = max(mine)
         lp = model.log10_pfa(best, n) if model is not None else log10_false_alarm(best, n)
         searches += 1
         names += int(named(lp))
