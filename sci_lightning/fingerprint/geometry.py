@@ -20,7 +20,7 @@ residual and fingerprints:
   bar (:mod:`.hypotheses`).
 * **Decision.** Every score carries ``n``, the number of positions searched; the false-alarm probability of its
   peak is ``1 - (1 - S(PCE))^n``, ``S`` one position's chance to reach it under the null: Gaussian (``Q(sqrt(PCE))``)
-  where nothing else is known, measured on the photo's own decoys and impostors where a camera could be named
+  where nothing else is known, measured on its own planes and decoys where a camera could be named
   (:mod:`.null`). Computed in log space: a 12 MP crop search has ``n`` ~ 1e7 and a true match a PCE of thousands,
   whose tail underflows a float.
 
@@ -106,7 +106,7 @@ class Match:
     ncc: float = float("nan")
     hypothesis: Any = field(default=None, repr=False)  # the Hypothesis that won, to map K onto the photo again
     peak: tuple[int, int] = (0, 0)  # its peak in the correlation plane
-    null: NullModel | None = field(default=None, repr=False)  # measured on decoys and impostors (None: Gaussian)
+    null: NullModel | None = field(default=None, repr=False)  # measured on its planes and decoys (None: Gaussian)
     null_sources: str = ""  # what the null was measured on, in words
     judged_pce: float | None = None  # the peak against its own JPEG-grid class's energy (aligned: see scoring)
     decoy_checks: tuple[int, int] = (0, 0)  # decoy searches judged as cameras, and how many the rule named

@@ -11,12 +11,14 @@ allows ~40.
 
 What is measured, for each photo and each camera that would be named:
 
-* **its own plane** away from the peak (the 11 x 11 window around it left out): the fingerprint at every wrong
-  alignment;
+* **its own planes** away from the peak (the 11 x 11 window around it left out): the fingerprint at every wrong
+  alignment, for each hypothesis whose peak could have named it;
 * **decoys**: the same hypotheses searched with the fingerprint mirrored left-right and upside down, geometries
-  that are not searched (with ``geometry.mirror=true`` they are, and only impostors remain): same scene residue,
-  same processing, no PRNU where it is looked for;
-* **impostors**: the other cameras' planes for the same photo (the photo's own side of the null).
+  that are not searched (with ``geometry.mirror=true`` they are, and only its own planes remain): same scene
+  residue, same processing, no PRNU where it is looked for.
+
+The other cameras' planes are not pooled in (their tails are their own fingerprints'); they compete, each judged
+against its own null, and the case's impostor searches measure what the whole rule lets through.
 
 Each plane gives its largest values in PCE units (:func:`plane_tail`); the pooled tails are fitted by a
 generalised Pareto distribution over their largest :data:`EXCEEDANCES` values (peaks over threshold), and a

@@ -211,7 +211,7 @@ def _searched(
     Cameras whose frame is the photo's size, or that no searched hypothesis could hold, are first compared as
     stored, exactly as without a search (the fast path: one hypothesis each); the others only by the search, since
     their centred comparison is not a hypothesis anyone believes (a turned or cropped photo). A camera whose peak
-    clears the bar by the Gaussian tail is judged again against the null measured on its decoys and impostors
+    clears the bar by the Gaussian tail is judged again against the null measured on its own planes and decoys
     (:mod:`.null`). ``auto`` searches only when no aligned peak clears the bar, stops after the first stage where
     one does, and keeps a searched peak over an aligned one only if it clears the bar; ``full`` searches every
     hypothesis and keeps each camera's highest. Each camera's score carries the number of hypotheses it is the

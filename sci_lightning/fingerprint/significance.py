@@ -99,7 +99,7 @@ def judged(log10_own: float, n_stages: int, n_cameras: int) -> float:
 
 def photo_log10_pfa(scored: dict[str, Any]) -> dict[str, float]:
     """Each camera's peak as the photo's answer (:func:`judged`): its own false-alarm probability (``log10_pfa``
-    of its geometry: measured on its decoys and impostors where it could be named, else Gaussian), times the
+    of its geometry: measured on its own planes and decoys where it could be named, else Gaussian), times the
     search's stages, combined over the ``family`` of cameras the photo was compared with (the library: all of
     them). A photo scored without a search counts one hypothesis per camera and one stage."""
     family, n_stages = int(scored.get("family", len(scored["scores"]))), int(scored.get("stages", 1))

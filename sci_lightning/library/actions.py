@@ -226,7 +226,7 @@ def _case_settings(
     """What the case report states about how this search ran."""
     rule = (
         f"false-alarm bar {sci(cal['log10_bar'])} (geometry={cfg.geometry.name}), each nameable camera's peak "
-        "judged against the null measured on its decoys and the other cameras"
+        "judged against the null measured on its own planes and decoys"
         if cal is not None and cal.get("method") == "false_alarm"
         else f"PCE >= {float(cfg.prnu.pce_threshold):g} (geometry=none)"
     )
