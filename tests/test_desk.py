@@ -83,6 +83,13 @@ def _search(client: TestClient, files: list[tuple[str, bytes]]):
     return job_id, client.app.state.desk.runner.wait(job_id, timeout=120)
 
 
+def desk_sha(page: str) -> bool:
+    """Whether the camera page shows a 64-hex-digit fingerprint SHA-256."""
+    import re
+
+    return bool(re.search(r"fingerprint SHA-256</th><td class=\"sha\">[0-9a-f]{64}<", page))
+
+
 def test_library_pages_list_filter_and_show_cameras(desk):
     client, _ = desk
     page = client.get("/cameras")
@@ -92,6 +99,7 @@ def test_library_pages_list_filter_and_show_cameras(desk):
     cam = client.get("/cameras/A1")
     assert cam.status_code == 200 and cam.text.count('class="sha"') >= 6  # every reference photo with its SHA-256
     assert 'id="quality"' in cam.text and "scene leak" in cam.text  # the fingerprint says how far to trust it
+    assert desk_sha(cam.text)  # the stored fingerprint's SHA-256 is shown, not an empty cell
     assert "Be wary of this fingerprint" in cam.text and "thin:" in cam.text  # a handful of references
     export = client.get("/cameras/A1/export")
     assert export.status_code == 200 and export.content[:2] == b"PK"  # an .npz (zip)

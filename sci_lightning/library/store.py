@@ -137,7 +137,10 @@ class FingerprintLibrary:
                 + ")",
                 "use python library.py action=list to see the names",
             )
-        return self._row(rows[0])
+        row = self._row(rows[0])
+        # the stored fingerprint's checksum, for a camera's page (the desk showed it empty: not a catalogue field)
+        row["fp_sha256"] = self.cat.query("SELECT fp_sha256 FROM cameras WHERE name = ?", (str(name),))[0][0]
+        return row
 
     @staticmethod
     def _row(r: tuple) -> dict[str, Any]:
