@@ -37,7 +37,7 @@ import numpy as np
 import scipy.special
 import scipy.stats
 
-from sci_lightning.fingerprint.significance import LN10
+from sci_lightning.fingerprint.significance import LN10, any_of
 
 TOP = 256  # values kept per plane
 EXCEEDANCES = 200  # the largest pooled values the tail is fitted on
@@ -95,15 +95,6 @@ def plane_tail(
     return Tail(values, n)
 
 
-def _log10_any(log10_p: float, n: int) -> float:
-    """``log10(1 - (1 - p)^n)`` for a per-position probability ``p = 10^log10_p``."""
-    n = max(int(n), 1)
-    if log10_p + math.log10(n) < -8:
-        return log10_p + math.log10(n)
-    p = min(10.0**log10_p, 1.0)
-    return math.log10(-math.expm1(n * math.log1p(-p))) if p < 1 else 0.0
-
-
 def gaussian_log10_sf(pce: float) -> float:
     """log10 of one position's chance to reach ``pce`` under the Gaussian null: Q(sqrt(PCE))."""
     x = math.copysign(math.sqrt(abs(pce)), pce)
@@ -140,7 +131,7 @@ class NullModel:
 
     def log10_pfa(self, pce: float, n: int) -> float:
         """log10 chance that the best of ``n`` null positions reaches ``pce``."""
-        return _log10_any(self.log10_sf(pce), n)
+        return any_of(self.log10_sf(pce), n)
 
 
 def fit_null(tail: Tail | None) -> NullModel | None:

@@ -82,7 +82,6 @@ class _Camera:
     """One camera's state during a search: what it was tested with, its best peak, its planes' tails."""
 
     tested: int = 0  # positions tested (the aligned comparison's included)
-    hypotheses: list[Hypothesis] = field(default_factory=list)
     tails: list[tuple[int, Tail]] = field(default_factory=list)  # (stage, own plane's tail without its peak), of
     # the hypotheses whose peak could have named the camera: only those are judged, so only their null is measured
     decoys: dict[Hypothesis, dict[str, Tail]] = field(default_factory=dict)  # decoy planes' tails, by kind
@@ -130,7 +129,6 @@ class Searcher:
                 value = grid_pce(plane, peak)
                 cam = self.cams[name]
                 cam.tested += h.count
-                cam.hypotheses.append(h)
                 if self.nameable(value, cam.tested):  # its null now, while the plane and the spectra are at hand
                     cam.decoys[h], cam.decoy_peaks[h] = self._decoys(fk, q, h)
                     cam.tails.append((stage, plane_tail(plane, exclude=peak)))
