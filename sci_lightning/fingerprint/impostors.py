@@ -23,7 +23,7 @@ from sci_lightning.fingerprint.core import grey_of, noise_residual
 from sci_lightning.fingerprint.references import fingerprints_of, require_scored
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.fingerprint.scoring import Search, score_images, score_residual
-from sci_lightning.fingerprint.significance import photo_log10_pfa
+from sci_lightning.fingerprint.significance import photo_log10_pfa, tally
 
 # How validation photos are met in the searches: as stored, turned, cropped (every offset) and halved (resize).
 CALIBRATION_TRANSFORMS = ("none", "rot90", "crop60", "scale50")
@@ -56,7 +56,7 @@ def _searches(
         rows.append(
             {
                 "transform": name,
-                "decoys": (sum(c[0] for c in checks), sum(c[1] for c in checks)),
+                "decoys": tally(checks),
                 "genuine": [v for c, v in every.items() if c in own],
                 "impostor_pairs": [v for c, v in every.items() if c not in own],
                 "impostor_search": min(alone.values()) if alone else None,
@@ -88,7 +88,7 @@ def validation_searches(sel: Selection, residuals: ResidualStore, search: Search
             t = row["transform"]
             out["genuine"] += [(t, v) for v in row["genuine"]]
             out["impostor_pairs"] += [(t, v) for v in row["impostor_pairs"]]
-            out["decoys"] = [out["decoys"][0] + row["decoys"][0], out["decoys"][1] + row["decoys"][1]]
+            out["decoys"] = list(tally([out["decoys"], row["decoys"]]))
             if row["impostor_search"] is not None:
                 out["impostor_searches"].append((t, row["impostor_search"]))
     return out

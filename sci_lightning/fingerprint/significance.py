@@ -10,6 +10,7 @@ and a true match a PCE of thousands, whose tail underflows a float.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,14 @@ def sci(log10_value: float, digits: int = 3) -> str:
     if round(mantissa, digits - 1) >= 10:
         mantissa, exponent = mantissa / 10, exponent + 1
     return f"{mantissa:.{digits - 1}f}e{exponent:+03d}"
+
+
+def tally(checks: Iterable[tuple[int, int]]) -> tuple[int, int]:
+    """``(searches, named)`` pairs added up (decoy checks over cameras, photos or searches)."""
+    searches = named = 0
+    for n, k in checks:
+        searches, named = searches + n, named + k
+    return searches, named
 
 
 def false_alarm(pce: float, n: int) -> float:

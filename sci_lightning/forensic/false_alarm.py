@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.stats import beta
 
-from sci_lightning.fingerprint.significance import photo_log10_pfa, sci
+from sci_lightning.fingerprint.significance import photo_log10_pfa, sci, tally
 from sci_lightning.forensic.decisions import UNKNOWN, best_per_class, photo_verdicts
 
 DEFAULT_SLOPE = 1.0
@@ -189,7 +189,7 @@ def searched_verdicts(
         checks = [g.get("decoy_checks", (0, 0)) for g in s["geometry"].values()]
         return {
             "path": path,
-            "decoys": (sum(c[0] for c in checks), sum(c[1] for c in checks)),
+            "decoys": tally(checks),
             "ranked": [(c, p_match(best[c][0], bar, slope)) for c in order],
             "decision": order[0] if top_lp <= bar else UNKNOWN,
             "pce": {c: s["scores"][best[c][1]][0] for c in order},

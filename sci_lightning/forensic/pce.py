@@ -25,7 +25,7 @@ import numpy as np
 
 from sci_lightning.fingerprint.core import HEAT_BLOCK
 from sci_lightning.fingerprint.quality import CLEAN_LEAK
-from sci_lightning.fingerprint.significance import sci
+from sci_lightning.fingerprint.significance import sci, tally
 from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.calibration import fit_platt, platt_probability
 from sci_lightning.forensic.case_report import write_case_report
@@ -150,8 +150,7 @@ def write_pce_report(
     (``settings``, ``names``): the self-contained case report too (:mod:`.case_report`). ``fingerprints``: each
     camera's fingerprint quality (photo count, scene leak, warnings), listed in both reports."""
     searched = cal is not None and cal.get("method") == "false_alarm"
-    decoys = [v["decoys"] for v in verdicts if "decoys" in v]
-    n_decoys, decoys_named = sum(d[0] for d in decoys), sum(d[1] for d in decoys)
+    n_decoys, decoys_named = tally(v["decoys"] for v in verdicts if "decoys" in v)
     if searched:
         write_json(out_dir / "calibration.json", cal)
         header = [decided_by, "", *false_alarm.describe(cal)]
