@@ -24,8 +24,8 @@ from PIL import Image
 from sci_lightning.data.transforms import apply
 from sci_lightning.fingerprint.core import grey_of, noise_residual
 from sci_lightning.fingerprint.geometry import GeometrySettings, Query, Spectra
+from sci_lightning.fingerprint.scales import scale_search
 from sci_lightning.fingerprint.scoring import Search, score_residual
-from sci_lightning.fingerprint.search import scale_search
 from sci_lightning.fingerprint.significance import photo_log10_pfa
 
 from common import machine_line
@@ -54,6 +54,7 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=4000)
     ap.add_argument("--height", type=int, default=3000)
     ap.add_argument("--scale-search", action="store_true")
+    ap.add_argument("--transforms", nargs="*", default=TRANSFORMS, help="the table's transforms (none: skip it)")
     ap.add_argument("--prnu", type=float, default=0.003, help="PRNU std of the sensor (0.003: PCE ~1e4 as stored)")
     args = ap.parse_args()
     h, w = args.height, args.width
@@ -74,7 +75,7 @@ def main() -> int:
     others = {c: k for c, k in fps.items() if c != "cam0"}
     none = Search(GeometrySettings(mode="none"))
     auto = Search(GeometrySettings(mode="auto"), math.log10(1e-4))
-    for name in TRANSFORMS:
+    for name in args.transforms:
         arr, _ = apply(img, name, digest="ab" * 32, seed=0)
         (res, grey), t_res = timed(lambda a: (noise_residual(a), grey_of(a)), arr)
         plain, t_none = timed(score_residual, res, grey, fps, search=none)
@@ -93,15 +94,21 @@ def main() -> int:
     if args.scale_search:
         arr, applied = apply(img, "cropscale", digest="ab" * 32, seed=0)
         q = Query(noise_residual(arr), grey_of(arr))
+        print(f"\ncropscale (crop60 then 0.7x, {arr.shape[1]} x {arr.shape[0]}): the crop + resize search per camera")
+        truth = (applied.offset_y, applied.offset_x)
+        print(f"| camera | turns | s | scale (truth 0.7) | offset (truth {truth}) | PCE | positions |")
+        print("|---|---|---|---|---|---|---|")
         s = GeometrySettings(mode="full", scale_search=True)
-        (best, n), secs = timed(scale_search, q, "cam0", fps["cam0"], s, Spectra(), 0, False)
-        value, hyp, peak = best
-        scale = hyp.frame[1] / w
-        print(
-            f"\ncropscale (crop60 then 0.7x): crop + resize search against the true camera, as stored: {secs:.1f} s; "
-            f"scale {scale:.4f} (truth {applied.scale}), offset {tuple(round(p / scale) for p in peak)} "
-            f"(truth {(applied.offset_y, applied.offset_x)}), PCE {value:.0f}, {n:,} positions"
-        )
+        for cam in ("cam0", "cam1"):
+            for turns in ([(0, False), (180, False)], [(r, False) for r in (0, 90, 180, 270)]):
+                (best, n), secs = timed(scale_search, q, cam, fps[cam], s, Spectra(), turns)
+                value, hyp, peak = best
+                scale = hyp.frame[1] / w
+                print(
+                    f"| {cam}{' (the sensor)' if cam == 'cam0' else ''} | {'/'.join(str(t[0]) for t in turns)} | "
+                    f"{secs:.1f} | {scale:.4f} | {tuple(round(p / scale) for p in peak)} | {value:.0f} | {n:,} |",
+                    flush=True,
+                )
     return 0
 
 

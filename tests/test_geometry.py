@@ -151,3 +151,40 @@ def test_transform_found_says_when_a_photo_is_not_as_stored(cameras, tmp_path):
     assert transform_found(str(tmp_path / "as_stored.png"), "B", fps["B"], store, auto) is None
     found = transform_found(str(tmp_path / "upside_down.png"), "B", fps["B"], store, auto)
     assert found["rotation"] == 180 and found["transform"] == "whole" and found["log10_p_false_alarm"] < -4
+
+
+def test_scale_search_planes_of_a_turn_by_180_are_the_direct_correlation():
+    # the coarse pass gets the upside-down block's plane from the unturned block's spectrum (no second FFT)
+    from sci_lightning.fingerprint.scales import _planes
+
+    rng = np.random.default_rng(5)
+    frame, block = (48, 64), rng.normal(size=(12, 12)).astype(np.float32)
+    k = rng.normal(size=frame).astype(np.float32)
+    fk = np.fft.rfft2(k)
+    planes = _planes(fk, block, frame, [(0, False), (180, False), (90, False), (270, False)])
+    for rotation, plane in planes.items():
+        pad = np.zeros(frame, np.float32)
+        pad[:12, :12] = orient_to_sensor(block, *rotation)
+        direct = np.fft.irfft2(fk * np.conj(np.fft.rfft2(pad)), s=frame)
+        np.testing.assert_allclose(plane, direct, atol=1e-3)
+
+
+@pytest.mark.parametrize("turn", ["cropscale", "rot180"])
+def test_auto_finds_a_crop_of_unknown_size_resized_and_names_no_impostor(cameras, turn):
+    ks, fps = cameras
+    img = shoot(ks["C"], 531)
+    out, applied = apply(img, "cropscale", digest="cd" * 32, seed=2)
+    if turn == "rot180":
+        out = np.ascontiguousarray(out[::-1, ::-1])
+    w, grey = noise_residual(out), grey_of(out)
+    s = GeometrySettings(mode="auto", scale_search=True)
+    found = score_residual(w, grey, fps, search=Search(s, math.log10(1e-4)))
+    g = found["geometry"]["C"]
+    assert g["rotation"] == (180 if turn == "rot180" else 0)
+    assert g["scale"] == pytest.approx(applied.scale, abs=0.01)
+    assert g["log10_pfa"] < -6
+    for other in ("A", "B"):
+        assert found["geometry"][other]["log10_pfa"] > -3
+    # without the scale search nothing clears: the photo is neither the whole frame resized nor a crop at scale 1
+    plain = score_residual(w, grey, fps, search=Search(GeometrySettings(mode="auto"), math.log10(1e-4)))
+    assert plain["geometry"]["C"]["log10_pfa"] > -4

@@ -57,7 +57,8 @@ class GeometrySettings:
     resize: bool = True
     shift: int = 1
     min_side: int = 64
-    scale_search: bool = False  # crop + resize: coarse-to-fine over the scale (slow: see conf/geometry)
+    scale_search: bool = False  # crop + resize: coarse to fine over the scale (:mod:`.scales`)
+    scale_rotations: tuple[int, ...] = (0, 180)  # the turns the scale search tries (each of ``rotations``)
     scale_min: float = 0.3
     scale_max: float = 1.0
     scale_block: int = 512
@@ -78,6 +79,7 @@ class GeometrySettings:
             shift=int(cfg["shift"]),
             min_side=int(cfg["min_side"]),
             scale_search=bool(cfg["scale_search"]),
+            scale_rotations=tuple(int(r) for r in cfg["scale_rotations"]),
             scale_min=float(cfg["scale_min"]),
             scale_max=float(cfg["scale_max"]),
             scale_block=int(cfg["scale_block"]),
@@ -176,13 +178,17 @@ class Spectra:
         ks = resample(k, *shape)
         return ks - np.float32(ks.mean())
 
-    def get(self, name: str, k: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """The rfft2 of :meth:`fingerprint` ``(k, shape)``."""
-        key = (name, k.shape, shape, hashlib.blake2b(k[::61, ::53].tobytes(), digest_size=8).hexdigest())
+    def get(self, name: str, k: np.ndarray, shape: tuple[int, int], pad: tuple[int, int] | None = None) -> np.ndarray:
+        """The rfft2 of :meth:`fingerprint` ``(k, shape)``, zero-padded to ``pad`` where given (a size the FFT
+        is fast at: the scale search's coarse planes)."""
+        key = (name, k.shape, shape, pad, hashlib.blake2b(k[::61, ::53].tobytes(), digest_size=8).hexdigest())
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        spectrum = scipy.fft.rfft2(self.fingerprint(k, shape), workers=-1)
+        x = self.fingerprint(k, shape)
+        if pad is not None:
+            x = np.pad(x, ((0, pad[0] - shape[0]), (0, pad[1] - shape[1])))
+        spectrum = scipy.fft.rfft2(x, workers=-1)
         self._cache[key] = spectrum
         if len(self._cache) > self.size:
             self._cache.popitem(last=False)

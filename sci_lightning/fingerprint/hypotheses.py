@@ -19,7 +19,7 @@ over, so every family below is kept as narrow as the physics allows:
 * **crop** at the sensor's own scale: every offset where the photo fits.
 
 Stages (:func:`stage_of`): 1 whole frames and plain resizes, 2 size settings, 3 crops as stored or upside down,
-4 crops turned sideways; the scale search (:func:`~.search.scale_search`) is the last. A stage costs the union
+4 crops turned sideways; the scale search (:func:`~.scales.scale_search`) is the last. A stage costs the union
 bound a factor (stages + 1) / stages; splitting the wide size-setting margins off the plain resizes keeps a weak
 half-size copy judged among 9 positions per turn, not 81.
 """

@@ -21,11 +21,11 @@ from sci_lightning.fingerprint.geometry import (
     Query,
     Spectra,
     orient_to_photo,
-    orient_to_sensor,
-    resample,
 )
 from sci_lightning.fingerprint.hypotheses import Hypothesis, hypotheses, orientations
 from sci_lightning.fingerprint.null import NullModel, Tail, fit_null, plane_tail
+from sci_lightning.fingerprint.scales import STAGE as SCALE_STAGE
+from sci_lightning.fingerprint.scales import scale_search
 from sci_lightning.fingerprint.significance import grid_pce, judged, log10_false_alarm
 
 # Geometries that are not searched (with geometry.mirror=false), applied to a fingerprint: its scene residue and
@@ -139,16 +139,23 @@ class Searcher:
             self._offer(name, f, stage)
 
     def run_scale_search(self, stage: int) -> None:
-        for rotation, mirror in orientations(self.s):
-            for name, k in self.fps.items():
-                tails: list[Tail] = []
-                f, count = scale_search(self.q, name, k, self.s, self.spectra, rotation, mirror, tails)
-                cam = self.cams[name]
-                cam.tested += count
-                cam.tails += [(stage, t) for t in tails]
-                self.n += count
-                if f is not None:
-                    self._offer(name, f, stage)
+        """The crop + resize search (:func:`~.scales.scale_search`) for every camera, in the turns
+        ``geometry.scale_rotations``; a peak that could name its camera gets its decoys at the scale found."""
+        turns = [(r, m) for r, m in orientations(self.s) if r in self.s.scale_rotations]
+        for name, k in self.fps.items():
+            tails: list[Tail] = []
+            f, count = scale_search(self.q, name, k, self.s, self.spectra, turns, tails)
+            cam = self.cams[name]
+            cam.tested += count
+            self.n += count
+            if f is None:
+                continue
+            cam.tails += [(stage, t) for t in tails]
+            value, h, _ = f
+            if self.nameable(value, cam.tested):
+                fk, fq = self.spectra.get(name, k, h.frame), self.q.spectrum(h.rotation, h.mirror, h.frame)
+                cam.decoys[h], cam.decoy_peaks[h] = self._decoys(fk, np.conj(fq), h)
+            self._offer(name, f, stage)
 
     def _offer(self, name: str, f: tuple[float, Hypothesis, tuple[int, int]], stage: int) -> None:
         cam = self.cams[name]
@@ -290,70 +297,8 @@ def search_photo(
             done = True
             break
     if not done and s.scale_search:
-        run.run_scale_search(5)
+        run.run_scale_search(SCALE_STAGE)
     return run.matches(stop), run.n
-
-
-def scale_search(
-    q: Query,
-    name: str,
-    k: np.ndarray,
-    s: GeometrySettings,
-    spectra: Spectra,
-    rotation: int,
-    mirror: bool,
-    tails: list[Tail] | None = None,
-) -> tuple[tuple[float, Hypothesis, tuple[int, int]] | None, int]:
-    """Crop and resize at once (a crop of a resized frame, or a resized crop): coarse to fine over the scale.
-
-    Coarse: the photo's central ``scale_block`` px square against the fingerprint resampled to each scale from
-    ``scale_max`` down to ``scale_min`` (or the smallest scale at which the photo still fits), in relative steps
-    of 1 / block (a mis-scale of one step moves the block's edges by half a pixel), every offset searched. Fine:
-    around the three best coarse scales, the whole photo in steps of 1 / (its long side). Returns the best
-    ``(PCE, hypothesis, peak)`` (None when the photo fits at no scale) and the positions tested; ``tails``
-    collects the fine planes' tails."""
-    turned = orient_to_sensor(q.w, rotation, mirror).shape
-    big = k.shape
-    lo, hi = max(s.scale_min, turned[0] / big[0], turned[1] / big[1]), min(s.scale_max, 1.0)
-    if lo > hi or min(turned) < s.min_side:
-        return None, 0
-    b = min(s.scale_block, *turned)
-    y0, x0 = (turned[0] - b) // 2, (turned[1] - b) // 2
-    block = orient_to_sensor(q.wi, rotation, mirror)[y0 : y0 + b, x0 : x0 + b]
-    fk = spectra.get(name, k, big)  # the native fingerprint: its spectrum serves every coarse scale
-    step = 1.0 / b
-    n, coarse = 0, []
-    for sc in hi * (1 - step) ** np.arange(int(math.log(lo / hi) / math.log(1 - step)) + 1):
-        # coarse: the block brought up to sensor resolution (cheap: b / sc px a side) against the native K,
-        # instead of K brought down to each scale (a 12 MP resample per step, 4x the time)
-        side = int(round(b / sc))
-        if side > min(big):
-            continue
-        pad = np.zeros(big, np.float32)
-        pad[:side, :side] = resample(block, side, side)
-        plane = scipy.fft.irfft2(fk * np.conj(scipy.fft.rfft2(pad, workers=-1)), s=big, workers=-1)
-        h = Hypothesis("crop", 0, False, big, (side, side), 0, 5)
-        coarse.append((grid_pce(plane, peak_of(plane, h)), float(sc)))
-        n += h.count
-    fine = 1.0 / max(turned)
-    reach = int(math.ceil(step / fine))
-    best = None
-    for _, sc in sorted(coarse, reverse=True)[:3]:
-        for j in range(-reach, reach + 1):
-            sf = sc * (1 + j * fine)
-            frame = (int(round(big[0] * sf)), int(round(big[1] * sf)))
-            if not lo <= sf <= hi or frame[0] < turned[0] or frame[1] < turned[1]:
-                continue
-            h = Hypothesis("crop", rotation, mirror, frame, turned, 0, 5)
-            plane = correlate(q, name, k, h, spectra, keep=False)
-            peak = peak_of(plane, h)
-            value = grid_pce(plane, peak)
-            if tails is not None:
-                tails.append(plane_tail(plane, exclude=peak))
-            n += h.count
-            if best is None or value > best[0]:
-                best = (value, h, peak)
-    return best, n
 
 
 def _match(

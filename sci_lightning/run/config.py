@@ -53,6 +53,7 @@ class GeometrySchema:
     shift: int = MISSING
     min_side: int = MISSING
     scale_search: bool = MISSING
+    scale_rotations: list[int] = MISSING
     scale_min: float = MISSING
     scale_max: float = MISSING
     scale_block: int = MISSING
@@ -368,6 +369,13 @@ def check_geometry(g: DictConfig) -> None:
         "geometry.scale_min / geometry.scale_max",
         f"must satisfy 0 < scale_min <= scale_max <= 1 (got {g.scale_min}, {g.scale_max})",
         "use geometry.scale_min=0.3 geometry.scale_max=1.0",
+    )
+    odd = sorted(set(g.scale_rotations) - set(g.rotations))
+    require(
+        not odd,
+        "geometry.scale_rotations",
+        f"must be among geometry.rotations {list(g.rotations)} (got {list(g.scale_rotations)})",
+        "use geometry.scale_rotations=[0,180]",
     )
     require(g.scale_block >= 64, "geometry.scale_block", f"must be at least 64 px (got {g.scale_block})", "use 512")
     require(
