@@ -11,8 +11,9 @@ each as coarse as its job allows:
    turns, and a turn by 180 degrees is the same product conjugated the other way (no second FFT of the block).
 2. **medium**: the whole photo at half resolution around the best few coarse (scale, turn) pairs, in steps of
    ``2 / (long side)``.
-3. **fine**: the whole photo at full resolution at the best medium scale and one step of ``1 / (long side)``
-   either side: the plane whose peak is judged, and whose tail (with its decoys') is the measured null.
+3. **fine**: the whole photo at full resolution at the best medium scale and ``FINE`` steps of ``1 / (long side)``
+   either side, then the half steps beside the best: the plane whose peak is judged, and whose tail (with its
+   decoys') is the measured null.
 
 PRNU is white, so the half-resolution passes keep a quarter of its energy: enough to rank the true scale among the
 first few (measured on vision-3's cropscale copies, docs/RESULTS.md), not to decide. The count of positions the
@@ -116,7 +117,7 @@ def _coarse(q: Query, name: str, k: np.ndarray, s: GeometrySettings, spectra: Sp
 def _whole(q: Query, k: np.ndarray, big: tuple[int, int], t: tuple[int, bool], sc: float, res: int):
     """The whole photo (turned ``t``) in the fingerprint (``k``: the sensor's ``big`` frame at 1 / ``res``
     resolution) resampled to scale ``sc``: (PCE, hypothesis, peak, plane), None where it does not fit."""
-    x = orient_to_sensor(q.wi, *t)
+    x = q.oriented(*t)
     frame = (int(round(big[0] * sc / res)), int(round(big[1] * sc / res)))
     photo = (int(round(x.shape[0] / res)), int(round(x.shape[1] / res)))
     if photo[0] > frame[0] or photo[1] > frame[1] or min(photo) < 8:
