@@ -89,7 +89,7 @@ def test_a_crash_between_array_and_catalogue_leaves_no_camera(tmp_path, monkeypa
     assert lib.names() == ["cam0"]  # the transaction was rolled back: no row, no half camera
     assert len(list((tmp_path / "lib" / "arrays").iterdir())) == 2  # the orphan array ...
     monkeypatch.setattr(store_module, "GC_AGE_S", 0)
-    assert len(lib.gc()) == 1 and lib.verify() == {"n_cameras": 1, "problems": [], "orphan_arrays": []}
+    assert len(lib.gc()) == 1 and lib.verify() == {"n_cameras": 1, "problems": [], "damaged": [], "orphan_arrays": []}
 
 
 def test_damage_is_detected_with_a_clear_error(tmp_path):
@@ -102,7 +102,7 @@ def test_damage_is_detected_with_a_clear_error(tmp_path):
     chunk.write_bytes(bytes(data))
     with pytest.raises(SCIConfigError, match="fingerprint of 'cam2'.*is damaged") as err:
         lib.fingerprint("cam2")
-    assert "re-enrol" in err.value.fix
+    assert "action=repair" in err.value.fix and "library.camera=cam2" in err.value.fix
     assert len(lib.verify()["problems"]) == 1
     # a damaged derived index is rebuilt from the catalogue
     names, codes, _ = lib.index()

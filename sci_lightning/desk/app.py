@@ -145,7 +145,9 @@ def create_app(cfg: DictConfig) -> FastAPI:
 
     @app.get("/cameras/{name}", response_class=HTMLResponse)
     def camera(request: Request, name: str) -> HTMLResponse:
-        return _page(request, "camera.html", row=desk.library().camera(name))
+        lib = desk.library()
+        row, damaged = lib.camera(name), lib.damaged([name]).get(name)
+        return _page(request, "camera.html", row=row, damaged=damaged, repair=lib.repair_command(name))
 
     @app.get("/cameras/{name}/export")
     def export(request: Request, name: str) -> FileResponse:

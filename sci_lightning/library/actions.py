@@ -29,7 +29,7 @@ from sci_lightning.fingerprint.significance import sci
 from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.pce import calibrate, decide, write_pce_report
 from sci_lightning.forensic.report import finish_folder_verdicts
-from sci_lightning.library.enrol import enrol_cameras, ingest_photos
+from sci_lightning.library.enrol import enrol_cameras, ingest_photos, repair_camera
 from sci_lightning.library.reports import print_cameras, write_reverse_csv, write_search_csv
 from sci_lightning.library.search import Searcher, SearchSettings, reverse_decisions, reverse_search
 from sci_lightning.library.store import FingerprintLibrary
@@ -86,6 +86,15 @@ def enrol(cfg: DictConfig) -> dict[str, Any]:
         for r in sel.references():
             by_cam.setdefault(r.camera, (r.device, []))[1].append(str(r.path))
         jobs = [(cam, dev, paths) for cam, (dev, paths) in sorted(by_cam.items())]
+        if cfg.library.camera:  # one camera of the case, never silently all of them
+            jobs = [j for j in jobs if j[0] == str(cfg.library.camera)]
+            if not jobs:
+                raise SCIConfigError(
+                    "library.camera",
+                    f"{cfg.library.camera!r} is not a reference camera of data={cfg.data.name} "
+                    f"({len(by_cam)} cameras: {', '.join(sorted(by_cam)[:10])}{', ...' if len(by_cam) > 10 else ''})",
+                    "name one of them, or leave library.camera unset to enrol them all",
+                )
         source = f"case data={cfg.data.name} split={sel.where()}"
     done = enrol_cameras(lib, jobs, residuals, source, *_engine(cfg), bool(cfg.library.replace))
     if sel is not None and cfg.library.calibrate and done["enrolled"]:
@@ -130,15 +139,28 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
 
 def verify(cfg: DictConfig) -> dict[str, Any]:
-    report = open_library(cfg).verify()
+    lib = open_library(cfg)
+    report = lib.verify()
     if report["problems"]:
+        repairs = [lib.repair_command(name) for name in report["damaged"]]
         raise SCIConfigError(
             "library.path",
             f"{cfg.library.path} is damaged:\n    " + "\n    ".join(report["problems"]),
-            "re-enrol the cameras named, or restore the library folder from a backup",
+            ("rebuild each damaged camera from its stored source photos:\n    " + "\n    ".join(repairs) + "\n  or ")
+            * bool(repairs)
+            + "restore the library folder from a backup",
         )
     log.info("library %s: %d cameras, all checks passed", cfg.library.path, report["n_cameras"])
     return {"action": "verify", **report}
+
+
+def repair(cfg: DictConfig) -> dict[str, Any]:
+    """Rebuild ``library.camera``'s fingerprint from the source photos its catalogue row lists."""
+    lib = open_library(cfg)
+    done = repair_camera(lib, str(cfg.library.camera), _residuals(cfg, lib))
+    metrics = {"action": "repair", **done}
+    write_json(_out_dir(cfg) / "metrics.json", metrics)
+    return metrics
 
 
 def ingest(cfg: DictConfig) -> dict[str, Any]:
@@ -283,6 +305,7 @@ ACTIONS: dict[str, Callable[[DictConfig], dict[str, Any]]] = {
     "remove": remove,
     "export": export,
     "verify": verify,
+    "repair": repair,
     "ingest": ingest,
     "search": search,
     "reverse": reverse,

@@ -10,6 +10,7 @@ import time
 from functools import partial
 from typing import Any
 
+from sci_lightning.data.selection import sha256_file
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.library.engine import run_tasks
@@ -33,8 +34,9 @@ def enrol_cameras(
 ) -> dict[str, Any]:
     """Enrol ``jobs`` = ``[(name, device, reference photo paths), ...]``.
 
-    A camera already enrolled from the same photos is skipped (a rerun after a crash does only what is left); one
-    enrolled from other photos is refused unless ``replace``. Cameras with no readable photo are skipped with
+    A camera already enrolled from the same photos is skipped (a rerun after a crash does only what is left)
+    unless its stored fingerprint is damaged (then it is rebuilt); one enrolled from other photos is refused unless
+    ``replace``. Cameras with no readable photo are skipped with
     their reason. Returns ``{"enrolled": [...], "already": [...], "skipped": [{"name", "reason"}]}``.
     """
     existing = {row["name"]: sorted(p for p, _ in row["photos"]) for row in lib.cameras()}
@@ -42,7 +44,13 @@ def enrol_cameras(
     for name, device, paths in jobs:
         if name in existing and not replace:
             if existing[name] == sorted(str(p) for p in paths):
-                already.append(name)
+                if name not in lib.damaged([name]):
+                    already.append(name)
+                    continue
+                log.warning(
+                    "%s is enrolled from the same photos but its stored fingerprint is damaged: rebuilding it", name
+                )
+                todo.append((name, device, [str(p) for p in paths]))
                 continue
             raise SCIConfigError(
                 "library.camera",
@@ -73,6 +81,40 @@ def enrol_cameras(
         if quality.get("warnings"):
             log.warning("fingerprint of %s: %s", out["name"], "; ".join(quality["warnings"]))
     return {"enrolled": enrolled, "already": already, "skipped": skipped}
+
+
+def repair_camera(lib: FingerprintLibrary, name: str, residuals: ResidualStore) -> dict[str, Any]:
+    """Rebuild camera ``name``'s fingerprint from the source photos its catalogue row lists (same device, source
+    and name; no other camera is touched). Refused, naming the photo, when a source photo is missing or changed
+    since enrolment (the rebuilt fingerprint would not be the one enrolled). Returns ``{"camera", "was_damaged",
+    "same_as_enrolled"}``: the last says whether the rebuilt fingerprint's SHA-256 equals the catalogue's."""
+    row = lib.camera(name)
+    was_damaged = name in lib.damaged([name])
+    for path, digest in row["photos"]:
+        if not os.path.isfile(path):
+            why = "is missing"
+        elif digest and sha256_file(path) != digest:
+            why = "changed since enrolment (SHA-256)"
+        else:
+            continue
+        raise SCIConfigError(
+            "library.camera",
+            f"{name!r} cannot be rebuilt from its source photos: {path} {why}",
+            "restore that photo, or enrol the camera again from the photos you have: python library.py "
+            f"action=enrol library.path={lib.path.resolve()} library.camera={name} images=DIR library.replace=true",
+        )
+    out = estimate_camera((name, row["device"], [p for p, _ in row["photos"]]), residuals)
+    if "reason" in out:
+        raise SCIConfigError("library.camera", f"{name!r} cannot be rebuilt: {out['reason']}", "restore its photos")
+    new = lib.enrol(name, row["device"], out["fingerprint"], out["photos"], row["source"], out.get("quality"))
+    same = new["fp_sha256"] == row["fp_sha256"]
+    log.info(
+        "repaired %s from its %d source photos (%s)",
+        name,
+        len(out["photos"]),
+        "the same fingerprint as enrolled" if same else "its SHA-256 differs from the enrolled one: other settings",
+    )
+    return {"camera": name, "was_damaged": was_damaged, "same_as_enrolled": same}
 
 
 def ingest_photos(

@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import time
 import uuid
@@ -222,9 +223,25 @@ class FingerprintLibrary:
         return SCIConfigError(
             "library.path",
             f"the fingerprint of {name!r} ({file}) is damaged: {why}",
-            f"re-enrol it (python library.py action=enrol library.camera={name} ... replaces it), "
-            "or restore the library folder from a backup",
+            "rebuild it from its stored source photos (the other cameras are not touched):"
+            f"\n    {self.repair_command(name)}\n  or restore the library folder from a backup",
         )
+
+    def repair_command(self, name: str) -> str:
+        """The one command line that rebuilds camera ``name``'s fingerprint from its stored source photos."""
+        return shlex.join(
+            ["python", "library.py", "action=repair", f"library.path={self.path.resolve()}", f"library.camera={name}"]
+        )
+
+    def damaged(self, names: list[str] | None = None) -> dict[str, str]:
+        """``name -> why`` for each camera (of ``names``, default all) whose stored fingerprint fails its checks."""
+        out = {}
+        for name in self.names() if names is None else names:
+            try:
+                self.fingerprint(name)
+            except SCIConfigError as err:
+                out[name] = err.problem
+        return out
 
     def export(self, name: str, file: str | os.PathLike) -> Path:
         """One camera as a portable ``.npz`` (``fingerprint`` float32, ``metadata`` JSON), written atomically."""
@@ -359,11 +376,8 @@ class FingerprintLibrary:
     def verify(self) -> dict[str, Any]:
         """Check everything: SQLite's integrity check, every fingerprint (SHA-256, CRC-32C) and index code."""
         problems = [r[0] for r in self.cat.query("PRAGMA integrity_check") if r[0] != "ok"]
-        for name in self.names():
-            try:
-                self.fingerprint(name)
-            except SCIConfigError as err:
-                problems.append(str(err))
+        damaged = self.damaged()
+        problems += [f"{why}; repair: {self.repair_command(name)}" for name, why in damaged.items()]
         try:
             gen = self.cat.meta("generation", 0)
             self._build_index(gen, *self._index_files(gen))
@@ -371,7 +385,12 @@ class FingerprintLibrary:
             problems.append(str(err))
         named = {r[0] for r in self.cat.query("SELECT array FROM cameras")}
         orphans = [e.name for e in (self.path / "arrays").iterdir() if e.name not in named]
-        return {"n_cameras": len(self.names()), "problems": problems, "orphan_arrays": orphans}
+        return {
+            "n_cameras": len(self.names()),
+            "problems": problems,
+            "damaged": sorted(damaged),
+            "orphan_arrays": orphans,
+        }
 
     def close(self) -> None:
         self.cat.close()

@@ -194,6 +194,7 @@ LIBRARY_ACTIONS = {
     "remove": ("library.camera",),
     "export": ("library.camera",),
     "verify": (),
+    "repair": ("library.camera",),
     "ingest": ("images",),
     "search": ("images",),
     "reverse": ("images", "library.camera"),
