@@ -65,6 +65,28 @@ def test_folder_layout_two_and_three_levels(tmp_path, folder_tree):
     assert [p.name for p in idx.unmatched] == ["loose.jpg"]
 
 
+def test_folder_layout_follows_links_to_folders_and_files_each_photo_once(tmp_path, caplog):
+    evidence = tmp_path / "evidence"
+    for folder, n in (("seized-1", 3), ("seized-2", 2)):
+        (evidence / folder).mkdir(parents=True)
+        for k in range(n):
+            (evidence / folder / f"p{k}.jpg").write_bytes(b"x")
+    case = tmp_path / "case"
+    (case / "B1").mkdir(parents=True)
+    (case / "A1").symlink_to(evidence / "seized-1", target_is_directory=True)  # a linked camera folder
+    for k in range(2):  # a camera folder of linked files
+        (case / "B1" / f"b{k}.jpg").symlink_to(evidence / "seized-2" / f"p{k}.jpg")
+    (case / "B1" / "again.jpg").symlink_to(evidence / "seized-2" / "p0.jpg")  # the same photo by a second link
+    (case / "A1" / "loop").symlink_to(case, target_is_directory=True)  # a link loop: reported, not followed forever
+    with caplog.at_level("WARNING"):
+        idx = read_folder(case)
+    by_camera = {c: sorted(r.path.name for r in idx.records if r.camera == c) for c in ("A1", "B1")}
+    assert by_camera == {"A1": ["p0.jpg", "p1.jpg", "p2.jpg"], "B1": ["again.jpg", "b1.jpg"]}, by_camera  # 1st name
+    assert len(idx.records) == 5 and not idx.unmatched
+    assert any("link loop" in r.getMessage() for r in caplog.records)
+    assert any("b0.jpg is the same file as" in r.getMessage() for r in caplog.records)
+
+
 def test_manifest_layout(tmp_path, folder_tree):
     rows = [
         (p.relative_to(folder_tree).as_posix(), p.parts[-3], p.parts[-2]) for p in sorted(folder_tree.rglob("*.jpg"))

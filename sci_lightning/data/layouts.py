@@ -43,14 +43,32 @@ def _resolve_root(root: str | os.PathLike | None, setting: str = "data.root") ->
 
 
 def list_images(root: Path, extensions: Iterable[str] = DEFAULT_EXTENSIONS) -> list[Path]:
-    """Every file under ``root`` whose extension is an image extension (any case), sorted for determinism."""
+    """Every file under ``root`` whose extension is an image extension (any case), sorted for determinism.
+
+    Symbolic links are followed, to folders and to files (a case is often assembled from links to the evidence
+    rather than copies), each photo listed once: a folder reached twice (a link loop, or two links to one folder)
+    is walked the first time only, and a file reached by two paths is kept under the first; both are logged.
+    """
     exts = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    found, seen_dirs, seen_files = [], set(), {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        here = os.stat(dirpath)
+        if (here.st_dev, here.st_ino) in seen_dirs:  # os.walk itself does not stop a loop when following links
+            log.warning("%s: a folder already listed (a link loop or a second link to it): not read again", dirpath)
+            dirnames[:] = []
+            continue
+        seen_dirs.add((here.st_dev, here.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in exts:
-                found.append(Path(dirpath) / name)
+        for name in sorted(filenames):
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in exts:
+                continue
+            path = Path(dirpath) / name
+            # by the path links lead to (hard links stay two photos: the desk links one upload in twice on purpose)
+            first = seen_files.setdefault(os.path.realpath(path), path)
+            if first != path:
+                log.warning("%s is the same file as %s: listed once", path, first)
+                continue
+            found.append(path)
     return sorted(found)
 
 
