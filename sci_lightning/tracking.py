@@ -8,6 +8,7 @@ sweep summaries and methods without Lightning all decide the same way.
 
 from __future__ import annotations
 
+import json
 import logging
 import netrc
 import os
@@ -71,12 +72,40 @@ def offline_decision(configured_offline: bool) -> bool | None:
     return configured_offline
 
 
-def log_run(cfg: Any, model: str, metrics: dict[str, Any], images: dict[str, Path]) -> str | None:
+def confusion_chart(classes: list[str], matrix: list[list[int]], title: str) -> Any:
+    """A confusion matrix as W&B's own chart (the table behind ``wandb.plot.confusion_matrix``, built from the
+    counts: that function wants every photo's label, and the runs keep only the matrix)."""
+    import wandb
+
+    rows = [[classes[i], classes[j], int(n)] for i, row in enumerate(matrix) for j, n in enumerate(row)]
+    table = wandb.Table(columns=["Actual", "Predicted", "nPredictions"], data=rows)
+    fields = {"Actual": "Actual", "Predicted": "Predicted", "nPredictions": "nPredictions"}
+    return wandb.plot_table("wandb/confusion_matrix/v1", table, fields, {"title": title})
+
+
+def confusion_charts(matrices: Path, prefix: str = "") -> dict[str, Any]:
+    """``{prefix}confusion_matrix_<level>_chart``: W&B charts of a run's ``confusion_matrices.json`` (every level
+    it holds a matrix for; none when the file is absent), logged beside the PNGs so the dashboard can filter and
+    compare them."""
+    if not matrices.is_file():
+        return {}
+    data = json.loads(matrices.read_text())
+    return {
+        f"{prefix}confusion_matrix_{level}_chart": confusion_chart(data["classes"], data[level], f"{level} level")
+        for level in ("patch", "image")
+        if data.get(level)
+    }
+
+
+def log_run(
+    cfg: Any, model: str, metrics: dict[str, Any], images: dict[str, Path], matrices: Path | None = None
+) -> str | None:
     """One W&B run for a method without Lightning (PRNU): its config, final metrics and figures.
 
     Uses the ``logger.wandb`` settings of ``cfg`` (project, save dir, name, job type); in a multirun the sweep's
     group and ``job_type=fold-K``, like the CNN's runs. The run is finished before returning (multiruns never
-    merge runs). Returns the offline run dir, if any (the sync command is logged).
+    merge runs). ``matrices``: the run's ``confusion_matrices.json``, logged as W&B charts too. Returns the
+    offline run dir, if any (the sync command is logged).
     """
     wandb_cfg = (cfg.get("logger") or {}).get("wandb")
     # logger=csv / none leave no W&B logger (evaluate.yaml's job_type/name block alone is not one)
@@ -101,6 +130,8 @@ def log_run(cfg: Any, model: str, metrics: dict[str, Any], images: dict[str, Pat
     )
     try:
         run.log({key: wandb.Image(str(path)) for key, path in images.items() if Path(path).is_file()})
+        if matrices is not None:
+            run.log(confusion_charts(matrices))
         run.summary.update({k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and v is not None})
         offline = str(Path(run.dir).parent) if settings["mode"] == "offline" else None
     finally:

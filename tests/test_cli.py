@@ -84,7 +84,17 @@ def test_wandb_offline_run_has_metrics_and_confusion_matrices(trained):
     assert any(n.startswith("confusion_matrix_patch") for n in images)
     assert any(n.startswith("confusion_matrix_image") for n in images)
     log = next(offline.glob("*.wandb")).read_bytes()
-    for key in (b"test/acc_image", b"val/acc_image", b"train/loss_epoch", b"sensor_level"):
+    # and as W&B's own charts (a table per level), which the dashboard can filter and compare
+    tables = [p.name for p in (offline / "files" / "media" / "table").rglob("*.table.json")]
+    assert any(n.startswith("confusion_matrix_image_chart") for n in tables), tables
+    assert any(n.startswith("confusion_matrix_patch_chart") for n in tables), tables
+    for key in (
+        b"test/acc_image",
+        b"val/acc_image",
+        b"train/loss_epoch",
+        b"sensor_level",
+        b"wandb/confusion_matrix/v1",
+    ):
         assert key in log, key
     assert f"wandb sync {offline}" in proc.stderr + proc.stdout
 

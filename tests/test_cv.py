@@ -68,6 +68,7 @@ def test_wandb_runs_grouped_with_fold_job_types(cv_sweep):
         assert group in log and f"fold-{k}".encode() in log
     summary_log = next((sweep_dir / "wandb").glob("offline-run-*/*.wandb")).read_bytes()
     assert group in summary_log and b"cv-summary" in summary_log and b"cv/test/acc_image_mean" in summary_log
+    assert b"cv/image_confusion_chart" in summary_log  # the pooled matrix as a W&B chart too
     assert f"wandb sync {sweep_dir}/wandb/offline-run-* {sweep_dir}/*/wandb/offline-run-*" in proc.stderr + proc.stdout
 
 

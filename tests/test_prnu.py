@@ -211,7 +211,7 @@ def test_prnu_run_is_logged_to_wandb_offline(tmp_path, monkeypatch):
     run_in_process("evaluate", *SMALL_UNITS, "logger=wandb", run_dir=tmp_path)
     (offline,) = (tmp_path / "wandb").glob("offline-run-*")
     log = next(offline.glob("*.wandb")).read_bytes()
-    assert b"test/acc_image" in log and b"prnu" in log
+    assert b"test/acc_image" in log and b"prnu" in log and b"confusion_matrix_image_chart" in log
     run_in_process("evaluate", *SMALL_UNITS, "logger=csv", run_dir=tmp_path / "csv")
     assert (tmp_path / "csv" / "metrics.json").is_file() and not (tmp_path / "csv" / "wandb").exists()
 

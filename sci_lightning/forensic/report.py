@@ -180,7 +180,7 @@ def finish_test(
         write_skipped(out_dir / "skipped_images.csv", skipped)
     write_json(out_dir / "metrics.json", metrics)
     figures = {"confusion_matrix_image": out_dir / "confusion_matrix_image.png", "roc": out_dir / "roc.png"}
-    log_run(cfg, method, metrics, figures)
+    log_run(cfg, method, metrics, figures, out_dir / "confusion_matrices.json")
     log.info(
         "%s fold %d: image acc %.4f, crop acc %.4f on %d images -> %s",
         method,

@@ -10,12 +10,14 @@ from typing import Any
 from omegaconf import DictConfig
 
 from sci_lightning.errors import SCIConfigError
+from sci_lightning.run.logs import readable_logs
 
 log = logging.getLogger("sci_lightning")
 
 
 def guarded(fn: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """Run ``fn(cfg)``; a :class:`SCIConfigError` is logged as one message (no traceback) and exits with 2."""
+    readable_logs()
     try:
         return fn(cfg)
     except SCIConfigError as err:

@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from sci_lightning.errors import SCIConfigError
+from sci_lightning.run.logs import readable_logs
 
 RunFn = Callable[[DictConfig], dict[str, Any]]
 
@@ -34,11 +35,16 @@ class Method:
 
     def train(self) -> RunFn:
         """The package's ``train(cfg)`` (imported now)."""
-        return importlib.import_module(self.package).train
+        return self._module().train
 
     def evaluate(self) -> RunFn:
         """The package's ``evaluate(cfg)`` (imported now)."""
-        return importlib.import_module(self.package).evaluate
+        return self._module().evaluate
+
+    def _module(self) -> Any:
+        module = importlib.import_module(self.package)
+        readable_logs()  # Lightning, if the method just imported it, has given itself a second console handler
+        return module
 
 
 METHODS: dict[str, Method] = {

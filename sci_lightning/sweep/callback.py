@@ -14,7 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from sci_lightning.sweep.summary import SUMMARY_KEYS, summarise
-from sci_lightning.tracking import sweep_group, wandb_settings
+from sci_lightning.tracking import confusion_chart, sweep_group, wandb_settings
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,15 @@ def log_summary_runs(summary: dict[str, Any], wandb_cfg: DictConfig) -> list[str
                     "cv/folds": table,
                     **{
                         f"cv/{lvl}_confusion": wandb.Image(str(sweep_dir / e[f"pooled_confusion_{lvl}"]["png"]))
+                        for lvl in ("image", "patch")
+                        if f"pooled_confusion_{lvl}" in e
+                    },
+                    **{
+                        f"cv/{lvl}_confusion_chart": confusion_chart(
+                            e[f"pooled_confusion_{lvl}"]["classes"],
+                            e[f"pooled_confusion_{lvl}"]["matrix"],
+                            f"{lvl} level, pooled over {e['n']} folds",
+                        )
                         for lvl in ("image", "patch")
                         if f"pooled_confusion_{lvl}" in e
                     },

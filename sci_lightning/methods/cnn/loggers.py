@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sci_lightning.tracking import multirun_identity, offline_decision
+from sci_lightning.tracking import confusion_charts, multirun_identity, offline_decision
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,15 @@ def _wandb_mode(cfg: DictConfig) -> DictConfig | None:
     return cfg
 
 
-def log_images(loggers: list[Logger], images: Mapping[str, Path]) -> None:
-    """Send PNGs (confusion matrices) to the loggers that take images."""
+def log_images(loggers: list[Logger], images: Mapping[str, Path], matrices: Path | None = None) -> None:
+    """Send PNGs (confusion matrices) to the loggers that take images, and ``matrices`` (the run's
+    ``confusion_matrices.json``) to W&B as its own confusion-matrix charts."""
     for lg in loggers:
         if isinstance(lg, WandbLogger):
             for key, path in images.items():
                 lg.log_image(key=key, images=[str(path)])
+            if matrices is not None and (charts := confusion_charts(matrices)):
+                lg.experiment.log(charts)
 
 
 def log_summary(loggers: list[Logger], metrics: Mapping[str, Any]) -> None:

@@ -49,7 +49,7 @@ def test_and_report(
     pngs = write_test_outputs(
         out_dir, dm.classes, [str(r.path) for r in dm.split_records("test")], module.test_results, metrics, dm.skipped
     )
-    log_images(trainer.loggers, {**pngs, "roc": out_dir / "roc.png"})
+    log_images(trainer.loggers, {**pngs, "roc": out_dir / "roc.png"}, out_dir / "confusion_matrices.json")
     log_summary(trainer.loggers, metrics)
     log.info(
         "test fold %d: patch acc %.4f, image acc %.4f (vote %.4f) on %d images -> %s",
@@ -64,11 +64,13 @@ def test_and_report(
 
 
 def resume_from(cfg: DictConfig) -> str | None:
-    """``ckpt_path`` as given; else, when resuming is on, Lightning's ``"last"`` (this run dir's ``last.ckpt`` if
-    an interrupted run left one, a fresh start otherwise)."""
+    """``ckpt_path`` as given; else, when resuming is on and an interrupted run left this run dir's ``last.ckpt``,
+    Lightning's ``"last"`` (asked for "last" where there is none, Lightning warns on every fresh run)."""
     if cfg.ckpt_path is not None:
         return str(cfg.ckpt_path)
-    return "last" if cfg.resume else None
+    saver = (cfg.get("callbacks") or {}).get("model_checkpoint") or {}
+    last = Path(str(saver["dirpath"])) / "last.ckpt" if saver.get("dirpath") else None
+    return "last" if cfg.resume and last is not None and last.is_file() else None
 
 
 def validate_selected(
