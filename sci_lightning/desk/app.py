@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +51,57 @@ class Desk:
             log.warning("no library at %s: creating an empty one (enrol cameras from the desk)", self.library_path)
         open_library(cfg, create=True)  # it must open (and be of this residual setting) before the desk serves it
 
+        for job in self.runner.restore(self.case.jobs):  # jobs outlive the desk; the cut-off ones are said so
+            self.case.audit(f"{job.kind} interrupted", "desk", [], {"job": job.id, "status": job.status})
+            log.warning("job %s (%s) was cut off when the desk stopped: marked interrupted", job.id, job.title)
+
     def library(self):
         return open_library(self.cfg)  # a fresh reader per page: it sees every committed enrolment
 
     def job(self, job_id: str) -> Job:
         job = self.runner.get(job_id)
         if job is None:
-            raise HTTPException(404, f"no job {job_id!r} (jobs last as long as the desk runs)")
+            raise HTTPException(404, f"no job {job_id!r} in {self.case.jobs}")
         return job
+
+    def launch(self, request: Request, kind: str, params: dict[str, Any], rerun_of: str = "") -> RedirectResponse:
+        """A new job of ``kind`` from ``params`` (what the form asked, kept with the job so it can run again)."""
+        job_id, job_dir = self.case.new_job_dir()
+        ups = [
+            Upload(Path(u["path"]), u["sha256"], u["name"], u["height"], u["width"], False)
+            for u in params.get("uploads", [])
+        ]
+        for u in ups:
+            if not u.path.is_file():
+                raise Rejected(f"{u.name}: its upload ({u.path}) is no longer in the case folder")
+        again = f" (again: {rerun_of})" if rerun_of else ""
+        if kind == "search":
+            job = Job(job_id, kind, job_dir, f"search {len(ups)} photo(s){again}", total=len(ups))
+            fn = partial(work.search, base=self.cfg, uploads=ups)
+            inputs = [{"name": u.name, "sha256": u.sha256} for u in ups]
+            outcome = _verdicts_outcome
+        elif kind == "enrol":
+            source = Path(params["folder"]) if params.get("folder") else job_dir / "photos"
+            if not params.get("folder"):
+                work.link_photos(ups, source)
+            job = Job(job_id, kind, job_dir, f"enrol {params['camera']}{again}")
+            camera, device, replace = params["camera"], params["device"], params["replace"]
+            fn = partial(work.enrol, base=self.cfg, camera=camera, device=device, folder=source, replace=replace)
+            inputs = (
+                [{"folder": params["folder"]}]
+                if params.get("folder")
+                else [{"name": u.name, "sha256": u.sha256} for u in ups]
+            )
+            outcome = lambda out: _summary(out["metrics"])  # noqa: E731
+        elif kind == "reverse":
+            job = Job(job_id, kind, job_dir, f"reverse search of {params['camera']}{again}")
+            fn = partial(work.reverse, base=self.cfg, camera=params["camera"], folder=Path(params["folder"]))
+            inputs = [{"camera": params["camera"], "folder": params["folder"]}]
+            outcome = _matches_outcome
+        else:
+            raise Rejected(f"no such kind of job: {kind!r}")
+        job.params, job.rerun_of = params, rerun_of
+        return self.start(request, job, inputs, fn, outcome)
 
     def start(
         self,
@@ -172,21 +216,9 @@ def create_app(cfg: DictConfig) -> FastAPI:
         if not camera.strip():
             raise Rejected("name the camera to enrol")
         ups = [] if folder.strip() else await desk.uploads(files or [])  # refused: nothing kept, no job
-        source = desk.case.confine(folder) if folder.strip() else None
-        job_id, job_dir = desk.case.new_job_dir()
-        if source is not None:
-            inputs = [{"folder": folder}]
-        else:
-            work.link_photos(ups, job_dir / "photos")
-            source, inputs = job_dir / "photos", [{"name": u.name, "sha256": u.sha256} for u in ups]
-        job = Job(job_id, "enrol", job_dir, f"enrol {camera.strip()}")
-        return desk.start(
-            request,
-            job,
-            inputs,
-            lambda j: work.enrol(j, desk.cfg, camera.strip(), device.strip(), source, replace),
-            lambda out: _summary(out["metrics"]),
-        )
+        source = str(desk.case.confine(folder)) if folder.strip() else None
+        params = {"camera": camera.strip(), "device": device.strip(), "replace": bool(replace), "folder": source}
+        return desk.launch(request, "enrol", {**params, "uploads": [_upload_params(u) for u in ups]})
 
     @app.get("/search", response_class=HTMLResponse)
     def search_form(request: Request) -> HTMLResponse:
@@ -195,15 +227,7 @@ def create_app(cfg: DictConfig) -> FastAPI:
     @app.post("/search")
     async def search(request: Request, files: list[UploadFile]) -> RedirectResponse:
         ups = await desk.uploads(files)
-        job_id, job_dir = desk.case.new_job_dir()
-        job = Job(job_id, "search", job_dir, f"search {len(ups)} photo(s)", total=len(ups))
-        return desk.start(
-            request,
-            job,
-            [{"name": u.name, "sha256": u.sha256} for u in ups],
-            lambda j: work.search(j, desk.cfg, ups),
-            lambda out: {"verdicts": [{k: p[k] for k in ("name", "sha256", "decision")} for p in out["photos"]]},
-        )
+        return desk.launch(request, "search", {"uploads": [_upload_params(u) for u in ups]})
 
     @app.get("/reverse", response_class=HTMLResponse)
     def reverse_form(request: Request) -> HTMLResponse:
@@ -213,16 +237,15 @@ def create_app(cfg: DictConfig) -> FastAPI:
     @app.post("/reverse")
     def reverse(request: Request, camera: str = Form(...), folder: str = Form(...)) -> RedirectResponse:
         desk.library().camera(camera)  # an unknown camera is refused now, naming the ones there are
-        source = desk.case.confine(folder)
-        job_id, job_dir = desk.case.new_job_dir()
-        job = Job(job_id, "reverse", job_dir, f"reverse search of {camera}")
-        return desk.start(
-            request,
-            job,
-            [{"camera": camera, "folder": str(source)}],
-            lambda j: work.reverse(j, desk.cfg, camera, source),
-            lambda out: {"matches": [r["path"] for r in out["rows"] if r["decision"] == "match"]},
-        )
+        return desk.launch(request, "reverse", {"camera": camera, "folder": str(desk.case.confine(folder))})
+
+    @app.post("/jobs/{job_id}/again")
+    def again(request: Request, job_id: str) -> RedirectResponse:
+        """Run a job again with what it was asked (an interrupted or failed one, or any finished one)."""
+        job = desk.job(job_id)
+        if job.status in ("queued", "running"):
+            raise Rejected(f"job {job_id} is still {job.status}")
+        return desk.launch(request, job.kind, job.params, rerun_of=job.id)
 
     @app.get("/jobs/{job_id}", response_class=HTMLResponse)
     def job_page(request: Request, job_id: str) -> HTMLResponse:
@@ -265,6 +288,18 @@ def create_app(cfg: DictConfig) -> FastAPI:
         return _page(request, "audit.html", rows=desk.case.audit_lines())
 
     return app
+
+
+def _upload_params(u: Upload) -> dict[str, Any]:
+    return {"path": str(u.path), "sha256": u.sha256, "name": u.name, "height": u.height, "width": u.width}
+
+
+def _verdicts_outcome(out: dict[str, Any]) -> dict[str, Any]:
+    return {"verdicts": [{k: p[k] for k in ("name", "sha256", "decision")} for p in out["photos"]]}
+
+
+def _matches_outcome(out: dict[str, Any]) -> dict[str, Any]:
+    return {"matches": [r["path"] for r in out["rows"] if r["decision"] == "match"]}
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
