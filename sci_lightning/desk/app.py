@@ -261,7 +261,10 @@ def create_app(cfg: DictConfig) -> FastAPI:
         photo = _photo(job, k)
         if not photo.get("heat"):
             raise HTTPException(404, "no heat map for this photo")
-        return FileResponse(job.folder / "out" / "verdicts" / photo["heat"], media_type="image/png")
+        heat = Path(photo["heat"])
+        if job.folder.resolve() not in heat.resolve().parents:  # a job's state is read back from disk: its own only
+            raise HTTPException(404, "no heat map for this photo")
+        return FileResponse(heat, media_type="image/png")
 
     @app.get("/jobs/{job_id}/photo/{k}")
     def photo(job_id: str, k: int) -> Response:

@@ -1,10 +1,11 @@
 """What a desk job does: the library's own actions (:mod:`sci_lightning.library.actions`, exactly what
-``library.py action=...`` runs), on a copy of the desk's config pointed at the job's photos and folder.
+``library.py action=...`` runs), on a copy of the desk's config pointed at the job's photos and folder. Their
+results come back typed (:mod:`sci_lightning.library.results`), heat maps' paths with them: the desk never reads
+the files the actions write.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 from pathlib import Path
@@ -16,7 +17,7 @@ from sci_lightning.desk.casefile import Upload, safe_name
 from sci_lightning.desk.jobs import Job
 from sci_lightning.forensic.decisions import UNKNOWN
 from sci_lightning.library import actions
-from sci_lightning.library.reports import GEOMETRY_COLUMNS
+from sci_lightning.library.results import GEOMETRY_COLUMNS, PhotoVerdict
 
 
 def job_config(base: DictConfig, **keys: Any) -> DictConfig:
@@ -51,45 +52,26 @@ def search(job: Job, base: DictConfig, uploads: list[Upload]) -> dict[str, Any]:
     out = job.folder / "out"
     cfg = job_config(base, images=str(job.folder / "photos"), **{"paths.output_dir": str(out)})
     job.progress(0, len(uploads))
-    metrics = actions.search(cfg, progress=job.progress, names={p: u.name for p, u in linked.items()})
-    return {"metrics": metrics, "photos": read_search(out, linked)}
+    outcome = actions.search_outcome(cfg, progress=job.progress, names={p: u.name for p, u in linked.items()})
+    return {"metrics": outcome.metrics, "photos": [_shown(i, p, linked) for i, p in enumerate(outcome.photos)]}
 
 
-def read_search(out: Path, linked: dict[str, Upload]) -> list[dict[str, Any]]:
-    """The search's result, photo by photo, from the files it wrote (``verdicts.csv``, ``search.csv``,
-    ``verdicts/``): what the results page and the report show."""
-    with (out / "verdicts.csv").open() as fh:
-        verdicts = list(csv.DictReader(fh))
-    rows: dict[str, list[dict[str, str]]] = {}
-    if (out / "search.csv").exists():
-        with (out / "search.csv").open() as fh:
-            for r in csv.DictReader(fh):
-                rows.setdefault(r["path"], []).append(r)
-    heat = sorted((out / "verdicts").glob("*.png")) if (out / "verdicts").is_dir() else []
-    photos = []
-    for i, v in enumerate(verdicts):
-        upload = linked.get(v["path"])
-        name = upload.name if upload else Path(v["path"]).name
-        ranked = rows.get(v["path"], [])
-        top = ranked[0] if ranked else {}
-        png = next((p for p in heat if p.name.startswith(f"{i + 1:04d}_")), None)
-        photos.append(
-            {
-                "index": i,
-                "name": name,
-                "sha256": upload.sha256 if upload else "",
-                "decision": v["decision"],
-                "words": in_words(v["decision"], top),
-                "ranked": [
-                    {k: r.get(k, "") for k in ("camera", "device", "pce", "p_match", "log10_p_false_alarm")}
-                    for r in ranked
-                ],
-                "geometry": {k: top.get(k, "") for k in GEOMETRY_COLUMNS if top.get(k, "") != ""},
-                "heat": png.name if png else None,
-                "path": v["path"],
-            }
-        )
-    return photos
+def _shown(i: int, photo: PhotoVerdict, linked: dict[str, Upload]) -> dict[str, Any]:
+    """What the results page and the job's saved state hold of one searched photo (plain values: JSON)."""
+    upload = linked.get(photo.path)
+    ranked = [c.cells() for c in photo.candidates]
+    top = ranked[0] if ranked else {}
+    return {
+        "index": i,
+        "name": upload.name if upload else Path(photo.path).name,
+        "sha256": upload.sha256 if upload else "",
+        "decision": photo.decision,
+        "words": in_words(photo.decision, top),
+        "ranked": ranked,
+        "geometry": {k: top[k] for k in GEOMETRY_COLUMNS if top.get(k, "") != ""},
+        "heat": str(photo.heat_png) if photo.heat_png else None,
+        "path": photo.path,
+    }
 
 
 def in_words(decision: str, top: dict[str, str]) -> str:
@@ -125,13 +107,10 @@ def enrol(job: Job, base: DictConfig, camera: str, device: str, folder: Path, re
 
 def reverse(job: Job, base: DictConfig, camera: str, folder: Path) -> dict[str, Any]:
     """The photos of ``folder`` that ``camera`` took."""
-    out = job.folder / "out"
     cfg = job_config(
         base,
         images=str(folder),
-        **{"paths.output_dir": str(out), "library.camera": camera, "library.scheduler": "single"},
+        **{"paths.output_dir": str(job.folder / "out"), "library.camera": camera, "library.scheduler": "single"},
     )
-    metrics = actions.reverse(cfg)
-    with (out / "reverse.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    return {"metrics": metrics, "rows": rows}
+    outcome = actions.reverse_outcome(cfg)
+    return {"metrics": outcome.metrics, "rows": [r.cells() for r in outcome.rows]}

@@ -31,6 +31,13 @@ from sci_lightning.forensic.pce import calibrate, decide, write_pce_report
 from sci_lightning.forensic.report import finish_folder_verdicts
 from sci_lightning.library.enrol import enrol_cameras, ingest_photos, repair_camera
 from sci_lightning.library.reports import print_cameras, write_reverse_csv, write_search_csv
+from sci_lightning.library.results import (
+    PhotoVerdict,
+    ReverseOutcome,
+    SearchOutcome,
+    candidates_of,
+    reverse_row,
+)
 from sci_lightning.library.search import Searcher, SearchSettings, reverse_decisions, reverse_search
 from sci_lightning.library.store import FingerprintLibrary
 from sci_lightning.outputs import write_json, write_skipped
@@ -200,12 +207,18 @@ def _settings(cfg: DictConfig, rule: dict[str, Any] | None, heat_block: int = 0)
     return SearchSettings(int(cfg.library.shortlist), min_z, bool(cfg.library.exhaustive), heat_block, search)
 
 
-def search(
+def search(cfg: DictConfig) -> dict[str, Any]:
+    """Each photo of ``images=`` against the library (:func:`search_outcome`); returns its metrics."""
+    return search_outcome(cfg).metrics
+
+
+def search_outcome(
     cfg: DictConfig, progress: Callable[[int, int], None] | None = None, names: dict[str, str] | None = None
-) -> dict[str, Any]:
+) -> SearchOutcome:
     """Each photo of ``images=`` against the library: verdicts (the PRNU report and the self-contained case
-    report), ``search.csv`` (top-k). ``progress(done, total)`` is called after each photo; ``names`` are the names
-    the case report shows for the photos (an uploaded file's own name) where they are not the file's."""
+    report), ``search.csv`` (top-k), and the same results typed, heat maps' paths with them.
+    ``progress(done, total)`` is called after each photo; ``names`` are the names the case report shows for the
+    photos (an uploaded file's own name) where they are not the file's."""
     lib, paths, out = open_library(cfg), _photos(cfg), _out_dir(cfg)
     cal = decision_rule(cfg, lib)
     searcher = Searcher(lib, _residuals(cfg, lib), _settings(cfg, cal, HEAT_BLOCK))
@@ -224,8 +237,17 @@ def search(
     qualities = {r["name"]: r["quality"] for r in lib.cameras()}
     max_heat = int(cfg.verdict.max_heatmaps)
     decided = write_pce_report(out, verdicts, cal, threshold, max_heat, DECIDED_BY, case, fingerprints=qualities)
-    decision_of = {v["path"]: v["decision"] for v in verdicts}
-    write_search_csv(out / "search.csv", paths, scored, decision_of, devices, cal, top_k)
+    by_path = dict(zip(paths, scored))
+    photos = tuple(
+        PhotoVerdict(
+            v["path"],
+            v["decision"],
+            candidates_of(by_path[v["path"]], devices, cal, top_k),
+            Path(v["heat_png"]) if v.get("heat_png") else None,
+        )
+        for v in verdicts
+    )
+    write_search_csv(out / "search.csv", photos)
     timed = [s["seconds"] for s in scored if "seconds" in s]
     tail = {
         "exhaustive": searcher.settings.exhaustive,
@@ -235,7 +257,7 @@ def search(
     head = {"action": "search", "n_cameras": len(cameras)}
     metrics = finish_folder_verdicts(out, f"library ({len(cameras)} cameras)", head, verdicts, skipped, tail)
     log_run(cfg, "library", metrics, {"reliability": out / "reliability.png"})
-    return metrics
+    return SearchOutcome(metrics, photos)
 
 
 def _case_settings(
@@ -267,7 +289,13 @@ def _case_settings(
 
 
 def reverse(cfg: DictConfig) -> dict[str, Any]:
-    """The photos of ``images=`` that ``library.camera`` took (ingests the ones not ingested yet)."""
+    """The photos of ``images=`` that ``library.camera`` took (:func:`reverse_outcome`); returns its metrics."""
+    return reverse_outcome(cfg).metrics
+
+
+def reverse_outcome(cfg: DictConfig) -> ReverseOutcome:
+    """The photos of ``images=`` that ``library.camera`` took (ingests the ones not ingested yet): ``reverse.csv``
+    and the same rows typed."""
     lib, camera, paths, out = open_library(cfg), str(cfg.library.camera), _photos(cfg), _out_dir(cfg)
     residuals = _residuals(cfg, lib)
     done = ingest_photos(lib, paths, residuals, *_engine(cfg))
@@ -276,15 +304,15 @@ def reverse(cfg: DictConfig) -> dict[str, Any]:
     photos = [{"path": p, "code": known[p][0], "shape": known[p][1]} for p in paths if p in known]
     cal = decision_rule(cfg, lib)
     rows = reverse_search(lib, camera, photos, residuals, _settings(cfg, cal))
-    rows = reverse_decisions(rows, cal, float(cfg.prnu.pce_threshold))
-    write_reverse_csv(out / "reverse.csv", rows, cal)
+    rows = tuple(reverse_row(r, cal) for r in reverse_decisions(rows, cal, float(cfg.prnu.pce_threshold)))
+    write_reverse_csv(out / "reverse.csv", rows)
     metrics = {
         "action": "reverse",
         "camera": camera,
         "n_photos": len(photos),
         "n_skipped_images": len(bad),
-        "n_verified": sum(r["pce"] is not None for r in rows),
-        "n_matches": sum(r["decision"] == "match" for r in rows),
+        "n_verified": sum(r.pce is not None for r in rows),
+        "n_matches": sum(r.decision == "match" for r in rows),
     }
     write_json(out / "metrics.json", metrics)
     log.info(
@@ -295,7 +323,7 @@ def reverse(cfg: DictConfig) -> dict[str, Any]:
         metrics["n_verified"],
         out / "reverse.csv",
     )
-    return metrics
+    return ReverseOutcome(metrics, rows)
 
 
 ACTIONS: dict[str, Callable[[DictConfig], dict[str, Any]]] = {

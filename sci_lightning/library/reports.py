@@ -5,15 +5,11 @@ probability of each peak."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sci_lightning.fingerprint.significance import photo_log10_pfa
-from sci_lightning.forensic import false_alarm
-from sci_lightning.forensic.pce import p_match as platt_p_match
-
-GEOMETRY_COLUMNS = ("transform", "rotation", "mirror", "scale", "offset_y", "offset_x")
-
+from sci_lightning.library.results import GEOMETRY_COLUMNS, PhotoVerdict, ReverseRow
 
 CAMERA_FIELDS = ("name", "device", "height", "width", "n_photos", "enrolled_at", "indexed", "source")
 QUALITY_FIELDS = ("scene_leak", "quality_level", "quality_warnings")
@@ -48,80 +44,23 @@ def print_cameras(rows: list[dict[str, Any]], file: Path) -> None:
         print(f"! {len(warned)} fingerprint(s) to be wary of (action=show library.camera=NAME says why)")
 
 
-def _p_match(pce: float, lp: float | None, cal: dict[str, Any] | None) -> tuple[str, str]:
-    """``(P(match), log10 P_FA)`` cells of one peak under the library's rule (empty where it has none)."""
-    if cal is not None and cal.get("method") == "false_alarm" and lp is not None:
-        return f"{false_alarm.p_match(lp, cal['log10_bar'], cal['slope']):.4g}", f"{lp:.2f}"
-    prob = platt_p_match(pce, cal)
-    return ("" if prob is None else f"{prob:.4g}"), ""
-
-
-def write_search_csv(
-    file: Path,
-    paths: list[str],
-    scored: list[dict[str, Any]],
-    decision_of: dict[str, str],
-    devices: dict[str, str],
-    cal: dict[str, Any] | None,
-    top_k: int,
-) -> None:
-    """One row per photo and ranked camera (best ``top_k``): PCE, NCC, P(match), the false-alarm probability among
-    the photo's hypotheses, the transform found, and the index score."""
+def write_search_csv(file: Path, photos: Sequence[PhotoVerdict]) -> None:
+    """One row per photo and ranked camera: PCE, NCC, P(match), the false-alarm probability among the photo's
+    hypotheses, the transform found, and the index score."""
+    head = ["path", "decision", "rank", "camera", "device", "pce", "ncc", "p_match", "log10_p_false_alarm"]
+    columns = [*head, "hypotheses", *GEOMETRY_COLUMNS, "index_z"]
     with file.open("w", newline="") as fh:
-        wr = csv.writer(fh)
-        head = ["path", "decision", "rank", "camera", "device", "pce", "ncc", "p_match", "log10_p_false_alarm"]
-        wr.writerow([*head, "hypotheses", *GEOMETRY_COLUMNS, "index_z"])
-        for path, s in zip(paths, scored):
-            lps = photo_log10_pfa(s) if "geometry" in s else {}
-            ranked = sorted(s.get("scores", {}).items(), key=lambda kv: (lps.get(kv[0], 0.0), -kv[1][0]))[:top_k]
-            n = s.get("hypotheses", "")
-            for rank, (cam, (pce_value, ncc_value)) in enumerate(ranked, 1):
-                prob, lp = _p_match(pce_value, lps.get(cam), cal)
-                g = s.get("geometry", {}).get(cam, {})
-                z = s["z"].get(cam)
-                wr.writerow(
-                    [
-                        path,
-                        decision_of.get(path, "skipped"),
-                        rank,
-                        cam,
-                        devices.get(cam, ""),
-                        f"{pce_value:.4g}",
-                        f"{ncc_value:.4g}",
-                        prob,
-                        lp,
-                        n,
-                        *[g.get(k, "") for k in GEOMETRY_COLUMNS],
-                        "" if z is None else f"{z:.2f}",
-                    ]
-                )
+        wr = csv.DictWriter(fh, columns)
+        wr.writeheader()
+        for photo in photos:
+            for c in photo.candidates:
+                wr.writerow({"path": photo.path, "decision": photo.decision, **c.cells()})
 
 
-def write_reverse_csv(file: Path, rows: list[dict[str, Any]], cal: dict[str, Any] | None) -> None:
-    """One row per photo of a reverse search (decided by :func:`~sci_lightning.library.search.reverse_decisions`)."""
+def write_reverse_csv(file: Path, rows: Sequence[ReverseRow]) -> None:
+    """One row per photo of a reverse search."""
+    columns = ["path", "decision", "pce", "p_match", "log10_p_false_alarm", "hypotheses", *GEOMETRY_COLUMNS, "index_z"]
     with file.open("w", newline="") as fh:
-        wr = csv.writer(fh)
-        wr.writerow(
-            ["path", "decision", "pce", "p_match", "log10_p_false_alarm", "hypotheses", *GEOMETRY_COLUMNS, "index_z"]
-        )
-        for r in rows:
-            pce_value, lp = r["pce"], r.get("log10_p_false_alarm")
-            if pce_value is None:
-                prob = ""
-            elif lp is not None:
-                prob = f"{false_alarm.p_match(lp, cal['log10_bar'], cal['slope']):.4g}"
-            else:
-                p = platt_p_match(pce_value, cal)
-                prob = "" if p is None else f"{p:.4g}"
-            wr.writerow(
-                [
-                    r["path"],
-                    r["decision"],
-                    "" if pce_value is None else f"{pce_value:.4g}",
-                    prob,
-                    "" if lp is None else f"{lp:.2f}",
-                    r.get("hypotheses", ""),
-                    *[r.get(k, "") for k in GEOMETRY_COLUMNS],
-                    "" if r["z"] is None else f"{r['z']:.2f}",
-                ]
-            )
+        wr = csv.DictWriter(fh, columns)
+        wr.writeheader()
+        wr.writerows(r.cells() for r in rows)
