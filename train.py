@@ -3,6 +3,8 @@
 import hydra
 from omegaconf import DictConfig
 
+import sci_lightning.run.schema  # noqa: F401 (the settings' schemas, in Hydra's ConfigStore before it composes)
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:

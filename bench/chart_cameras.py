@@ -56,7 +56,7 @@ def main() -> int:
         c.camera: estimate_fingerprint([shoot(c, tripod[c.camera], 10 * i + j) for j in range(n_refs[i])])
         for i, c in enumerate(cams[:3])
     }
-    search = Search(GeometrySettings(mode="auto", decoys=args.decoys), BAR)
+    search = Search(GeometrySettings(name="auto", decoys=args.decoys), BAR)
     print(f"geometry.decoys={str(args.decoys).lower()}; enrolled: SYN-0 (1 photo), SYN-1, SYN-2 (3 photos each)")
     print("| camera | size | setting | verdict | best camera | PCE | transform | log10 P_FA | null: largest PCE |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -28,6 +28,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 from PIL import Image
 
+import sci_lightning.run.schema  # noqa: F401 (the settings' schemas, before any config is composed)
 from sci_lightning.desk.app import create_app
 from sci_lightning.library.actions import search
 from sci_lightning.run.serve import freeze_heap

@@ -73,8 +73,8 @@ def main() -> int:
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     others = {c: k for c, k in fps.items() if c != "cam0"}
-    none = Search(GeometrySettings(mode="none"))
-    auto = Search(GeometrySettings(mode="auto"), math.log10(1e-4))
+    none = Search(GeometrySettings(name="none"))
+    auto = Search(GeometrySettings(name="auto"), math.log10(1e-4))
     for name in args.transforms:
         arr, _ = apply(img, name, digest="ab" * 32, seed=0)
         (res, grey), t_res = timed(lambda a: (noise_residual(a), grey_of(a)), arr)
@@ -98,7 +98,7 @@ def main() -> int:
         truth = (applied.offset_y, applied.offset_x)
         print(f"| camera | turns | s | scale (truth 0.7) | offset (truth {truth}) | PCE | positions |")
         print("|---|---|---|---|---|---|---|")
-        s = GeometrySettings(mode="full", scale_search=True)
+        s = GeometrySettings(name="full", scale_search=True)
         for cam in ("cam0", "cam1"):
             for turns in ([(0, False), (180, False)], [(r, False) for r in (0, 90, 180, 270)]):
                 (best, n), secs = timed(scale_search, q, cam, fps[cam], s, Spectra(), turns)

@@ -33,7 +33,7 @@ from common import machine_line
 from library_search import build, queries, query
 
 BAR = math.log10(1e-4)
-AUTO = Search(GeometrySettings(mode="auto"), BAR)
+AUTO = Search(GeometrySettings(name="auto"), BAR)
 _FPS: dict[str, np.ndarray] = {}
 
 

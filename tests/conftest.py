@@ -13,6 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from hypothesis import settings as hypothesis_settings
 from omegaconf import DictConfig, open_dict
 
+import sci_lightning.run.schema  # noqa: F401 (the settings' schemas, before any config is composed)
+
 sys.path.insert(0, str(Path(__file__).parent))
 from fakedata import make_dresden_tree, make_folder_tree, make_miche_tree  # noqa: E402
 

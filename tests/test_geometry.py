@@ -68,7 +68,7 @@ def test_transformed_photo_is_found_with_its_transform(cameras, name):
     ks, fps = cameras
     img = shoot(ks["B"], 507)
     out, applied = apply(img, name, digest="ab" * 32, seed=3)
-    found, n = search_photo(query(out), fps, GeometrySettings(mode="full"), Spectra())
+    found, n = search_photo(query(out), fps, GeometrySettings(name="full"), Spectra())
     best = max(found, key=lambda c: found[c].pce)
     m = found[best]
     assert best == "B", {c: f.pce for c, f in found.items()}
@@ -85,9 +85,9 @@ def test_transformed_photo_is_found_with_its_transform(cameras, name):
 def test_mirrored_photo_is_found_only_when_mirrors_are_searched(cameras):
     ks, fps = cameras
     out, _ = apply(shoot(ks["C"], 511), "mirror")
-    plain, n = search_photo(query(out), fps, GeometrySettings(mode="full"), Spectra())
+    plain, n = search_photo(query(out), fps, GeometrySettings(name="full"), Spectra())
     assert log10_false_alarm(plain["C"].pce, n) > -4  # mirrors not tried: not found
-    mirrored, n = search_photo(query(out), fps, GeometrySettings(mode="full", mirror=True), Spectra())
+    mirrored, n = search_photo(query(out), fps, GeometrySettings(name="full", mirror=True), Spectra())
     assert mirrored["C"].mirror and log10_false_alarm(mirrored["C"].pce, n) < -6
 
 
@@ -96,7 +96,7 @@ def test_auto_scores_an_aligned_photo_exactly_as_without_a_search(cameras):
     img = shoot(ks["A"], 521)
     w, grey = noise_residual(img), grey_of(img)
     plain = score_residual(w, grey, fps)
-    auto = score_residual(w, grey, fps, search=Search(GeometrySettings(mode="auto"), math.log10(1e-4)))
+    auto = score_residual(w, grey, fps, search=Search(GeometrySettings(name="auto"), math.log10(1e-4)))
     assert auto["scores"] == plain["scores"]  # the fast path: the same numbers, nothing else searched
     assert auto["hypotheses"] == len(fps)
     assert auto["geometry"]["A"]["transform"] == "aligned"
@@ -106,7 +106,7 @@ def test_auto_searches_a_turned_photo_and_counts_every_hypothesis(cameras):
     ks, fps = cameras
     out, _ = apply(shoot(ks["A"], 522), "rot90")
     w, grey = noise_residual(out), grey_of(out)
-    auto = score_residual(w, grey, fps, search=Search(GeometrySettings(mode="auto"), math.log10(1e-4)), heat_block=32)
+    auto = score_residual(w, grey, fps, search=Search(GeometrySettings(name="auto"), math.log10(1e-4)), heat_block=32)
     g = auto["geometry"]["A"]
     assert (g["transform"], g["rotation"]) == ("whole", 90)
     assert auto["hypotheses"] >= len(fps)  # one turned whole frame per camera at least (auto stops once found)
@@ -118,7 +118,7 @@ def test_auto_searches_a_turned_photo_and_counts_every_hypothesis(cameras):
 def test_photo_too_small_to_search_is_compared_as_stored(cameras):
     ks, fps = cameras
     small = shoot(ks["A"], 505)[:40, :50]
-    s = GeometrySettings(mode="full", min_side=64)
+    s = GeometrySettings(name="full", min_side=64)
     found, n = search_photo(query(small), fps, s, Spectra())
     assert found == {} and n == 0
 
@@ -147,7 +147,7 @@ def test_transform_found_says_when_a_photo_is_not_as_stored(cameras, tmp_path):
     Image.fromarray(img).save(tmp_path / "as_stored.png")
     Image.fromarray(np.ascontiguousarray(np.rot90(img, 2))).save(tmp_path / "upside_down.png")
     store = ResidualStore(None, {"sigma": 5.0, "levels": 4, "wavelet": "db4", "grey_first": True})
-    auto = Search(GeometrySettings(mode="auto"), math.log10(1e-4))
+    auto = Search(GeometrySettings(name="auto"), math.log10(1e-4))
     assert transform_found(str(tmp_path / "as_stored.png"), "B", fps["B"], store, auto) is None
     found = transform_found(str(tmp_path / "upside_down.png"), "B", fps["B"], store, auto)
     assert found["rotation"] == 180 and found["transform"] == "whole" and found["log10_p_false_alarm"] < -4
@@ -177,7 +177,7 @@ def test_auto_finds_a_crop_of_unknown_size_resized_and_names_no_impostor(cameras
     if turn == "rot180":
         out = np.ascontiguousarray(out[::-1, ::-1])
     w, grey = noise_residual(out), grey_of(out)
-    s = GeometrySettings(mode="auto", scale_search=True)
+    s = GeometrySettings(name="auto", scale_search=True)
     found = score_residual(w, grey, fps, search=Search(s, math.log10(1e-4)))
     g = found["geometry"]["C"]
     assert g["rotation"] == (180 if turn == "rot180" else 0)
@@ -186,5 +186,7 @@ def test_auto_finds_a_crop_of_unknown_size_resized_and_names_no_impostor(cameras
     for other in ("A", "B"):
         assert found["geometry"][other]["log10_pfa"] > -3
     # without the scale search nothing clears: the photo is neither the whole frame resized nor a crop at scale 1
-    plain = score_residual(w, grey, fps, search=Search(GeometrySettings(mode="auto"), math.log10(1e-4)))
+    plain = score_residual(
+        w, grey, fps, search=Search(GeometrySettings(name="auto", scale_search=False), math.log10(1e-4))
+    )
     assert plain["geometry"]["C"]["log10_pfa"] > -4

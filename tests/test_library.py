@@ -355,7 +355,7 @@ def test_turned_resized_and_cropped_photos_are_found_at_scale(tmp_path):
     fps = {f"c{i:02d}": _fp(200 + i, (192, 256)) for i in range(30)}
     for name, fp in fps.items():
         lib.enrol(name, "dev", fp, [], "test")
-    auto = Search(GeometrySettings(mode="auto"), -4.0)
+    auto = Search(GeometrySettings(name="auto"), -4.0)
     searcher = Searcher(lib, None, SearchSettings(shortlist=3, min_z=4.0, search=auto))
     w, grey = _query(fps["c07"], 0.15, seed=7)
     turned = searcher.search_residual(np.rot90(w).copy(), np.rot90(grey).copy())

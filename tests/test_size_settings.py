@@ -24,7 +24,7 @@ from sci_lightning.fingerprint.core import estimate_fingerprint, grey_of, noise_
 from sci_lightning.fingerprint.geometry import GeometrySettings, aspect_close
 from sci_lightning.fingerprint.hypotheses import hypotheses
 from sci_lightning.fingerprint.null import Tail, fit_null, plane_tail
-from sci_lightning.fingerprint.quality import CLEAN_LEAK, fingerprint_quality
+from sci_lightning.fingerprint.quality import CLEAN_LEAK, fingerprint_quality, scene_laden
 from sci_lightning.fingerprint.scoring import Search, score_residual
 from sci_lightning.fingerprint.search import decoy_spectrum
 from sci_lightning.fingerprint.significance import log10_false_alarm, photo_log10_pfa, sci
@@ -37,7 +37,7 @@ SETTINGS = {"medium": (0.64, 8, None), "half": (0.5, 16, None), "16:9": (0.75, 8
 
 # -- hypotheses --------------------------------------------------------------------------------------------------
 def test_a_size_setting_off_by_a_few_px_is_tried_as_the_whole_frame_resized():
-    s = GeometrySettings(mode="auto")
+    s = GeometrySettings(name="auto")
     assert aspect_close((1024, 1536), (2000, 3008), s.aspect_tolerance)  # x0.512 down, x0.5106 across
     resize = [h for h in hypotheses((1024, 1536), (2000, 3008), s) if h.kind == "resize" and h.rotation == 0]
     frames = {h.frame for h in resize}
@@ -52,7 +52,7 @@ def test_a_size_setting_off_by_a_few_px_is_tried_as_the_whole_frame_resized():
 
 
 def test_another_aspect_ratio_is_tried_as_a_crop_of_the_resized_frame():
-    s = GeometrySettings(mode="auto")
+    s = GeometrySettings(name="auto")
     hs = [h for h in hypotheses((2104, 3744), (3240, 4320), s) if h.rotation == 0]  # a 16:9 mode of a 4:3 sensor
     settings = [h for h in hs if h.kind == "crop" and h.frame != (3240, 4320)]
     assert settings and all(h.stage == 2 for h in settings)
@@ -131,21 +131,24 @@ def chart_case():
     return cams, tripod, refs, fps
 
 
-def _verdict(img, fps, decoys=True):
-    out = score_residual(
-        noise_residual(img), grey_of(img), fps, search=Search(GeometrySettings("auto", decoys=decoys), BAR)
-    )
+def _verdict(img, fps, decoys=True, qualities=None):
+    search = Search(GeometrySettings("auto", decoys=decoys), BAR)
+    search = search.for_fingerprints(qualities) if qualities is not None else search
+    out = score_residual(noise_residual(img), grey_of(img), fps, search=search)
     lps = photo_log10_pfa(out)
     top = min(lps, key=lps.get)
     return (top if lps[top] <= BAR else UNKNOWN), out["geometry"][top]
 
 
 def test_size_settings_of_thin_chart_references_are_found_and_never_misnamed(chart_case):
-    cams, tripod, _, fps = chart_case
+    cams, tripod, refs, fps = chart_case
+    # as a case or the library searches: the fingerprints' qualities say which hold the chart (no scale search)
+    qualities = {c: fingerprint_quality(k, (grey_of(i) for i in refs[c])) for c, k in fps.items()}
+    assert scene_laden(qualities) == set(fps)  # three photos of one chart each
     right, wrong = 0, []
     for i, cam in enumerate(cams):
         for setting in SETTINGS.values():
-            named, g = _verdict(_shoot(cam, tripod[cam.camera], 5000 + i, setting), fps)
+            named, g = _verdict(_shoot(cam, tripod[cam.camera], 5000 + i, setting), fps, qualities=qualities)
             if named == cam.camera:
                 right += 1
                 assert g["transform"] in ("resize", "crop") and g["scale"] < 1

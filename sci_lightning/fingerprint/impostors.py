@@ -79,7 +79,9 @@ def validation_searches(sel: Selection, residuals: ResidualStore, search: Search
     }
     if not val:
         return out
-    fps = fingerprints_of(sel.split_records("train"), residuals, workers, "PRNU fingerprints (calibration)")
+    quality: dict[str, Any] = {}
+    fps = fingerprints_of(sel.split_records("train"), residuals, workers, "PRNU fingerprints (calibration)", quality)
+    search = search.for_fingerprints(quality)  # searched as the questioned photos are (scene-laden: no scale search)
     label = sel.label_field
     jobs = [(str(r.path), [c for c in fps if _class_of(sel, c) == r.label(label)]) for r in val]
     fn = partial(_searches, fingerprints=fps, residuals=residuals, search=search, seed=seed)

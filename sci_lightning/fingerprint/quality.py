@@ -17,8 +17,9 @@ measured on the photo's decoys (:mod:`.null`), which is what keeps such fingerpr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter, sobel
@@ -51,9 +52,14 @@ class Quality:
         if self.scene_leak > CLEAN_LEAK:
             out.append(
                 f"{self.level}: the references share a scene (leak {self.scene_leak:.2f} > {CLEAN_LEAK}); "
-                "its verdicts rest on the null measured on each photo's decoys"
+                "its verdicts rest on the null measured on each photo's decoys, and the crop + resize search "
+                "is not run against it"
             )
         return out
+
+    @property
+    def scene_laden(self) -> bool:
+        return self.scene_leak > CLEAN_LEAK
 
     def as_dict(self) -> dict[str, object]:
         leak = round(self.scene_leak, 3)
@@ -84,3 +90,17 @@ def fingerprint_quality(k: np.ndarray, greys: Iterable[np.ndarray]) -> Quality:
         total = np.asarray(g, np.float64) if total is None else total + g
         n += 1
     return Quality(n, scene_leak(k, total / n) if n else 1.0)
+
+
+def scene_laden(qualities: Mapping[str, Quality | Mapping[str, Any] | None]) -> frozenset[str]:
+    """The cameras whose fingerprints hold their references' scene (leak above :data:`CLEAN_LEAK`, or not measured):
+    the crop + resize search is not run against them. A search over the scale can find the scale at which a photo
+    of the same scene lines up with the scene in the fingerprint, and a mirrored decoy, whose scene is mirrored,
+    cannot show that null (measured: a virtual camera's chart photo named as another camera enrolled from three
+    photos of that chart, log10 P_FA -140 at scale 0.81, its decoy at chance; tests/test_size_settings.py)."""
+    out = set()
+    for name, q in qualities.items():
+        leak = q.scene_leak if isinstance(q, Quality) else (q or {}).get("scene_leak")
+        if leak is None or float(leak) > CLEAN_LEAK:
+            out.add(name)
+    return frozenset(out)

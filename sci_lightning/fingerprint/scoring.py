@@ -4,8 +4,8 @@ the fingerprint library verifies its shortlist with. NumPy only."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -17,6 +17,7 @@ from sci_lightning.fingerprint.core import block_ncc, crop_center, ncc, pce, pla
 from sci_lightning.fingerprint.geometry import GeometrySettings, Match, Query, Spectra
 from sci_lightning.fingerprint.hypotheses import hypotheses
 from sci_lightning.fingerprint.null import Tail, plane_tail
+from sci_lightning.fingerprint.quality import scene_laden
 from sci_lightning.fingerprint.references import shared_crops
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.fingerprint.search import (
@@ -28,6 +29,7 @@ from sci_lightning.fingerprint.search import (
     stages,
 )
 from sci_lightning.fingerprint.significance import grid_pce, judged, photo_log10_pfa
+from sci_lightning.settings import settings_from
 
 # Fingerprint spectra at each size, kept per process between photos (keyed by content: a stale entry cannot match)
 _SPECTRA = Spectra()
@@ -40,6 +42,11 @@ class Search:
 
     geometry: GeometrySettings
     stop: float | None = None
+    no_scale_search: frozenset[str] = frozenset()  # cameras the crop + resize search skips (quality.scene_laden)
+
+    def for_fingerprints(self, qualities: Mapping[str, Any]) -> Search:
+        """This search for fingerprints of these qualities (the scene-laden ones get no crop + resize search)."""
+        return replace(self, no_scale_search=scene_laden(qualities))
 
     @property
     def active(self) -> bool:
@@ -49,7 +56,7 @@ class Search:
 def search_of(cfg: Any, log10_bar: float | None = None) -> Search:
     """The run's :class:`Search`: ``cfg.geometry``, stopping at ``log10_bar`` (default ``prnu.false_alarm``)."""
     bar = math.log10(float(cfg.prnu.false_alarm)) if log10_bar is None else log10_bar
-    return Search(GeometrySettings.from_config(cfg.geometry), bar)
+    return Search(settings_from(GeometrySettings, cfg.geometry), bar)
 
 
 def _frame_scores(ki: np.ndarray, r: np.ndarray) -> tuple[float, float]:
@@ -217,7 +224,7 @@ def _searched(
     hypothesis and keeps each camera's highest. Each camera's score carries the number of hypotheses it is the
     best of; ``hypotheses`` counts every one tested for the photo (all cameras)."""
     cameras = sorted(fingerprints)
-    g, auto = search.geometry, search.geometry.mode == "auto"
+    g, auto = search.geometry, search.geometry.name == "auto"
     n_stages, stop = stages(g), search.stop if search.stop is not None else -np.inf
     first = [
         c for c in cameras if fingerprints[c].shape == w.shape or not hypotheses(w.shape, fingerprints[c].shape, g)
@@ -245,6 +252,7 @@ def _searched(
             search.stop,
             dict.fromkeys(first, 1),
             early=auto,
+            no_scale=search.no_scale_search,
         )
         n_total += n
         for c, m in found.items():

@@ -138,11 +138,15 @@ class Searcher:
         for name, f in found.items():
             self._offer(name, f, stage)
 
-    def run_scale_search(self, stage: int) -> None:
+    def run_scale_search(self, stage: int, skip: frozenset[str] = frozenset()) -> None:
         """The crop + resize search (:func:`~.scales.scale_search`) for every camera, in the turns
-        ``geometry.scale_rotations``; a peak that could name its camera gets its decoys at the scale found."""
+        ``geometry.scale_rotations``; a peak that could name its camera gets its decoy searched the same way (every
+        scale, all three passes: a decoy looked at only at the camera's scale would not have had the camera's
+        chance to find, among the scales, one where the photo's scene lines up with the fingerprint's)."""
         turns = [(r, m) for r, m in orientations(self.s) if r in self.s.scale_rotations]
         for name, k in self.fps.items():
+            if name in skip:
+                continue
             tails: list[Tail] = []
             f, count = scale_search(self.q, name, k, self.s, self.spectra, turns, tails)
             cam = self.cams[name]
@@ -153,8 +157,12 @@ class Searcher:
             cam.tails += [(stage, t) for t in tails]
             value, h, _ = f
             if self.nameable(value, cam.tested):
-                fk, fq = self.spectra.get(name, k, h.frame), self.q.spectrum(h.rotation, h.mirror, h.frame)
-                cam.decoys[h], cam.decoy_peaks[h] = self._decoys(fk, np.conj(fq), h)
+                cam.decoys[h], cam.decoy_peaks[h] = {}, {}
+                for d in list(DECOYS)[:1]:  # its planes are huge (~1e9 positions): one decoy measures the tail
+                    dtails: list[Tail] = []
+                    found, _ = scale_search(self.q, f"{name}~{d}", DECOYS[d](k), self.s, self.spectra, turns, dtails)
+                    if found is not None:
+                        cam.decoys[h][d], cam.decoy_peaks[h][d] = Tail.pooled(dtails), found[0]
             self._offer(name, f, stage)
 
     def _offer(self, name: str, f: tuple[float, Hypothesis, tuple[int, int]], stage: int) -> None:
@@ -280,6 +288,7 @@ def search_photo(
     stop: float | None = None,
     tested: dict[str, int] | None = None,
     early: bool = True,
+    no_scale: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Match], int]:
     """The best hypothesis of ``q`` against every fingerprint, stage by stage (:func:`stages`).
 
@@ -287,8 +296,8 @@ def search_photo(
     (``tested``: those before the search, e.g. the aligned comparison); a camera keeps the peak with the lowest
     false-alarm probability. ``stop`` is the decision bar: a camera whose peak clears it by the Gaussian tail is
     judged again under its measured null (:meth:`Searcher.measure`), and with ``early`` (``geometry=auto``) the
-    search ends after the first stage where one still clears. Returns ``({camera: Match}, n)``, ``n`` every
-    position tested here over all cameras."""
+    search ends after the first stage where one still clears; the scale search then skips the cameras of
+    ``no_scale``. Returns ``({camera: Match}, n)``, ``n`` every position tested here over all cameras."""
     run = Searcher(q, fingerprints, s, spectra, tested, stop)
     done = False
     for stage in (1, 2, 3, 4):
@@ -297,7 +306,7 @@ def search_photo(
             done = True
             break
     if not done and s.scale_search:
-        run.run_scale_search(SCALE_STAGE)
+        run.run_scale_search(SCALE_STAGE, no_scale)
     return run.matches(stop), run.n
 
 

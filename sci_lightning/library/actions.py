@@ -41,6 +41,7 @@ from sci_lightning.library.results import (
 from sci_lightning.library.search import Searcher, SearchSettings, reverse_decisions, reverse_search
 from sci_lightning.library.store import FingerprintLibrary
 from sci_lightning.outputs import write_json, write_skipped
+from sci_lightning.settings import settings_from
 from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ def decision_rule(cfg: DictConfig, lib: FingerprintLibrary) -> dict[str, Any] | 
     Platt calibration if it has one."""
     cal = lib.calibration
     searched = cal is not None and cal.get("method") == "false_alarm"
-    if GeometrySettings.from_config(cfg.geometry).searches:
+    if settings_from(GeometrySettings, cfg.geometry).searches:
         if searched:
             return cal
         if cal is not None:
@@ -200,9 +201,12 @@ def decision_rule(cfg: DictConfig, lib: FingerprintLibrary) -> dict[str, Any] | 
     return None if searched else cal
 
 
-def _settings(cfg: DictConfig, rule: dict[str, Any] | None, heat_block: int = 0) -> SearchSettings:
+def _settings(
+    cfg: DictConfig, lib: FingerprintLibrary, rule: dict[str, Any] | None, heat_block: int = 0
+) -> SearchSettings:
     min_z = cfg.library.min_z
     search = search_of(cfg, rule["log10_bar"] if rule and rule.get("method") == "false_alarm" else None)
+    search = search.for_fingerprints({r["name"]: r["quality"] for r in lib.cameras()})
     min_z = float("inf") if min_z is None else float(min_z)
     return SearchSettings(int(cfg.library.shortlist), min_z, bool(cfg.library.exhaustive), heat_block, search)
 
@@ -221,7 +225,7 @@ def search_outcome(
     photos (an uploaded file's own name) where they are not the file's."""
     lib, paths, out = open_library(cfg), _photos(cfg), _out_dir(cfg)
     cal = decision_rule(cfg, lib)
-    searcher = Searcher(lib, _residuals(cfg, lib), _settings(cfg, cal, HEAT_BLOCK))
+    searcher = Searcher(lib, _residuals(cfg, lib), _settings(cfg, lib, cal, HEAT_BLOCK))
     scored = []
     for i, p in enumerate(paths):
         scored.append(searcher.search_photo(p))
@@ -303,7 +307,7 @@ def reverse_outcome(cfg: DictConfig) -> ReverseOutcome:
     known = lib.photos([p for p in paths if p not in bad])
     photos = [{"path": p, "code": known[p][0], "shape": known[p][1]} for p in paths if p in known]
     cal = decision_rule(cfg, lib)
-    rows = reverse_search(lib, camera, photos, residuals, _settings(cfg, cal))
+    rows = reverse_search(lib, camera, photos, residuals, _settings(cfg, lib, cal))
     rows = tuple(reverse_row(r, cal) for r in reverse_decisions(rows, cal, float(cfg.prnu.pce_threshold)))
     write_reverse_csv(out / "reverse.csv", rows)
     metrics = {

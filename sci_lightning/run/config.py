@@ -1,66 +1,41 @@
 """One validation of the composed config, before any work: types by a structured schema, then the rules.
 
-Defaults live in the YAML files under ``conf/`` only. The schema below states every shared key's type and has
-no defaults of its own (``MISSING``), so a key missing from the YAML is an error here, not a silent default in
-code. Groups whose keys differ per choice (``data``, ``model``, ``trainer``, ``logger``) are checked where they
-are used, with errors that name the setting.
+The groups whose settings a package owns (``geometry``, ``prnu``, ``verdict``, ``library``, ``serve``) state each
+setting once, in that package's frozen dataclass (name, type, default, doc and rules: :mod:`sci_lightning.settings`);
+Hydra composes the YAML presets onto their schemas (:mod:`.schema`), and the rules run when the group is turned
+into its dataclass here. The other shared keys keep their defaults in the YAML under ``conf/``, with a schema of
+types only (``MISSING``: a key missing from the YAML is an error, not a silent default). Groups whose keys differ
+per choice (``data``, ``model``, ``trainer``, ``logger``) are checked where they are used.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sci_lightning.data.transforms import check_name
+from sci_lightning.desk.settings import ServeSettings
 from sci_lightning.errors import SCIConfigError, require
-from sci_lightning.fingerprint.geometry import MODES, ROTATIONS
+from sci_lightning.fingerprint.geometry import GeometrySettings
+from sci_lightning.fingerprint.settings import PrnuSettings
+from sci_lightning.forensic.settings import VerdictSettings
+from sci_lightning.library.settings import LibrarySettings
 from sci_lightning.run.registry import get_method
+from sci_lightning.settings import schema_of, settings_from
 
-PRNU_DECISIONS = ("pce", "ncc")
 MIN_CROP = 16  # px: below this a correlation peak has too few pixels to mean anything
 
 
-@dataclass
-class VerdictSchema:
-    target_false_attribution: float = MISSING
-    max_heatmaps: int = MISSING
-
-
-@dataclass
-class PrnuSchema:
-    sigma: float = MISSING
-    levels: int = MISSING
-    wavelet: str = MISSING
-    grey_first: bool = MISSING
-    decision: str = MISSING
-    pce_threshold: float = MISSING
-    false_alarm: float = MISSING
-    residual_cache: bool = MISSING
-
-
-@dataclass
-class GeometrySchema:
-    name: str = MISSING
-    rotations: list[int] = MISSING
-    mirror: bool = MISSING
-    crop: bool = MISSING
-    resize: bool = MISSING
-    shift: int = MISSING
-    min_side: int = MISSING
-    scale_search: bool = MISSING
-    scale_rotations: list[int] = MISSING
-    scale_min: float = MISSING
-    scale_max: float = MISSING
-    scale_block: int = MISSING
-    aspect_tolerance: float = MISSING
-    setting_steps: int = MISSING
-    setting_shift: int = MISSING
-    decoys: bool = MISSING
+# the groups whose settings a package owns: their schemas are made from the dataclasses (one place for each
+# setting's name, type, default and doc)
+VerdictSchema = schema_of(VerdictSettings)
+PrnuSchema = schema_of(PrnuSettings)
+GeometrySchema = schema_of(GeometrySettings)
+LibraryGroupSchema = schema_of(LibrarySettings)
+ServeGroupSchema = schema_of(ServeSettings)
 
 
 @dataclass
@@ -134,23 +109,6 @@ class EvaluateSchema(RunSchema):
 
 
 @dataclass
-class LibraryGroupSchema:
-    path: Any = None  # required (checked with the action)
-    index_side: int = MISSING
-    camera: Any = None
-    device: Any = None
-    shortlist: int = MISSING
-    min_z: Any = None  # float or null
-    top_k: int = MISSING
-    exhaustive: bool = MISSING
-    scheduler: str = MISSING
-    workers: int = MISSING
-    replace: bool = MISSING
-    calibrate: bool = MISSING
-    to: Any = None
-
-
-@dataclass
 class LibrarySchema:
     """``library.py``'s keys."""
 
@@ -165,16 +123,6 @@ class LibrarySchema:
     prnu: PrnuSchema = field(default_factory=PrnuSchema)
     geometry: GeometrySchema = field(default_factory=GeometrySchema)
     library: LibraryGroupSchema = field(default_factory=LibraryGroupSchema)
-
-
-@dataclass
-class ServeGroupSchema:
-    host: str = MISSING
-    port: int = MISSING
-    case_dir: Any = None  # a folder or null (<run dir>/case)
-    roots: list[str] = MISSING
-    max_upload_mb: float = MISSING
-    max_files: int = MISSING
 
 
 @dataclass
@@ -225,7 +173,7 @@ def validate(cfg: DictConfig, entry: str) -> None:
     _check_shared(typed)
     if entry == "serve":  # the desk: the library's rules (its forms name cameras and photos), and its own
         _check_library_group(typed.library)
-        _check_serve(typed.serve)
+        settings_from(ServeSettings, typed.serve)  # its own rules
         return
     if entry == "library":
         _check_library(typed)
@@ -304,25 +252,8 @@ def _check_shared(typed: DictConfig) -> None:
         f"{typed.fold} is out of range for n_folds={typed.n_folds}",
         f"use fold=0..{typed.n_folds - 1}",
     )
-    t = typed.verdict.target_false_attribution
-    require(0 < t < 1, "verdict.target_false_attribution", f"must be in (0, 1) (got {t})", "use e.g. 0.05")
-    require(typed.verdict.max_heatmaps >= 0, "verdict.max_heatmaps", "must be 0 or more", "use e.g. 200")
-    require(
-        typed.prnu.decision.lower() in PRNU_DECISIONS,
-        "prnu.decision",
-        f"is {typed.prnu.decision!r}",
-        f"use one of {', '.join(PRNU_DECISIONS)}",
-    )
-    require(
-        typed.prnu.sigma > 0 and typed.prnu.levels >= 1,
-        "prnu.sigma / prnu.levels",
-        "the wavelet denoiser needs sigma > 0 and at least one level",
-        "use sigma=5.0 levels=4",
-    )
-    require(math.isfinite(typed.prnu.pce_threshold), "prnu.pce_threshold", "must be a number", "use e.g. 60")
-    fa = typed.prnu.false_alarm
-    require(0 < fa < 1, "prnu.false_alarm", f"must be in (0, 1) (got {fa})", "use e.g. 1e-4")
-    check_geometry(typed.geometry)
+    for group, cls in (("verdict", VerdictSettings), ("prnu", PrnuSettings), ("geometry", GeometrySettings)):
+        settings_from(cls, typed[group])  # each group's own rules, stated with its fields
 
 
 def _check_library(typed: DictConfig) -> None:
@@ -337,55 +268,10 @@ def _check_library(typed: DictConfig) -> None:
 
 
 def _check_library_group(lib: DictConfig) -> None:
-    """The ``library`` group's rules (``library.py`` and ``serve.py``)."""
+    """The ``library`` group's rules (``library.py`` and ``serve.py``): the path is required, the rest are
+    :class:`LibrarySettings`'s own."""
     require(bool(lib.path), "library.path", "is not set", "pass library.path=DIR (the library folder)")
-    side = lib.index_side
-    require(side >= 64 and side % 8 == 0, "library.index_side", f"is {side}", "use a multiple of 8, e.g. 512")
-    require(lib.shortlist >= 1, "library.shortlist", f"is {lib.shortlist}", "use 1 or more, e.g. 20")
-    require(lib.top_k >= 1, "library.top_k", f"is {lib.top_k}", "use 1 or more, e.g. 5")
-    require(
-        lib.scheduler in ("local", "single") or "://" in lib.scheduler,
-        "library.scheduler",
-        f"is {lib.scheduler!r}",
-        "use local (a Dask local cluster), single (this process) or a scheduler address tcp://HOST:8786",
-    )
-    require(lib.workers >= 1, "library.workers", f"is {lib.workers}", "use 1 or more")
-
-
-def check_geometry(g: DictConfig) -> None:
-    """The ``geometry`` group's rules (shared by every entry point that scores questioned photos)."""
-    require(g.name in MODES, "geometry", f"is {g.name!r}", f"use geometry={' | '.join(MODES)}")
-    bad = sorted(set(g.rotations) - set(ROTATIONS))
-    require(
-        bool(g.rotations) and not bad,
-        "geometry.rotations",
-        f"must be a non-empty list of {list(ROTATIONS)} (got {list(g.rotations)})",
-        "use geometry.rotations=[0,90,180,270]",
-    )
-    require(0 <= g.shift <= 8, "geometry.shift", f"must be 0..8 px (got {g.shift})", "use 1")
-    require(0 <= g.setting_shift <= 16, "geometry.setting_shift", f"must be 0..16 px (got {g.setting_shift})", "use 4")
-    require(g.min_side >= MIN_CROP, "geometry.min_side", f"must be at least {MIN_CROP} px", "use 64")
-    require(
-        0 < g.scale_min <= g.scale_max <= 1,
-        "geometry.scale_min / geometry.scale_max",
-        f"must satisfy 0 < scale_min <= scale_max <= 1 (got {g.scale_min}, {g.scale_max})",
-        "use geometry.scale_min=0.3 geometry.scale_max=1.0",
-    )
-    odd = sorted(set(g.scale_rotations) - set(g.rotations))
-    require(
-        not odd,
-        "geometry.scale_rotations",
-        f"must be among geometry.rotations {list(g.rotations)} (got {list(g.scale_rotations)})",
-        "use geometry.scale_rotations=[0,180]",
-    )
-    require(g.scale_block >= 64, "geometry.scale_block", f"must be at least 64 px (got {g.scale_block})", "use 512")
-    require(
-        0 <= g.aspect_tolerance <= 0.1,
-        "geometry.aspect_tolerance",
-        f"must be 0..0.1 (got {g.aspect_tolerance})",
-        "use 0.02 (cameras keep the aspect ratio of their size settings to a few px)",
-    )
-    require(0 <= g.setting_steps <= 8, "geometry.setting_steps", f"must be 0..8 (got {g.setting_steps})", "use 2")
+    settings_from(LibrarySettings, lib)
 
 
 def _check_matcher(m: DictConfig) -> None:
@@ -409,17 +295,3 @@ def _check_matcher(m: DictConfig) -> None:
         f"is {m.accelerator!r}",
         "use auto, cpu or gpu",
     )
-
-
-def _check_serve(s: DictConfig) -> None:
-    """``serve.py``: the desk's port, limits and readable folders."""
-    require(1 <= s.port <= 65535, "serve.port", f"is {s.port}", "use a free port, e.g. 8000")
-    require(s.max_upload_mb > 0, "serve.max_upload_mb", f"is {s.max_upload_mb}", "use e.g. 200")
-    require(s.max_files >= 1, "serve.max_files", f"is {s.max_files}", "use e.g. 200")
-    for root in s.roots:
-        require(
-            Path(str(root)).expanduser().is_dir(),
-            "serve.roots",
-            f"{root} is not a folder",
-            "list existing folders, e.g. serve.roots=[/cases/photos]",
-        )

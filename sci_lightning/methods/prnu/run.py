@@ -59,7 +59,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     fixed = sel.mode != "kfold"
     heat = HEAT_BLOCK if fixed else 0
     cal = calibration(cfg, refs) if fixed else None
-    search = verdict_search(cfg, refs, cal) if fixed else (search_of(cfg) if searched(cfg, refs) else None)
+    search = (
+        verdict_search(cfg, refs, cal)
+        if fixed
+        else (search_of(cfg).for_fingerprints(refs.quality) if searched(cfg, refs) else None)
+    )
     paths = [str(r.path) for r in tests]
     scored = score_images(paths, fps, residuals, workers, "PRNU test residuals", heat, refs.window, search)
     require_scored(scored, paths)

@@ -41,7 +41,7 @@ def verdict_search(cfg: DictConfig, refs: References, cal: dict[str, Any] | None
     """How questioned photos are scored: searched up to the calibrated bar, or as stored (None)."""
     if not searched(cfg, refs):
         return None
-    return search_of(cfg, cal["log10_bar"] if cal else None)
+    return search_of(cfg, cal["log10_bar"] if cal else None).for_fingerprints(refs.quality)
 
 
 def _decide_and_write(
