@@ -24,7 +24,9 @@ class LibrarySettings:
     min_z: float | None = setting(4.0, "... plus every one whose index score z reaches this (null hits: z ~ N(0, 1))")
     top_k: int = setting(5, "search: cameras listed per photo")
     exhaustive: bool = setting(False, "verify every camera (or photo) by PCE, no index")
-    scheduler: str = setting("local", "enrol / ingest / reverse: local (Dask) | single (this process) | tcp://HOST:8786")
+    scheduler: str = setting(
+        "local", "enrol / ingest / reverse: local (Dask) | single (this process) | tcp://HOST:8786"
+    )
     workers: int = setting(2, "scheduler=local: worker processes")
     replace: bool = setting(False, "enrol: re-enrol a camera already in the library from other photos")
     calibrate: bool = setting(True, "enrol from a case: fit the decision rule on its validation photos and keep it")
