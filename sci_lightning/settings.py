@@ -27,7 +27,11 @@ def schema_of(cls: type) -> type:
     frozen (see the module's docstring)."""
     hints = typing.get_type_hints(cls)
     fields = [(f.name, hints[f.name], dataclasses.field(default=f.default)) for f in dataclasses.fields(cls)]
-    return dataclasses.make_dataclass(f"{cls.__name__}Schema", fields)
+    # in the settings' own module, under its own name: a config holding it is pickled (Hydra's joblib and submitit
+    # launchers) by reference, so each settings module binds ``<Name>Schema = schema_of(<Name>)`` when imported
+    schema = dataclasses.make_dataclass(f"{cls.__name__}Schema", fields)
+    schema.__module__ = cls.__module__
+    return schema
 
 
 def settings_from(cls: type, node: Mapping[str, Any]) -> Any:

@@ -48,6 +48,17 @@ MICHE_CAMERAS = [("IP5", "F"), ("IP5", "R"), ("GS4", "F"), ("GS4", "R"), ("GT2",
 MICHE_FOLDERS = {"IP5": "iPhone5", "GS4": "SamsungGalaxyS4", "GT2": "SamsungGalaxyTab2"}
 
 
+def roots_case(references: Path, questioned: Path) -> list[str]:
+    """The overrides of a sensor-level case read from two folder trees: references and questioned photos."""
+    return [
+        "task=sensor_level",
+        "data=folder",
+        "data.split.mode=roots",
+        f"data.reference_root={references}",
+        f"data.questioned_root={questioned}",
+    ]
+
+
 def make_miche_tree(root: Path, subjects: int = 4, shots: int = 2, size: tuple[int, int] = (96, 128)) -> Path:
     """A MICHE-I-named tree: <DeviceFolder>/SSS_DDD_EE_C_LL_NN_K.jpg, mixed extension case, one odd file."""
     for device, sensor in MICHE_CAMERAS:

@@ -24,7 +24,7 @@ from sci_lightning.run import evaluate as evaluate_entry
 from sci_lightning.run import library as library_entry
 
 from conftest import REPO, compose_config
-from fakedata import camera_image, make_folder_tree, write_jpeg
+from fakedata import camera_image, make_folder_tree, roots_case, write_jpeg
 
 RESIDUAL = {"sigma": 5.0, "levels": 4, "wavelet": "db4", "grey_first": True}
 CAMS = [("A", "A1"), ("B", "B1"), ("C", "C1"), ("X", "X1")]
@@ -161,11 +161,7 @@ def _case(tmp_path: Path) -> list[str]:
         for k in range(3):
             write_jpeg(tmp_path / "q" / device / camera / f"q_{k}.jpg", camera_image(device, camera, 500 + k))
     return [
-        "task=sensor_level",
-        "data=folder",
-        "data.split.mode=roots",
-        f"data.reference_root={tmp_path / 'refs'}",
-        f"data.questioned_root={tmp_path / 'q'}",
+        *roots_case(tmp_path / "refs", tmp_path / "q"),
         "data.split.val_fraction=0.3",
         "logger=csv",
     ]

@@ -16,7 +16,7 @@ from sci_lightning.library import FingerprintLibrary
 from sci_lightning.run import library as library_entry
 
 from conftest import compose_config
-from fakedata import make_folder_tree
+from fakedata import make_folder_tree, roots_case
 
 CAMS = [("A", "A1"), ("B", "B1"), ("C", "C1")]
 
@@ -29,11 +29,7 @@ def _case(tmp_path: Path) -> list[str]:
     make_folder_tree(tmp_path / "refs", CAMS, per_camera=3)
     make_folder_tree(tmp_path / "q", CAMS, per_camera=1)
     return [
-        "task=sensor_level",
-        "data=folder",
-        "data.split.mode=roots",
-        f"data.reference_root={tmp_path / 'refs'}",
-        f"data.questioned_root={tmp_path / 'q'}",
+        *roots_case(tmp_path / "refs", tmp_path / "q"),
         "library.scheduler=single",
         "library.index_side=64",
         "library.calibrate=false",

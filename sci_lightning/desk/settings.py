@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sci_lightning.errors import require
-from sci_lightning.settings import setting
+from sci_lightning.settings import schema_of, setting
 
 
 @dataclass(frozen=True)
@@ -31,3 +31,6 @@ class ServeSettings:
                 f"{root} is not a folder",
                 "list existing folders, e.g. serve.roots=[/cases/photos]",
             )
+
+
+ServeSettingsSchema = schema_of(ServeSettings)  # what Hydra composes the group onto (sci_lightning.settings)

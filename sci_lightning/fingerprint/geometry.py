@@ -41,7 +41,7 @@ from PIL import Image
 from sci_lightning.errors import require
 from sci_lightning.fingerprint.null import NullModel
 from sci_lightning.fingerprint.significance import log10_false_alarm
-from sci_lightning.settings import setting
+from sci_lightning.settings import schema_of, setting
 
 ROTATIONS = (0, 90, 180, 270)
 MODES = ("none", "auto", "full")
@@ -141,6 +141,9 @@ class GeometrySettings:
     @property
     def searches(self) -> bool:
         return self.name != "none"
+
+
+GeometrySettingsSchema = schema_of(GeometrySettings)  # what Hydra composes the group onto (sci_lightning.settings)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from sci_lightning.errors import require
-from sci_lightning.settings import setting
+from sci_lightning.settings import schema_of, setting
 
 DECISIONS = ("pce", "ncc")
 RESIDUAL_KEYS = ("sigma", "levels", "wavelet", "grey_first")  # what a residual (and a library) is made with
@@ -57,3 +57,6 @@ class PrnuSettings:
     def residual(self) -> dict[str, object]:
         """The residual's settings (what a residual store and a library are made with)."""
         return {k: getattr(self, k) for k in RESIDUAL_KEYS}
+
+
+PrnuSettingsSchema = schema_of(PrnuSettings)  # what Hydra composes the group onto (sci_lightning.settings)

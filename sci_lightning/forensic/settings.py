@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sci_lightning.errors import require
-from sci_lightning.settings import setting
+from sci_lightning.settings import schema_of, setting
 
 
 @dataclass(frozen=True)
@@ -23,3 +23,6 @@ class VerdictSettings:
         t = self.target_false_attribution
         require(0 < t < 1, "verdict.target_false_attribution", f"must be in (0, 1) (got {t})", "use e.g. 0.05")
         require(self.max_heatmaps >= 0, "verdict.max_heatmaps", "must be 0 or more", "use e.g. 200")
+
+
+VerdictSettingsSchema = schema_of(VerdictSettings)  # what Hydra composes the group onto (sci_lightning.settings)

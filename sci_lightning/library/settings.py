@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sci_lightning.errors import require
-from sci_lightning.settings import setting
+from sci_lightning.settings import schema_of, setting
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,6 @@ class LibrarySettings:
             "use local (a Dask local cluster), single (this process) or a scheduler address tcp://HOST:8786",
         )
         require(self.workers >= 1, "library.workers", f"is {self.workers}", "use 1 or more")
+
+
+LibrarySettingsSchema = schema_of(LibrarySettings)  # what Hydra composes the group onto (sci_lightning.settings)
