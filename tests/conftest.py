@@ -91,3 +91,17 @@ def run_entry(
     full_env = {**os.environ, **(env or {})}
     cmd = [sys.executable, script, f"hydra.run.dir={run_dir}", *overrides]
     return subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def wandb_log(pattern: Path, needle: bytes, timeout: float = 60.0) -> bytes:
+    """The offline W&B transaction log matching the glob ``pattern`` once it holds ``needle``: wandb-core's writer
+    may still be flushing it after ``run.finish()`` returns (measured: a 7-byte file read, 11 kB a moment later)."""
+    import time
+
+    end = time.time() + timeout
+    while True:
+        files = sorted(Path(pattern.anchor).glob(str(pattern.relative_to(pattern.anchor))))
+        data = files[0].read_bytes() if files else b""
+        if needle in data or time.time() > end:
+            return data
+        time.sleep(0.2)

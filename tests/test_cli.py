@@ -10,7 +10,7 @@ import torch
 
 from sci_lightning.errors import SCIConfigError
 
-from conftest import FAST, run_entry, run_in_process
+from conftest import FAST, run_entry, run_in_process, wandb_log
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -83,7 +83,7 @@ def test_wandb_offline_run_has_metrics_and_confusion_matrices(trained):
     images = [p.name for p in (offline / "files" / "media" / "images").glob("*.png")]
     assert any(n.startswith("confusion_matrix_patch") for n in images)
     assert any(n.startswith("confusion_matrix_image") for n in images)
-    log = next(offline.glob("*.wandb")).read_bytes()
+    log = wandb_log(offline / "*.wandb", b"wandb/confusion_matrix/v1")
     # and as W&B's own charts (a table per level), which the dashboard can filter and compare
     tables = [p.name for p in (offline / "files" / "media" / "table").rglob("*.table.json")]
     assert any(n.startswith("confusion_matrix_image_chart") for n in tables), tables

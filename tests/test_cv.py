@@ -12,7 +12,7 @@ import yaml
 
 from sci_lightning.sweep.summary import collect, summarise
 
-from conftest import REPO
+from conftest import REPO, wandb_log
 
 # one torch thread everywhere, so the basic and joblib launchers compute bit-identical folds
 TINY = [
@@ -64,9 +64,9 @@ def test_wandb_runs_grouped_with_fold_job_types(cv_sweep):
     sweep_dir, proc = cv_sweep
     group = f"model_level-synthetic-sci_cnn-{sweep_dir.name}".encode()
     for k in range(3):
-        log = next((sweep_dir / str(k) / "wandb").glob("offline-run-*/*.wandb")).read_bytes()
+        log = wandb_log(sweep_dir / str(k) / "wandb" / "offline-run-*" / "*.wandb", f"fold-{k}".encode())
         assert group in log and f"fold-{k}".encode() in log
-    summary_log = next((sweep_dir / "wandb").glob("offline-run-*/*.wandb")).read_bytes()
+    summary_log = wandb_log(sweep_dir / "wandb" / "offline-run-*" / "*.wandb", b"cv/image_confusion_chart")
     assert group in summary_log and b"cv-summary" in summary_log and b"cv/test/acc_image_mean" in summary_log
     assert b"cv/image_confusion_chart" in summary_log  # the pooled matrix as a W&B chart too
     assert f"wandb sync {sweep_dir}/wandb/offline-run-* {sweep_dir}/*/wandb/offline-run-*" in proc.stderr + proc.stdout

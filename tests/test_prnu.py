@@ -205,12 +205,12 @@ def test_prnu_runs_without_torch_and_without_patch_caches(tmp_path):
 
 def test_prnu_run_is_logged_to_wandb_offline(tmp_path, monkeypatch):
     """W&B logs every run, PRNU's too (no Lightning): final metrics in the run summary, offline without a key."""
-    from conftest import run_in_process
+    from conftest import run_in_process, wandb_log
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     run_in_process("evaluate", *SMALL_UNITS, "logger=wandb", run_dir=tmp_path)
     (offline,) = (tmp_path / "wandb").glob("offline-run-*")
-    log = next(offline.glob("*.wandb")).read_bytes()
+    log = wandb_log(offline / "*.wandb", b"confusion_matrix_image_chart")
     assert b"test/acc_image" in log and b"prnu" in log and b"confusion_matrix_image_chart" in log
     run_in_process("evaluate", *SMALL_UNITS, "logger=csv", run_dir=tmp_path / "csv")
     assert (tmp_path / "csv" / "metrics.json").is_file() and not (tmp_path / "csv" / "wandb").exists()
