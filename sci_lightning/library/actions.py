@@ -104,7 +104,8 @@ def enrol(cfg: DictConfig) -> dict[str, Any]:
                     "name one of them, or leave library.camera unset to enrol them all",
                 )
         source = f"case data={cfg.data.name} split={sel.where()}"
-    done = enrol_cameras(lib, jobs, residuals, source, *_engine(cfg), bool(cfg.library.replace))
+    named = bool(cfg.library.camera)  # one camera asked for by name: rebuilt if its stored copy is damaged
+    done = enrol_cameras(lib, jobs, residuals, source, *_engine(cfg), bool(cfg.library.replace), named)
     if sel is not None and cfg.library.calibrate and done["enrolled"]:
         search = search_of(cfg)
         scores = validation_scores(

@@ -31,12 +31,14 @@ def enrol_cameras(
     scheduler: str = "local",
     workers: int = 2,
     replace: bool = False,
+    check_damage: bool = False,
 ) -> dict[str, Any]:
     """Enrol ``jobs`` = ``[(name, device, reference photo paths), ...]``.
 
-    A camera already enrolled from the same photos is skipped (a rerun after a crash does only what is left)
-    unless its stored fingerprint is damaged (then it is rebuilt); one enrolled from other photos is refused unless
-    ``replace``. Cameras with no readable photo are skipped with
+    A camera already enrolled from the same photos is skipped (a rerun after a crash does only what is left), or,
+    with ``check_damage`` (a camera named by ``library.camera``), rebuilt if its stored fingerprint is damaged:
+    reading every stored fingerprint on each rerun of a large case would cost as much as enrolling it again. One
+    enrolled from other photos is refused unless ``replace``. Cameras with no readable photo are skipped with
     their reason. Returns ``{"enrolled": [...], "already": [...], "skipped": [{"name", "reason"}]}``.
     """
     existing = {row["name"]: sorted(p for p, _ in row["photos"]) for row in lib.cameras()}
@@ -44,7 +46,7 @@ def enrol_cameras(
     for name, device, paths in jobs:
         if name in existing and not replace:
             if existing[name] == sorted(str(p) for p in paths):
-                if name not in lib.damaged([name]):
+                if not check_damage or name not in lib.damaged([name]):
                     already.append(name)
                     continue
                 log.warning(

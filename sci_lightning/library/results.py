@@ -23,6 +23,19 @@ def _num(value: float | None, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
 
+def _peak_cells(
+    p_match: float | None, lp: float | None, hypotheses: int | None, geometry: dict[str, Any], z: float | None
+) -> dict[str, str]:
+    """The cells a search row and a reverse-search row share: how the peak was judged and where it was found."""
+    return {
+        "p_match": _num(p_match, ".4g"),
+        "log10_p_false_alarm": _num(lp, ".2f"),
+        "hypotheses": "" if hypotheses is None else str(hypotheses),
+        **{k: str(geometry.get(k, "")) for k in GEOMETRY_COLUMNS},
+        "index_z": _num(z, ".2f"),
+    }
+
+
 def p_match_of(pce: float, lp: float | None, cal: dict[str, Any] | None) -> float | None:
     """P(match) of one peak under the library's rule: from its false-alarm probability against the bar, or the
     Platt fit of PCE (None where the library has neither)."""
@@ -53,11 +66,7 @@ class Candidate:
             "device": self.device,
             "pce": f"{self.pce:.4g}",
             "ncc": f"{self.ncc:.4g}",
-            "p_match": _num(self.p_match, ".4g"),
-            "log10_p_false_alarm": _num(self.log10_p_false_alarm, ".2f"),
-            "hypotheses": "" if self.hypotheses is None else str(self.hypotheses),
-            **{k: str(self.geometry.get(k, "")) for k in GEOMETRY_COLUMNS},
-            "index_z": _num(self.index_z, ".2f"),
+            **_peak_cells(self.p_match, self.log10_p_false_alarm, self.hypotheses, self.geometry, self.index_z),
         }
 
 
@@ -122,11 +131,7 @@ class ReverseRow:
             "path": self.path,
             "decision": self.decision,
             "pce": _num(self.pce, ".4g"),
-            "p_match": _num(self.p_match, ".4g"),
-            "log10_p_false_alarm": _num(self.log10_p_false_alarm, ".2f"),
-            "hypotheses": "" if self.hypotheses is None else str(self.hypotheses),
-            **{k: str(self.geometry.get(k, "")) for k in GEOMETRY_COLUMNS},
-            "index_z": _num(self.index_z, ".2f"),
+            **_peak_cells(self.p_match, self.log10_p_false_alarm, self.hypotheses, self.geometry, self.index_z),
         }
 
 
