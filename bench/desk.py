@@ -25,13 +25,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
 from PIL import Image
 
 import sci_lightning.run.schema  # noqa: F401 (the settings' schemas, before any config is composed)
-from sci_lightning.desk.app import create_app
 from sci_lightning.library.actions import search
-from sci_lightning.run.serve import freeze_heap
+from sci_lightning.run.library import library_job
+from sci_lightning.run.serve import desk_app, freeze_heap
 
 from common import machine_line
 from library_search import build
@@ -62,7 +61,7 @@ def serve(cfg) -> tuple[str, object]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(cfg)
+    app = desk_app(cfg)
     freeze_heap()  # as serve.py does
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
@@ -142,10 +141,8 @@ def main() -> int:
         with httpx.Client(base_url=base, timeout=600) as client:
             desk_search(client, photo)  # warm both paths once
             for k in range(args.searches):
-                run_cfg = cfg.copy()
-                with open_dict(run_cfg):
-                    run_cfg.images, run_cfg.paths.output_dir = str(folder), str(tmp / f"cli{k}")
-                action_times += timed(lambda c=run_cfg: search(c), 1)
+                job = library_job(cfg).varied(str(folder), tmp / f"cli{k}")
+                action_times += timed(lambda j=job: search(j), 1)
                 desk_times += timed(lambda: desk_search(client, photo), 1)
         a, d = statistics.median(action_times), statistics.median(desk_times)
         print(f"\nsearch of one photo ({photo.name}), {args.searches} times each way, interleaved:")

@@ -183,20 +183,6 @@ def write_image_results(
     return image_metrics(truth, pred, len(classes))
 
 
-def run_metadata(cfg: Any, classes: Sequence[str], method: str) -> dict[str, Any]:
-    """The descriptive keys that open every metrics.json (any method; ``cfg`` is the run's composed config)."""
-    return {
-        "task": cfg.task.name,
-        "data": cfg.data.name,
-        "model": cfg.model.name,
-        "method": method,
-        "fold": int(cfg.fold),
-        "n_folds": int(cfg.n_folds),
-        "seed": int(cfg.seed),
-        "classes": list(classes),
-    }
-
-
 def finished_metrics(out_dir: Path, fold: int) -> dict[str, Any] | None:
     """The metrics of a run dir whose fold already finished (metrics.json is written last), else None."""
     try:

@@ -12,6 +12,8 @@ import json
 import logging
 import netrc
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -35,28 +37,12 @@ def sweep_group(sweep_dir: str, task: str, data: str, model: str) -> str:
     return f"{task}-{data}-{model}-{Path(sweep_dir).name}"
 
 
-def multirun_identity(cfg: Any, model: str | None = None) -> dict[str, str]:
-    """Group and job type for a fold run inside a Hydra multirun; empty for a single run.
-
-    ``model`` names the method's model where it is not ``cfg.model.name`` (PRNU has no network)."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return {}
-    hc = HydraConfig.get()
-    return {
-        "group": sweep_group(hc.sweep.dir, cfg.task.name, cfg.data.name, model or cfg.model.name),
-        "job_type": f"fold-{cfg.fold}",
-    }
-
-
-def wandb_settings(cfg: Any) -> dict[str, str] | None:
-    """Project and mode (online/offline) a W&B logger config resolves to here, or None when disabled."""
-    offline = offline_decision(bool(cfg.get("offline")))
-    if offline is None:
+def wandb_settings(offline: bool, project: str | None) -> dict[str, str] | None:
+    """Project and mode (online/offline) a W&B logger's settings resolve to here, or None when disabled."""
+    decided = offline_decision(offline)
+    if decided is None:
         return None
-    return {"project": cfg.get("project") or "sci-lightning", "mode": "offline" if offline else "online"}
+    return {"project": project or "sci-lightning", "mode": "offline" if decided else "online"}
 
 
 def offline_decision(configured_offline: bool) -> bool | None:
@@ -97,35 +83,43 @@ def confusion_charts(matrices: Path, prefix: str = "") -> dict[str, Any]:
     }
 
 
-def log_run(
-    cfg: Any, model: str, metrics: dict[str, Any], images: dict[str, Path], matrices: Path | None = None
-) -> str | None:
-    """One W&B run for a method without Lightning (PRNU): its config, final metrics and figures.
+@dataclass(frozen=True)
+class RunLog:
+    """Where one W&B run of a method without Lightning goes (PRNU, the matcher, the library): built by the
+    wiring layer from the run's ``logger.wandb`` settings (:func:`sci_lightning.methods.wiring.run_log_of`)."""
 
-    Uses the ``logger.wandb`` settings of ``cfg`` (project, save dir, name, job type); in a multirun the sweep's
-    group and ``job_type=fold-K``, like the CNN's runs. The run is finished before returning (multiruns never
-    merge runs). ``matrices``: the run's ``confusion_matrices.json``, logged as W&B charts too. Returns the
-    offline run dir, if any (the sync command is logged).
+    project: str
+    mode: str  # online | offline
+    save_dir: Path
+    name: str
+    group: str | None
+    job_type: str | None
+    config: dict[str, Any]  # the run's composed config, as plain data
+
+
+def log_run(
+    run_log: RunLog | None, metrics: Mapping[str, Any], images: Mapping[str, Path], matrices: Path | None = None
+) -> str | None:
+    """One W&B run: ``run_log``'s identity and config, the final ``metrics`` (summary) and figures; nothing
+    when ``run_log`` is None (W&B disabled, or ``logger=csv`` / ``none``).
+
+    The run is finished before returning (multiruns never merge runs). ``matrices``: the run's
+    ``confusion_matrices.json``, logged as W&B charts too. Returns the offline run dir, if any (the sync command
+    is logged).
     """
-    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
-    # logger=csv / none leave no W&B logger (evaluate.yaml's job_type/name block alone is not one)
-    settings = wandb_settings(wandb_cfg) if wandb_cfg and "_target_" in wandb_cfg else None
-    if settings is None:
+    if run_log is None:
         return None
     import wandb
-    from omegaconf import OmegaConf
 
-    identity = multirun_identity(cfg, model)
-    save_dir = Path(str(wandb_cfg.save_dir))
-    save_dir.mkdir(parents=True, exist_ok=True)
+    run_log.save_dir.mkdir(parents=True, exist_ok=True)
     run = wandb.init(
-        project=settings["project"],
-        dir=str(save_dir),
-        mode=settings["mode"],
-        name=f"{model}-{cfg.task.name}-{cfg.data.name}-fold{cfg.fold}",
-        group=wandb_cfg.get("group") or identity.get("group"),
-        job_type=identity.get("job_type") or wandb_cfg.get("job_type"),
-        config=OmegaConf.to_container(cfg, resolve=True),
+        project=run_log.project,
+        dir=str(run_log.save_dir),
+        mode=run_log.mode,
+        name=run_log.name,
+        group=run_log.group,
+        job_type=run_log.job_type,
+        config=run_log.config,
         reinit="finish_previous",
     )
     try:
@@ -133,7 +127,7 @@ def log_run(
         if matrices is not None:
             run.log(confusion_charts(matrices))
         run.summary.update({k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and v is not None})
-        offline = str(Path(run.dir).parent) if settings["mode"] == "offline" else None
+        offline = str(Path(run.dir).parent) if run_log.mode == "offline" else None
     finally:
         run.finish()
     if offline:

@@ -18,9 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from sci_lightning.desk.app import create_app
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.run.config import validate
+from sci_lightning.run.library import library_job
+from sci_lightning.run.serve import desk_app
 
 from conftest import compose_config
 from fakedata import camera_image, write_jpeg
@@ -71,7 +72,7 @@ def desk(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("desk")
     FingerprintLibrary(tmp / "lib", create=True, residual=RESIDUAL, side=64)
     cfg = desk_config(tmp)
-    client = TestClient(create_app(cfg))
+    client = TestClient(desk_app(cfg))
     _enrol_all(client)
     return client, tmp
 
@@ -172,12 +173,7 @@ def test_the_desk_decides_as_library_py(desk):
     write_jpeg(folder / "x.jpg", camera_image("A", "A1", 50))
     from sci_lightning.library.actions import search
 
-    cfg = desk_config(tmp, f"images={folder}")
-    from omegaconf import open_dict
-
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp / "cli_out")
-    search(cfg)
+    search(library_job(desk_config(tmp, f"images={folder}")).varied(str(folder), tmp / "cli_out"))
     desk_rows = (job.folder / "out" / "verdicts.csv").read_text().splitlines()
     cli_rows = (tmp / "cli_out" / "verdicts.csv").read_text().splitlines()
     assert [r.split(",")[1:] for r in desk_rows] == [r.split(",")[1:] for r in cli_rows]  # all but the path
@@ -245,7 +241,7 @@ def test_oversized_uploads_and_folders_outside_the_roots_are_refused(tmp_path):
         residual=RESIDUAL,
         side=64,
     )
-    client = TestClient(create_app(desk_config(tmp_path, "serve.max_upload_mb=0.001")))
+    client = TestClient(desk_app(desk_config(tmp_path, "serve.max_upload_mb=0.001")))
     r = client.post("/search", files=[("files", ("big.jpg", _jpeg("A", "A1", 1), "image/jpeg"))])
     assert r.status_code == 400 and "upload limit" in r.text
     outside = tmp_path / "elsewhere"
@@ -262,7 +258,7 @@ def test_nothing_is_written_outside_the_library_and_the_case_folder(desk):
     client, tmp = desk
     _search(client, [("inside.jpg", _jpeg("A", "A1", 90))])
     case = client.app.state.desk.case.root
-    assert client.app.state.desk.cfg.paths.cache_dir == str(case / "cache")  # the residual store too
+    assert client.app.state.desk.base.cache_dir == case / "cache"  # the residual store too
     assert any((case / "cache").rglob("*.npz"))
     # beside the library and the case: only what this test module's command-line comparison writes itself
     assert {p.name for p in tmp.iterdir()} <= {"lib", "case", "photos", "run", "cli_photos", "cli_out", "cache"}
@@ -282,7 +278,7 @@ def test_audit_log_records_every_action_with_input_hashes(desk):
 
 
 def test_a_new_desk_creates_its_library_and_enrols_from_a_folder_under_the_roots(tmp_path):
-    client = TestClient(create_app(desk_config(tmp_path)))  # no library there yet: an empty one is made
+    client = TestClient(desk_app(desk_config(tmp_path)))  # no library there yet: an empty one is made
     assert "0 cameras" in client.get("/cameras").text
     folder = tmp_path / "photos" / "refs"
     for k in range(6):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sci_lightning.desk.app import create_app
 from sci_lightning.library.store import FingerprintLibrary
+from sci_lightning.run.serve import desk_app
 
 from fakedata import camera_image, write_jpeg
 from test_desk import CAMS, RESIDUAL, desk_config, serve_in_thread
@@ -41,7 +41,7 @@ def site(tmp_path_factory):
     _browser_or_skip()
     tmp = tmp_path_factory.mktemp("browser")
     FingerprintLibrary(tmp / "lib", create=True, residual=RESIDUAL, side=64)
-    base, stop = serve_in_thread(create_app(desk_config(tmp)))
+    base, stop = serve_in_thread(desk_app(desk_config(tmp)))
     yield base, tmp
     stop()
 

@@ -107,13 +107,13 @@ def test_repair_refuses_when_a_source_photo_changed(tmp_path):
 def test_the_desk_shows_a_damaged_camera_with_the_same_fix(tmp_path):
     from fastapi.testclient import TestClient
 
-    from sci_lightning.desk.app import create_app
+    from sci_lightning.run.serve import desk_app
 
     from test_desk import RESIDUAL, desk_config
 
     lib = FingerprintLibrary(tmp_path / "lib", create=True, residual=RESIDUAL, side=64)
     lib.enrol("A1", "A", np.random.default_rng(0).normal(0, 0.01, (96, 128)), [("/p/a.jpg", "ab" * 32)], "test")
-    client = TestClient(create_app(desk_config(tmp_path)))
+    client = TestClient(desk_app(desk_config(tmp_path)))
     assert 'id="damaged"' not in client.get("/cameras/A1").text
     _flip_a_chunk_byte(tmp_path / "lib", lib.camera("A1")["array"])
     page = client.get("/cameras/A1").text

@@ -161,7 +161,7 @@ def test_cfa_and_demosaicing_keep_flat_colour(pattern, method):
 )
 def test_bad_settings(cfg, setting):
     with pytest.raises(SCIConfigError) as err:
-        SyntheticSettings.from_cfg(cfg)
+        SyntheticSettings.from_mapping(cfg)
     assert err.value.setting == setting
 
 

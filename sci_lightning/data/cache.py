@@ -45,11 +45,12 @@ class PatchSettings:
     seed: int = 0  # only used by the random selection
 
     @classmethod
-    def from_cfg(cls, cfg: Mapping, seed: int = 0) -> PatchSettings:
+    def from_mapping(cls, values: Mapping, seed: int = 0) -> PatchSettings:
+        """From a ``data.patches`` mapping (``size``, ``per_image``, ``selection``)."""
         return cls(
-            size=int(cfg["size"]),
-            per_image=int(cfg["per_image"]),
-            selection=str(cfg["selection"]),
+            size=int(values["size"]),
+            per_image=int(values["per_image"]),
+            selection=str(values["selection"]),
             seed=int(seed),
         )
 

@@ -97,7 +97,7 @@ class SCIDataModule(pl.LightningDataModule):
         self.task_name, self.fold, self.n_folds, self.seed = task_name, int(fold), int(n_folds), int(seed)
         self.label_field = label_field_for(task_name, label_field)
         self.loader_cfg = dict(self.cfg["loader"])
-        self.settings = PatchSettings.from_cfg(self.cfg["patches"], seed=self.seed)
+        self.settings = PatchSettings.from_mapping(self.cfg["patches"], seed=self.seed)
         self.selection: Selection | None = None
         self.datasets: dict[str, PatchBatchDataset] = {}
         self.cache: PatchCache | None = None

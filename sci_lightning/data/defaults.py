@@ -8,12 +8,12 @@ rest from that same file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+import yaml
 
 BASE_YAML = Path(__file__).resolve().parents[2] / "conf" / "data" / "base.yaml"
 
@@ -21,7 +21,7 @@ BASE_YAML = Path(__file__).resolve().parents[2] / "conf" / "data" / "base.yaml"
 @cache
 def base_defaults() -> dict[str, Any]:
     """conf/data/base.yaml's concrete values (keys left to each layout, ``???``, and interpolations left out)."""
-    raw = OmegaConf.to_container(OmegaConf.load(BASE_YAML), resolve=False)
+    raw = yaml.safe_load(BASE_YAML.read_text())
 
     def concrete(d: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -36,8 +36,9 @@ def base_defaults() -> dict[str, Any]:
 
 
 def with_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` (a plain dict or a DictConfig) with the keys it lacks taken from conf/data/base.yaml."""
-    given = OmegaConf.to_container(data, resolve=True) if OmegaConf.is_config(data) else dict(data)
+    """``data`` (any mapping: a plain dict, or a composed config group, read through) with the keys it lacks taken
+    from conf/data/base.yaml."""
+    given = plain(data)
 
     def fill(d: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         out = dict(d)
@@ -49,3 +50,13 @@ def with_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
         return out
 
     return fill(given, base_defaults())
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every mapping made a dict and every list-like a list (values read, so a composed config's
+    interpolations are resolved), the data layer's own copy."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [plain(v) for v in value]
+    return value

@@ -177,12 +177,12 @@ def read_manifest(root: str | os.PathLike, manifest: str = "manifest.csv", **_: 
     return DatasetIndex(records, unmatched)
 
 
-def read_synthetic(root: str | os.PathLike, cache_workers: int | None = None, **cfg: object) -> DatasetIndex:
+def read_synthetic(root: str | os.PathLike, cache_workers: int | None = None, **settings: object) -> DatasetIndex:
     """The built-in virtual-camera set: generated under ``root`` on first use, then read by its manifest."""
     # The generator (SciPy filters, the camera model) is loaded only when the synthetic layout is used.
     from sci_lightning.data.synthetic.generate import SyntheticSettings, ensure_generated
 
-    return read_manifest(ensure_generated(root, SyntheticSettings.from_cfg(cfg), cache_workers))
+    return read_manifest(ensure_generated(root, SyntheticSettings.from_mapping(settings), cache_workers))
 
 
 LAYOUTS: dict[str, Callable[..., DatasetIndex]] = {

@@ -8,6 +8,7 @@ report (HTML and PDF) and the audit log. Every action is one of the library's ow
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from collections.abc import Callable
@@ -18,16 +19,17 @@ from typing import Any
 from fastapi import FastAPI, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.desk import work
 from sci_lightning.desk.casefile import CaseFolder, Rejected, Upload, safe_name
 from sci_lightning.desk.jobs import Job, JobRunner
+from sci_lightning.desk.settings import ServeSettings
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.forensic.case_report import HTML_NAME, PDF_NAME
 from sci_lightning.library.actions import open_library
+from sci_lightning.library.job import LibraryJob
 
 log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -35,28 +37,27 @@ THUMB = 360  # px: the longer side of a photo shown on a page
 
 
 class Desk:
-    """What the pages share: the config, the case folder, the job queue."""
+    """What the pages share: the library job every desk job varies, the case folder, the job queue."""
 
-    def __init__(self, cfg: DictConfig) -> None:
-        # resolved once, here: jobs run on another thread, where Hydra's resolvers (${hydra:...}) are not at hand
-        cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-        serve = cfg.serve
-        self.case = CaseFolder(serve.case_dir or Path(cfg.paths.output_dir) / "case", serve.roots, _bytes(serve))
-        cfg.paths.cache_dir = str(self.case.root / "cache")  # residuals too stay in the case folder
-        self.cfg = cfg
-        self.max_files = int(serve.max_files)
+    def __init__(self, serve: ServeSettings, base: LibraryJob) -> None:
+        root = Path(serve.case_dir).expanduser() if serve.case_dir else base.output_dir / "case"
+        self.case = CaseFolder(root, list(serve.roots), int(serve.max_upload_mb * 2**20))
+        if base.cache_dir is not None:  # residuals too stay in the case folder
+            base = dataclasses.replace(base, cache_dir=self.case.root / "cache")
+        self.base = base
+        self.max_files = serve.max_files
         self.runner = JobRunner()
-        self.library_path = str(cfg.library.path)
-        if not (Path(self.library_path).expanduser() / "catalogue.sqlite").is_file():
+        self.library_path = str(base.library.path)
+        if not (base.path / "catalogue.sqlite").is_file():
             log.warning("no library at %s: creating an empty one (enrol cameras from the desk)", self.library_path)
-        open_library(cfg, create=True)  # it must open (and be of this residual setting) before the desk serves it
+        open_library(base, create=True)  # it must open (and be of this residual setting) before the desk serves it
 
         for job in self.runner.restore(self.case.jobs):  # jobs outlive the desk; the cut-off ones are said so
             self.case.audit(f"{job.kind} interrupted", "desk", [], {"job": job.id, "status": job.status})
             log.warning("job %s (%s) was cut off when the desk stopped: marked interrupted", job.id, job.title)
 
     def library(self):
-        return open_library(self.cfg)  # a fresh reader per page: it sees every committed enrolment
+        return open_library(self.base)  # a fresh reader per page: it sees every committed enrolment
 
     def job(self, job_id: str) -> Job:
         job = self.runner.get(job_id)
@@ -77,7 +78,7 @@ class Desk:
         again = f" (again: {rerun_of})" if rerun_of else ""
         if kind == "search":
             job = Job(job_id, kind, job_dir, f"search {len(ups)} photo(s){again}", total=len(ups))
-            fn = partial(work.search, base=self.cfg, uploads=ups)
+            fn = partial(work.search, base=self.base, uploads=ups)
             inputs = [{"name": u.name, "sha256": u.sha256} for u in ups]
             outcome = _verdicts_outcome
         elif kind == "enrol":
@@ -86,7 +87,7 @@ class Desk:
                 work.link_photos(ups, source)
             job = Job(job_id, kind, job_dir, f"enrol {params['camera']}{again}")
             camera, device, replace = params["camera"], params["device"], params["replace"]
-            fn = partial(work.enrol, base=self.cfg, camera=camera, device=device, folder=source, replace=replace)
+            fn = partial(work.enrol, base=self.base, camera=camera, device=device, folder=source, replace=replace)
             inputs = (
                 [{"folder": params["folder"]}]
                 if params.get("folder")
@@ -95,7 +96,7 @@ class Desk:
             outcome = lambda out: _summary(out["metrics"])  # noqa: E731
         elif kind == "reverse":
             job = Job(job_id, kind, job_dir, f"reverse search of {params['camera']}{again}")
-            fn = partial(work.reverse, base=self.cfg, camera=params["camera"], folder=Path(params["folder"]))
+            fn = partial(work.reverse, base=self.base, camera=params["camera"], folder=Path(params["folder"]))
             inputs = [{"camera": params["camera"], "folder": params["folder"]}]
             outcome = _matches_outcome
         else:
@@ -143,10 +144,6 @@ class Desk:
         return kept
 
 
-def _bytes(serve: DictConfig) -> int:
-    return int(float(serve.max_upload_mb) * 2**20)
-
-
 def _chunks(f: UploadFile, size: int = 1 << 20):
     f.file.seek(0)
     while chunk := f.file.read(size):
@@ -161,9 +158,10 @@ def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTM
     return TEMPLATES.TemplateResponse(request, name, context, status_code=status)
 
 
-def create_app(cfg: DictConfig) -> FastAPI:
-    """The desk's ASGI app for the composed, validated ``serve`` config."""
-    desk = Desk(cfg)
+def create_app(serve: ServeSettings, base: LibraryJob) -> FastAPI:
+    """The desk's ASGI app: ``serve``'s settings over the library of ``base`` (every job a variation of it; the
+    run layer builds both from the config: :func:`sci_lightning.run.serve.desk_app`)."""
+    desk = Desk(serve, base)
     app = FastAPI(title="sci-lightning examiner's desk", docs_url=None, redoc_url=None)
     app.state.desk = desk
 

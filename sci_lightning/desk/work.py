@@ -1,5 +1,6 @@
 """What a desk job does: the library's own actions (:mod:`sci_lightning.library.actions`, exactly what
-``library.py action=...`` runs), on a copy of the desk's config pointed at the job's photos and folder. Their
+``library.py action=...`` runs), on the desk's :class:`~sci_lightning.library.job.LibraryJob` pointed at the job's
+photos and folder. Their
 results come back typed (:mod:`sci_lightning.library.results`), heat maps' paths with them: the desk never reads
 the files the actions write.
 """
@@ -11,22 +12,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
-
 from sci_lightning.desk.casefile import Upload, safe_name
 from sci_lightning.desk.jobs import Job
 from sci_lightning.forensic.decisions import UNKNOWN
 from sci_lightning.library import actions
+from sci_lightning.library.job import LibraryJob
 from sci_lightning.library.results import GEOMETRY_COLUMNS, PhotoVerdict
-
-
-def job_config(base: DictConfig, **keys: Any) -> DictConfig:
-    """The desk's config with ``keys`` (dotted) set, e.g. ``images``, ``paths.output_dir``, ``library.camera``."""
-    cfg = OmegaConf.create(OmegaConf.to_container(base, resolve=True))
-    with open_dict(cfg):
-        for key, value in keys.items():
-            OmegaConf.update(cfg, key, value, merge=False)
-    return cfg
 
 
 def link_photos(uploads: list[Upload], folder: Path) -> dict[str, Upload]:
@@ -46,13 +37,12 @@ def link_photos(uploads: list[Upload], folder: Path) -> dict[str, Upload]:
     return linked
 
 
-def search(job: Job, base: DictConfig, uploads: list[Upload]) -> dict[str, Any]:
+def search(job: Job, base: LibraryJob, uploads: list[Upload]) -> dict[str, Any]:
     """Search the uploaded photos against the library; the job's result is each photo's ranking and verdict."""
     linked = link_photos(uploads, job.folder / "photos")
-    out = job.folder / "out"
-    cfg = job_config(base, images=str(job.folder / "photos"), **{"paths.output_dir": str(out)})
+    task = base.varied(str(job.folder / "photos"), job.folder / "out")
     job.progress(0, len(uploads))
-    outcome = actions.search_outcome(cfg, progress=job.progress, names={p: u.name for p, u in linked.items()})
+    outcome = actions.search_outcome(task, progress=job.progress, names={p: u.name for p, u in linked.items()})
     return {"metrics": outcome.metrics, "photos": [_shown(i, p, linked) for i, p in enumerate(outcome.photos)]}
 
 
@@ -89,28 +79,15 @@ def in_words(decision: str, top: dict[str, str]) -> str:
     return f"Taken by {decision} (PCE {top.get('pce', '?')}{prob}{pfa}){how}."
 
 
-def enrol(job: Job, base: DictConfig, camera: str, device: str, folder: Path, replace: bool) -> dict[str, Any]:
+def enrol(job: Job, base: LibraryJob, camera: str, device: str, folder: Path, replace: bool) -> dict[str, Any]:
     """Enrol one camera from the photos of ``folder`` (uploads linked there, or a folder under ``serve.roots``)."""
-    cfg = job_config(
-        base,
-        images=str(folder),
-        **{
-            "paths.output_dir": str(job.folder / "out"),
-            "library.camera": camera,
-            "library.device": device or camera,
-            "library.replace": replace,
-            "library.scheduler": "single",
-        },
-    )
-    return {"metrics": actions.enrol(cfg)}
+    out = job.folder / "out"
+    task = base.varied(str(folder), out, camera=camera, device=device or camera, replace=replace, scheduler="single")
+    return {"metrics": actions.enrol(task)}
 
 
-def reverse(job: Job, base: DictConfig, camera: str, folder: Path) -> dict[str, Any]:
+def reverse(job: Job, base: LibraryJob, camera: str, folder: Path) -> dict[str, Any]:
     """The photos of ``folder`` that ``camera`` took."""
-    cfg = job_config(
-        base,
-        images=str(folder),
-        **{"paths.output_dir": str(job.folder / "out"), "library.camera": camera, "library.scheduler": "single"},
-    )
-    outcome = actions.reverse_outcome(cfg)
+    task = base.varied(str(folder), job.folder / "out", camera=camera, scheduler="single")
+    outcome = actions.reverse_outcome(task)
     return {"metrics": outcome.metrics, "rows": [r.cells() for r in outcome.rows]}

@@ -10,14 +10,11 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
 from sci_lightning.data.build import parallel_map
 from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.data.patches import centred_grid
 from sci_lightning.data.records import ImageRecord
-from sci_lightning.data.selection import Selection, select_images
-from sci_lightning.data.transforms import transform_selection
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.fingerprint.core import (
     clean_up,
@@ -30,24 +27,6 @@ from sci_lightning.fingerprint.quality import Quality, fingerprint_quality
 from sci_lightning.fingerprint.residuals import ResidualStore
 
 log = logging.getLogger(__name__)
-
-
-def residual_store(cfg: DictConfig) -> ResidualStore:
-    """Residuals with ``prnu.sigma`` / ``levels`` / ``wavelet`` / ``grey_first``, kept under ``paths.cache_dir`` unless
-    ``prnu.residual_cache=false``. The matcher uses the same settings: one residual per photo serves both."""
-    kw = {k: cfg.prnu[k] for k in ("sigma", "levels", "wavelet", "grey_first")}
-    return ResidualStore(cfg.paths.cache_dir if cfg.prnu.residual_cache else None, kw)
-
-
-def selection_of(cfg: DictConfig, workers: int) -> Selection:
-    """The run's images, chosen exactly as for the CNN (no patches are cut); with ``eval.transform``, the test and
-    questioned photos replaced by their transformed copies."""
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    sel = select_images(
-        data, cfg.task.name, cfg.fold, cfg.n_folds, cfg.seed, label_field=cfg.task.get("label_field"), workers=workers
-    )
-    transform = OmegaConf.select(cfg, "eval.transform", default="none")
-    return transform_selection(sel, transform, cfg.paths.cache_dir, int(cfg.seed))
 
 
 def _load_common(paths: list[str], max_side: int | None = None) -> list[tuple[str, np.ndarray]]:

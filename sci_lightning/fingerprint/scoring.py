@@ -3,7 +3,6 @@ the fingerprint library verifies its shortlist with. NumPy only."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -29,7 +28,6 @@ from sci_lightning.fingerprint.search import (
     stages,
 )
 from sci_lightning.fingerprint.significance import grid_pce, judged, photo_log10_pfa
-from sci_lightning.settings import settings_from
 
 # Fingerprint spectra at each size, kept per process between photos (keyed by content: a stale entry cannot match)
 _SPECTRA = Spectra()
@@ -51,12 +49,6 @@ class Search:
     @property
     def active(self) -> bool:
         return self.geometry.searches
-
-
-def search_of(cfg: Any, log10_bar: float | None = None) -> Search:
-    """The run's :class:`Search`: ``cfg.geometry``, stopping at ``log10_bar`` (default ``prnu.false_alarm``)."""
-    bar = math.log10(float(cfg.prnu.false_alarm)) if log10_bar is None else log10_bar
-    return Search(settings_from(GeometrySettings, cfg.geometry), bar)
 
 
 def _frame_scores(ki: np.ndarray, r: np.ndarray) -> tuple[float, float]:

@@ -17,10 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sci_lightning.data.transforms import questioned_paths
 from sci_lightning.forensic.decisions import UNKNOWN, open_set_metrics
 from sci_lightning.outputs import write_json, write_skipped
-from sci_lightning.tracking import log_run
+from sci_lightning.tracking import RunLog, log_run
 
 log = logging.getLogger(__name__)
 
@@ -153,26 +152,32 @@ Decider = Callable[[list[str]], tuple[list[dict[str, Any]], list[dict[str, str]]
 
 
 def folder_verdicts(
-    cfg: Any,
+    paths: list[str],
+    task: str,
     method: str,
     classes: list[str],
     out_dir: Path,
     decide: Decider,
     predictions: Callable[[Path, list[dict[str, Any]]], None],
+    run_log: RunLog | None,
 ) -> dict[str, Any]:
-    """``evaluate.py method=M images=DIR``: the folder's photos (their ``eval.transform`` copies) decided by
-    ``decide(paths) -> (verdicts, skipped, metrics)`` (which writes the verdict report), then the files every
-    folder run ends with (:func:`finish_folder_verdicts`) and the W&B run."""
-    paths = questioned_paths(cfg.images, cfg.image_extensions, cfg.eval.transform, cfg.paths.cache_dir, int(cfg.seed))
+    """``evaluate.py method=M images=DIR``: the folder's photos ``paths`` (their ``eval.transform`` copies)
+    decided by ``decide(paths) -> (verdicts, skipped, metrics)`` (which writes the verdict report), then the files
+    every folder run ends with (:func:`finish_folder_verdicts`) and the W&B run."""
     verdicts, skipped, decided = decide(paths)
-    head = {"method": method, "task": cfg.task.name, **decided, "classes": classes}
+    head = {"method": method, "task": task, **decided, "classes": classes}
     metrics = finish_folder_verdicts(out_dir, method, head, verdicts, skipped, predictions=predictions)
-    log_run(cfg, method, metrics, {"reliability": out_dir / "reliability.png"})
+    log_run(run_log, metrics, {"reliability": out_dir / "reliability.png"})
     return metrics
 
 
 def finish_test(
-    cfg: Any, method: str, out_dir: Path, metrics: dict[str, Any], skipped: list[tuple[str, str]]
+    fold: int,
+    method: str,
+    out_dir: Path,
+    metrics: dict[str, Any],
+    skipped: list[tuple[str, str]],
+    run_log: RunLog | None,
 ) -> dict[str, Any]:
     """The end of a labelled test of a method without Lightning (PRNU, the matcher): ``skipped_images.csv``,
     ``metrics.json`` (last: it marks the run finished), the W&B run with the figures, one log line."""
@@ -180,11 +185,11 @@ def finish_test(
         write_skipped(out_dir / "skipped_images.csv", skipped)
     write_json(out_dir / "metrics.json", metrics)
     figures = {"confusion_matrix_image": out_dir / "confusion_matrix_image.png", "roc": out_dir / "roc.png"}
-    log_run(cfg, method, metrics, figures, out_dir / "confusion_matrices.json")
+    log_run(run_log, metrics, figures, out_dir / "confusion_matrices.json")
     log.info(
         "%s fold %d: image acc %.4f, crop acc %.4f on %d images -> %s",
         method,
-        cfg.fold,
+        fold,
         metrics["test/acc_image"],
         metrics["test/acc_crop"],
         metrics["n_test_images"],

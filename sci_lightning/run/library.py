@@ -1,17 +1,47 @@
-"""``python library.py action=...``: validate the config (``LibrarySchema``), then run the action
+"""``python library.py action=...``: validate the config (``LibrarySchema``), turn it into one typed
+:class:`~sci_lightning.library.job.LibraryJob` (:func:`library_job`), then run the action
 (:mod:`sci_lightning.library.actions`, usable from Python the same way)."""
 
 from __future__ import annotations
 
+import os
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
+from sci_lightning.forensic.settings import VerdictSettings
 from sci_lightning.library.actions import ACTIONS
+from sci_lightning.library.job import CaseSource, LibraryJob
+from sci_lightning.library.settings import LibrarySettings
+from sci_lightning.methods.wiring import cache_dir, prnu_settings, run_log_of, search_of, selection_of
 from sci_lightning.run.config import validate
+from sci_lightning.settings import settings_from
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """The action ``cfg.action`` of conf/library.yaml; returns what its ``metrics.json`` holds."""
     validate(cfg, "library")
-    return ACTIONS[str(cfg.action)](cfg)
+    return ACTIONS[str(cfg.action)](library_job(cfg))
+
+
+def library_job(cfg: DictConfig) -> LibraryJob:
+    """What a library action (or the desk) works on, from the composed, validated config: the settings of the
+    groups it reads, ``images=``, the case of ``data=`` (enrolment without ``images=``), the output and cache
+    folders and the W&B run."""
+    data = cfg.get("data")
+    case = CaseSource(str(data.name), partial(selection_of, cfg, os.cpu_count() or 1)) if data else None
+    return LibraryJob(
+        library=settings_from(LibrarySettings, cfg.library),
+        prnu=prnu_settings(cfg),
+        verdict=settings_from(VerdictSettings, cfg.verdict),
+        search=search_of(cfg),
+        output_dir=Path(str(cfg.paths.output_dir)),
+        cache_dir=cache_dir(cfg),
+        images=str(cfg.images) if cfg.get("images") else None,
+        image_extensions=tuple(cfg.get("image_extensions") or ()),
+        case=case,
+        seed=int(cfg.get("seed", 0)),
+        run_log=run_log_of(cfg, "library"),
+    )

@@ -10,22 +10,22 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from sci_lightning.desk.settings import ServeSettings
 from sci_lightning.run.config import validate
+from sci_lightning.run.library import library_job
+from sci_lightning.settings import settings_from
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Serve the desk at ``serve.host:serve.port``; returns when the server stops."""
-    validate(cfg, "serve")
     import uvicorn
 
-    from sci_lightning.desk.app import create_app
-
+    app = desk_app(cfg)
     host, port = str(cfg.serve.host), int(cfg.serve.port)
     if not _loopback(host):
         log.warning("serve.host=%s: the desk is reachable from other machines (it has no login)", host)
-    app = create_app(cfg)
     freeze_heap()
     log.info(
         "examiner's desk on http://%s:%d (library %s, case folder %s)",
@@ -36,6 +36,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
     uvicorn.run(app, host=host, port=port, log_level="info")
     return {"action": "serve", "host": host, "port": port}
+
+
+def desk_app(cfg: DictConfig) -> Any:
+    """The desk's ASGI app for the composed ``serve`` config (validated here): its ``serve`` settings and the
+    library job every desk job varies, built once."""
+    validate(cfg, "serve")
+    from sci_lightning.desk.app import create_app  # FastAPI only when a desk is asked for
+
+    return create_app(settings_from(ServeSettings, cfg.serve), library_job(cfg))
 
 
 def freeze_heap() -> None:

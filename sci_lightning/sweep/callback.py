@@ -24,7 +24,7 @@ def log_summary_runs(summary: dict[str, Any], wandb_cfg: DictConfig) -> list[str
     mean ± std and the pooled confusion matrices. Returns the offline run dirs (to sync later)."""
     import wandb
 
-    settings = wandb_settings(wandb_cfg)
+    settings = wandb_settings(bool(wandb_cfg.get("offline")), wandb_cfg.get("project"))
     if settings is None:
         return []
     sweep_dir = Path(summary["sweep_dir"])

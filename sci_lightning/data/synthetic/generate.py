@@ -39,8 +39,9 @@ class SyntheticSettings:
     units: int | None = None  # units per model (units_of_one_model, many_units); None: the profile's default
 
     @classmethod
-    def from_cfg(cls, cfg: Mapping) -> SyntheticSettings:
-        known = {k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg and cfg[k] is not None}
+    def from_mapping(cls, values: Mapping) -> SyntheticSettings:
+        """From the ``data`` keys of ``data=synthetic`` (the others ignored), validated."""
+        known = {k: values[k] for k in cls.__dataclass_fields__ if k in values and values[k] is not None}
         if "jpeg_quality" in known:
             q = known["jpeg_quality"]
             known["jpeg_quality"] = [int(q), int(q)] if isinstance(q, (int, float)) else [int(v) for v in q]

@@ -119,7 +119,7 @@ def load_module(ckpt_path: str, cfg: DictConfig | None = None) -> Loaded:
     hp = ckpt["hyper_parameters"]
     run_cfg = merge_overrides(hp["run_config"], cfg) if cfg is not None else OmegaConf.create(hp["run_config"])
     classes = list(hp["classes"])
-    settings = PatchSettings.from_cfg(run_cfg.data.patches, seed=run_cfg.seed)
+    settings = PatchSettings.from_mapping(run_cfg.data.patches, seed=run_cfg.seed)
     module = build_module(run_cfg, classes, settings.size)
     module.load_state_dict(ckpt["state_dict"])
     module.eval()

@@ -19,7 +19,8 @@ from sci_lightning.methods.cnn.setup import build_datamodule
 from sci_lightning.methods.cnn.train import test_and_report
 from sci_lightning.methods.cnn.transformed import evaluate_transformed
 from sci_lightning.methods.cnn.verdicts import cnn_verdicts, questioned_verdicts, score_rows_for_csv, write_cnn_verdicts
-from sci_lightning.outputs import run_metadata, write_json, write_ranked_predictions
+from sci_lightning.methods.wiring import run_metadata
+from sci_lightning.outputs import write_json, write_ranked_predictions
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from sci_lightning.tracking import confusion_charts, multirun_identity, offline_decision
+from sci_lightning.methods.wiring import multirun_identity
+from sci_lightning.tracking import confusion_charts, offline_decision
 
 log = logging.getLogger(__name__)
 

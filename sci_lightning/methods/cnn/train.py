@@ -17,7 +17,8 @@ from sci_lightning.methods.cnn.loggers import build_loggers, finish_wandb, log_i
 from sci_lightning.methods.cnn.module import SCIClassifier
 from sci_lightning.methods.cnn.setup import build_datamodule, build_module, set_torch_threads
 from sci_lightning.methods.cnn.verdicts import after_test
-from sci_lightning.outputs import run_metadata, write_test_outputs
+from sci_lightning.methods.wiring import run_metadata
+from sci_lightning.outputs import write_test_outputs
 
 log = logging.getLogger(__name__)
 

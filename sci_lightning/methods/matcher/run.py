@@ -26,10 +26,7 @@ from sci_lightning.fingerprint.references import (
     camera_stacks,
     fingerprints_of,
     require_scored,
-    residual_store,
-    selection_of,
 )
-from sci_lightning.fingerprint.scoring import search_of
 from sci_lightning.forensic.decisions import scored_photos
 from sci_lightning.forensic.report import finish_test
 from sci_lightning.forensic.verification import crop_metrics
@@ -38,7 +35,8 @@ from sci_lightning.methods.matcher.fit import FitSettings, fit, load_weights, ne
 from sci_lightning.methods.matcher.pretrain import SHIPPED
 from sci_lightning.methods.matcher.scoring import score_photos
 from sci_lightning.methods.matcher.verdicts import Case, fixed_split_verdicts, questioned_folder_verdicts
-from sci_lightning.outputs import run_metadata, write_image_results, write_json
+from sci_lightning.methods.wiring import residual_store, run_log_of, run_metadata, search_of, selection_of
+from sci_lightning.outputs import write_image_results, write_json
 
 log = logging.getLogger(__name__)
 
@@ -209,4 +207,6 @@ def _test(cfg: DictConfig, case: Case, fit_metrics: dict[str, float]) -> dict[st
     metrics["n_skipped_images"] = metrics.get("n_skipped_images", 0) + len(skipped_now)
     if sel.mode != "kfold":
         metrics.update(fixed_split_verdicts(cfg, case, all_scored))
-    return finish_test(cfg, "matcher", out_dir, metrics, [*sel.skipped, *skipped_now])
+    return finish_test(
+        int(cfg.fold), "matcher", out_dir, metrics, [*sel.skipped, *skipped_now], run_log_of(cfg, "matcher")
+    )

@@ -21,6 +21,7 @@ from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import folder_verdicts, ranked_predictions, write_verdicts
 from sci_lightning.methods.matcher import calibration
 from sci_lightning.methods.matcher.scoring import heat_map, score_photos
+from sci_lightning.methods.wiring import questioned_of, run_log_of
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,8 @@ def questioned_folder_verdicts(cfg: DictConfig, case: Case) -> dict[str, Any]:
     """``evaluate.py method=matcher images=DIR``: verdicts on unlabelled photos against the references."""
     classes = case.sel.classes
     return folder_verdicts(
-        cfg,
+        questioned_of(cfg),
+        cfg.task.name,
         "matcher",
         classes,
         case.out_dir,
@@ -166,4 +168,5 @@ def questioned_folder_verdicts(cfg: DictConfig, case: Case) -> dict[str, Any]:
             lambda v, c: dict(v["ranked"]).get(c, float("nan")),
             lambda v: " > ".join(f"{c} ({s:.3f})" for c, s in v["ranked"]),
         ),
+        run_log_of(cfg, "matcher"),
     )

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from sci_lightning.fingerprint.core import HEAT_BLOCK
 from sci_lightning.fingerprint.references import require_scored
-from sci_lightning.fingerprint.scoring import score_images, search_of
+from sci_lightning.fingerprint.scoring import score_images
 from sci_lightning.forensic.report import finish_test
 from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.prnu.scoring import DECISIONS, class_scores, references
@@ -31,7 +31,8 @@ from sci_lightning.methods.prnu.verdicts import (
     searched,
     verdict_search,
 )
-from sci_lightning.outputs import run_metadata, write_image_results
+from sci_lightning.methods.wiring import run_log_of, run_metadata, search_of
+from sci_lightning.outputs import write_image_results
 
 log = logging.getLogger(__name__)
 
@@ -97,4 +98,4 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     if sel.mode != "kfold":
         metrics.update(fixed_split_verdicts(cfg, refs, scored, cal))
-    return finish_test(cfg, "prnu", out_dir, metrics, sel.skipped)
+    return finish_test(int(cfg.fold), "prnu", out_dir, metrics, sel.skipped, run_log_of(cfg, "prnu"))

@@ -11,8 +11,9 @@ from omegaconf import DictConfig
 
 from sci_lightning.data.selection import Selection
 from sci_lightning.fingerprint.quality import Quality
-from sci_lightning.fingerprint.references import fingerprints_of, residual_store, selection_of
+from sci_lightning.fingerprint.references import fingerprints_of
 from sci_lightning.fingerprint.residuals import ResidualStore
+from sci_lightning.methods.wiring import residual_store, selection_of
 
 log = logging.getLogger(__name__)
 

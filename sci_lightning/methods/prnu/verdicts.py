@@ -12,10 +12,11 @@ from omegaconf import DictConfig
 from sci_lightning.fingerprint.core import HEAT_BLOCK
 from sci_lightning.fingerprint.impostors import validation_scores
 from sci_lightning.fingerprint.references import require_scored
-from sci_lightning.fingerprint.scoring import Search, score_images, search_of
+from sci_lightning.fingerprint.scoring import Search, score_images
 from sci_lightning.forensic.pce import calibrate, decide, pce_ranking, write_pce_report
 from sci_lightning.forensic.report import folder_verdicts, ranked_predictions
 from sci_lightning.methods.prnu.scoring import References
+from sci_lightning.methods.wiring import questioned_of, run_log_of, search_of
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,12 @@ def fixed_split_verdicts(
 def questioned_folder_verdicts(cfg: DictConfig, refs: References) -> dict[str, Any]:
     """``evaluate.py method=prnu images=DIR``: verdicts on unlabelled photos against the references."""
     return folder_verdicts(
-        cfg,
+        questioned_of(cfg),
+        cfg.task.name,
         "prnu",
         refs.sel.classes,
         refs.out_dir,
         lambda paths: _decide_and_write(cfg, refs, paths, [], None),
         ranked_predictions(refs.sel.classes, "pce", lambda v, c: v["pce"].get(c, float("nan")), pce_ranking),
+        run_log_of(cfg, "prnu"),
     )
