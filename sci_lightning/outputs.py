@@ -11,10 +11,18 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from matplotlib.figure import Figure
+
+# What a run's summary may hold: JSON's values, NumPy scalars (write_json makes them plain numbers) and paths as
+# strings. A summary's keys are partly the data's own (per camera, per transform, per setting), so it is a mapping
+# and not a dataclass; its fixed-shape parts (verdict rows, search results, rules) are typed where they are made.
+JsonScalar: TypeAlias = str | int | float | bool | None | np.generic
+JsonValue: TypeAlias = JsonScalar | list["JsonValue"] | tuple["JsonValue", ...] | dict[str, "JsonValue"]
+Metrics: TypeAlias = dict[str, JsonValue]
+"""A JSON-writable summary: metrics.json, a sweep's summary, an action's outcome as printed and logged."""
 
 
 def _plain(value: Any) -> Any:
@@ -183,7 +191,7 @@ def write_image_results(
     return image_metrics(truth, pred, len(classes))
 
 
-def finished_metrics(out_dir: Path, fold: int) -> dict[str, Any] | None:
+def finished_metrics(out_dir: Path, fold: int) -> Metrics | None:
     """The metrics of a run dir whose fold already finished (metrics.json is written last), else None."""
     try:
         metrics = json.loads((out_dir / "metrics.json").read_text())

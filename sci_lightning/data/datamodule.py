@@ -20,6 +20,7 @@ from sci_lightning.data.defaults import with_defaults
 from sci_lightning.data.records import ImageRecord, label_field_for
 from sci_lightning.data.selection import STAGES, FileProbe, Selection, select
 from sci_lightning.data.sides import indexed_records
+from sci_lightning.outputs import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,6 @@ class SCIDataModule(pl.LightningDataModule):
             return getattr(selection, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Metrics:
         """Image and patch counts that go into metrics.json."""
         return {**self.selection.summary(), **{f"n_{s}_patches": int(len(self.datasets[s])) for s in STAGES}}

@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -31,6 +30,7 @@ from sci_lightning.data.layouts import list_images
 from sci_lightning.data.records import ImageRecord, class_names, label_field_for
 from sci_lightning.data.sides import QUESTIONED, REFERENCE, indexed_records, split_mode
 from sci_lightning.errors import SCIConfigError
+from sci_lightning.outputs import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,9 @@ class Selection:
     def where(self) -> str:
         return f"fold {self.fold}/{self.n_folds}" if self.mode == "kfold" else f"fixed split ({self.mode})"
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Metrics:
         """Image counts for metrics.json."""
-        out: dict[str, Any] = {f"n_{s}_images": int(len(self.splits[s])) for s in STAGES}
+        out: Metrics = {f"n_{s}_images": int(len(self.splits[s])) for s in STAGES}
         out.update(
             n_skipped_images=len(self.skipped),
             n_unmatched_files=self.n_unmatched,

@@ -25,11 +25,13 @@ from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.desk import work
 from sci_lightning.desk.casefile import CaseFolder, Rejected, Upload, safe_name
 from sci_lightning.desk.jobs import Job, JobRunner
+from sci_lightning.desk.results import JobResult, ShownPhoto
 from sci_lightning.desk.settings import ServeSettings
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.forensic.case_report import HTML_NAME, PDF_NAME
 from sci_lightning.library.actions import open_library
 from sci_lightning.library.job import LibraryJob
+from sci_lightning.outputs import Metrics
 
 log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -109,13 +111,13 @@ class Desk:
         request: Request,
         job: Job,
         inputs: list[dict[str, Any]],
-        fn: Callable[[Job], dict[str, Any]],
-        outcome: Callable[[dict[str, Any]], dict[str, Any]],
+        fn: Callable[[Job], JobResult],
+        outcome: Callable[[JobResult], Metrics],
     ) -> RedirectResponse:
         """Queue ``fn`` as ``job``: the request and, when it has run, its ``outcome`` go to the audit log; the
         examiner is sent to the job's page."""
 
-        def run(j: Job) -> dict[str, Any]:
+        def run(j: Job) -> JobResult:
             out = fn(j)
             self.case.audit(f"{j.kind} done", "desk", inputs, {"job": j.id, **outcome(out)})
             return out
@@ -295,19 +297,19 @@ def _upload_params(u: Upload) -> dict[str, Any]:
     return {"path": str(u.path), "sha256": u.sha256, "name": u.name, "height": u.height, "width": u.width}
 
 
-def _verdicts_outcome(out: dict[str, Any]) -> dict[str, Any]:
+def _verdicts_outcome(out: JobResult) -> Metrics:
     return {"verdicts": [{k: p[k] for k in ("name", "sha256", "decision")} for p in out["photos"]]}
 
 
-def _matches_outcome(out: dict[str, Any]) -> dict[str, Any]:
+def _matches_outcome(out: JobResult) -> Metrics:
     return {"matches": [r["path"] for r in out["rows"] if r["decision"] == "match"]}
 
 
-def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
+def _summary(metrics: Metrics) -> Metrics:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and not k.startswith("seconds")}
 
 
-def _photo(job: Job, k: int) -> dict[str, Any]:
+def _photo(job: Job, k: int) -> ShownPhoto:
     photos = job.result.get("photos", [])
     if job.status != "done" or not 0 <= k < len(photos):
         raise HTTPException(404, "no such photo in this job")

@@ -23,11 +23,25 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+from sci_lightning.desk.results import JobResult
 from sci_lightning.errors import SCIConfigError
 
 log = logging.getLogger(__name__)
+
+
+class JobState(TypedDict):
+    """What ``/api/jobs/<id>`` answers of a job."""
+
+    id: str
+    kind: str
+    title: str
+    status: str  # queued | running | done | failed | interrupted
+    done: int  # photos done so far ...
+    total: int  # ... of this many
+    error: str
+    seconds: float
 
 
 @dataclass
@@ -41,7 +55,7 @@ class Job:
     status: str = "queued"  # queued | running | done | failed | interrupted (the desk stopped while it ran)
     done: int = 0
     total: int = 0
-    result: dict[str, Any] = field(default_factory=dict)
+    result: JobResult = field(default_factory=JobResult)
     error: str = ""
     submitted: float = field(default_factory=time.time)
     seconds: float = 0.0
@@ -72,18 +86,18 @@ class Job:
             **{k: data[k] for k in keys if k in data},
         )
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> JobState:
         """What ``/api/jobs/<id>`` answers."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "title": self.title,
-            "status": self.status,
-            "done": self.done,
-            "total": self.total,
-            "error": self.error,
-            "seconds": round(self.seconds, 3),
-        }
+        return JobState(
+            id=self.id,
+            kind=self.kind,
+            title=self.title,
+            status=self.status,
+            done=self.done,
+            total=self.total,
+            error=self.error,
+            seconds=round(self.seconds, 3),
+        )
 
 
 def _plain(value: Any) -> Any:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from sci_lightning.desk.casefile import Upload, safe_name
 from sci_lightning.desk.jobs import Job
+from sci_lightning.desk.results import JobResult, ShownPhoto
 from sci_lightning.forensic.decisions import UNKNOWN
 from sci_lightning.library import actions
 from sci_lightning.library.job import LibraryJob
@@ -37,7 +37,7 @@ def link_photos(uploads: list[Upload], folder: Path) -> dict[str, Upload]:
     return linked
 
 
-def search(job: Job, base: LibraryJob, uploads: list[Upload]) -> dict[str, Any]:
+def search(job: Job, base: LibraryJob, uploads: list[Upload]) -> JobResult:
     """Search the uploaded photos against the library; the job's result is each photo's ranking and verdict."""
     linked = link_photos(uploads, job.folder / "photos")
     task = base.varied(str(job.folder / "photos"), job.folder / "out")
@@ -46,22 +46,22 @@ def search(job: Job, base: LibraryJob, uploads: list[Upload]) -> dict[str, Any]:
     return {"metrics": outcome.metrics, "photos": [_shown(i, p, linked) for i, p in enumerate(outcome.photos)]}
 
 
-def _shown(i: int, photo: PhotoVerdict, linked: dict[str, Upload]) -> dict[str, Any]:
+def _shown(i: int, photo: PhotoVerdict, linked: dict[str, Upload]) -> ShownPhoto:
     """What the results page and the job's saved state hold of one searched photo (plain values: JSON)."""
     upload = linked.get(photo.path)
     ranked = [c.cells() for c in photo.candidates]
     top = ranked[0] if ranked else {}
-    return {
-        "index": i,
-        "name": upload.name if upload else Path(photo.path).name,
-        "sha256": upload.sha256 if upload else "",
-        "decision": photo.decision,
-        "words": in_words(photo.decision, top),
-        "ranked": ranked,
-        "geometry": {k: top[k] for k in GEOMETRY_COLUMNS if top.get(k, "") != ""},
-        "heat": str(photo.heat_png) if photo.heat_png else None,
-        "path": photo.path,
-    }
+    return ShownPhoto(
+        index=i,
+        name=upload.name if upload else Path(photo.path).name,
+        sha256=upload.sha256 if upload else "",
+        decision=photo.decision,
+        words=in_words(photo.decision, top),
+        ranked=ranked,
+        geometry={k: top[k] for k in GEOMETRY_COLUMNS if top.get(k, "") != ""},
+        heat=str(photo.heat_png) if photo.heat_png else None,
+        path=photo.path,
+    )
 
 
 def in_words(decision: str, top: dict[str, str]) -> str:
@@ -79,14 +79,14 @@ def in_words(decision: str, top: dict[str, str]) -> str:
     return f"Taken by {decision} (PCE {top.get('pce', '?')}{prob}{pfa}){how}."
 
 
-def enrol(job: Job, base: LibraryJob, camera: str, device: str, folder: Path, replace: bool) -> dict[str, Any]:
+def enrol(job: Job, base: LibraryJob, camera: str, device: str, folder: Path, replace: bool) -> JobResult:
     """Enrol one camera from the photos of ``folder`` (uploads linked there, or a folder under ``serve.roots``)."""
     out = job.folder / "out"
     task = base.varied(str(folder), out, camera=camera, device=device or camera, replace=replace, scheduler="single")
     return {"metrics": actions.enrol(task)}
 
 
-def reverse(job: Job, base: LibraryJob, camera: str, folder: Path) -> dict[str, Any]:
+def reverse(job: Job, base: LibraryJob, camera: str, folder: Path) -> JobResult:
     """The photos of ``folder`` that ``camera`` took."""
     task = base.varied(str(folder), job.folder / "out", camera=camera, scheduler="single")
     outcome = actions.reverse_outcome(task)

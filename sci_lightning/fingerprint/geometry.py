@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import scipy.fft
@@ -146,6 +146,26 @@ class GeometrySettings:
 GeometrySettingsSchema = schema_of(GeometrySettings)  # what Hydra composes the group onto (sci_lightning.settings)
 
 
+class Placement(TypedDict, total=False):
+    """Where a photo sits in a camera's frame and how its peak was judged, as verdicts.csv, search.csv and the
+    report show it (:meth:`Match.describe`, and the search's judgement added by the scoring)."""
+
+    transform: str  # aligned | turn | crop | resize
+    rotation: int  # degrees counter-clockwise the sensor image was turned
+    mirror: bool
+    scale: float  # the photo's size over the frame's
+    offset_y: int  # the photo's top-left in the (turned, resized) frame
+    offset_x: int
+    hypotheses: int  # the hypotheses this peak is the best of
+    null_max_pce: float | None  # the largest PCE of its measured null (None: judged by the Gaussian tail)
+    null_positions: int | None  # how many null positions were measured
+    log10_pfa: float  # its false-alarm probability, log10
+    null_sources: str | None  # what the null was measured on, in words
+    decoy_checks: tuple[int, int]  # (decoy searches, decoys named)
+    pce: float  # the peak's PCE (transform_found)
+    log10_p_false_alarm: float  # as judged for the photo (transform_found)
+
+
 @dataclass
 class Match:
     """The best hypothesis of one photo against one camera."""
@@ -172,7 +192,7 @@ class Match:
             return self.null.log10_pfa(self.pce if self.judged_pce is None else self.judged_pce, self.n)
         return log10_false_alarm(self.pce, self.n)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Placement:
         """The transform as written to verdicts.csv / search.csv and the report."""
         return {
             "transform": self.kind,

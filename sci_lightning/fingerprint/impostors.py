@@ -11,7 +11,7 @@ NumPy only."""
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -27,6 +27,20 @@ from sci_lightning.fingerprint.significance import photo_log10_pfa, tally
 
 # How validation photos are met in the searches: as stored, turned, cropped (every offset) and halved (resize).
 CALIBRATION_TRANSFORMS = ("none", "rot90", "crop60", "scale50")
+
+
+class Validation(TypedDict, total=False):
+    """What the verdicts' calibration is fitted on (:func:`validation_scores`): the validation photos scored the way
+    the questioned photos are, against fingerprints of the training references only."""
+
+    searched: bool  # geometry-searched (the lists of (transform, log10 P_FA) below) or scored as stored (pce, match)
+    n_images: int  # validation photos
+    pce: list[float]  # as stored: every (photo, camera) pair's PCE
+    match: list[bool]  # ... and whether the camera is the photo's own
+    genuine: list[tuple[str, float]]  # searched: the photo's own camera
+    impostor_pairs: list[tuple[str, float]]  # searched: every other camera (for the P(match) slope)
+    impostor_searches: list[tuple[str, float]]  # searched without the photo's own camera: its best one
+    decoys: list[int]  # [decoy searches, decoys named]
 
 
 def _searches(
@@ -65,12 +79,14 @@ def _searches(
     return rows
 
 
-def validation_searches(sel: Selection, residuals: ResidualStore, search: Search, workers: int, seed: int) -> dict:
+def validation_searches(
+    sel: Selection, residuals: ResidualStore, search: Search, workers: int, seed: int
+) -> Validation:
     """``{"genuine", "impostor_pairs", "impostor_searches"}``: lists of ``(transform, log10 P_FA)`` over the
     validation photos of ``sel`` (empty lists without validation photos), ``n_images``, and ``decoys``: the decoy
     searches those searches made and how many the rule named."""
     val = sel.split_records("val")
-    out: dict[str, Any] = {
+    out: Validation = {
         "genuine": [],
         "impostor_pairs": [],
         "impostor_searches": [],
@@ -98,12 +114,12 @@ def validation_searches(sel: Selection, residuals: ResidualStore, search: Search
 
 def validation_pairs(
     sel: Selection, residuals: ResidualStore, window: tuple[int | None, int | None], workers: int
-) -> dict[str, Any]:
+) -> Validation:
     """``{"pce", "match", "n_images"}``: the PCE of every (validation photo, camera) pair, scored on the same crops
     as the questioned photos (``window`` = ``(eval.crop, eval.crops_per_image)``), and whether it is the photo's
     own camera (empty lists without validation photos)."""
     val = sel.split_records("val")
-    out: dict[str, Any] = {"pce": [], "match": [], "n_images": len(val)}
+    out: Validation = {"pce": [], "match": [], "n_images": len(val)}
     if not val:
         return out
     fps = fingerprints_of(sel.split_records("train"), residuals, workers, "PRNU fingerprints (calibration)")
@@ -124,7 +140,7 @@ def validation_scores(
     window: tuple[int | None, int | None],
     workers: int,
     seed: int,
-) -> dict[str, Any]:
+) -> Validation:
     """What :func:`sci_lightning.forensic.pce.calibrate` fits: :func:`validation_searches` when questioned photos
     are searched (``search``), else :func:`validation_pairs`; ``"searched"`` says which."""
     if search is not None:

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import scipy.fft
 
 from sci_lightning.data.build import parallel_map
 from sci_lightning.fingerprint.core import block_ncc, crop_center, ncc, pce, plane_pce
-from sci_lightning.fingerprint.geometry import GeometrySettings, Match, Query, Spectra
+from sci_lightning.fingerprint.geometry import GeometrySettings, Match, Placement, Query, Spectra
 from sci_lightning.fingerprint.hypotheses import hypotheses
 from sci_lightning.fingerprint.null import Tail, plane_tail
 from sci_lightning.fingerprint.quality import scene_laden
@@ -120,6 +120,29 @@ def _aligned_null(
     m.decoy_checks = decoy_checks([tails[name]], [decoys] if decoys else [], [peaks] if peaks else [], m.n, named)
 
 
+class Scored(TypedDict, total=False):
+    """One photo scored against fingerprints (:func:`score_residual`); an unusable photo holds ``reason`` (and
+    the ``setting`` at fault) instead. Every method's verdicts and the library's search read these keys."""
+
+    scores: dict[str, tuple[float, float]]  # camera -> (PCE, NCC) of its best hypothesis
+    crop_scores: np.ndarray  # (n_crops, n_cameras, 2): each crop's (PCE, NCC), cameras in ``cameras`` order
+    cameras: list[str]
+    geometry: dict[str, Placement]  # camera -> where the photo sits in its frame (geometry search only)
+    matches: dict[str, Match]  # camera -> its best hypothesis (geometry search only)
+    hypotheses: int  # every hypothesis tested for the photo, all cameras
+    family: int  # the cameras its false-alarm probability counts
+    stages: int  # the search's stages
+    shape: tuple[int, ...]  # the photo's size, where no camera could be compared
+    heat_camera: str
+    heat_map: np.ndarray
+    heat_origin: tuple[int, int]
+    z: dict[str, float]  # the library's index score of each shortlisted camera
+    n_verified: int  # cameras verified by PCE after the library's shortlist
+    seconds: dict[str, float]  # where the library's search spent its time
+    reason: str  # why the photo could not be scored
+    setting: str  # the setting at fault, when one is
+
+
 def score_image(
     path: str,
     fingerprints: dict[str, np.ndarray],
@@ -128,7 +151,7 @@ def score_image(
     crop: int | None = None,
     n_crops: int | None = None,
     search: Search | None = None,
-) -> dict[str, Any]:
+) -> Scored:
     """:func:`score_residual` of the photo at ``path`` (its residual from ``residuals``). Unreadable photos come
     back as ``{"reason": ...}`` instead of raising (they run in worker processes)."""
     photo = residuals.photo(path)
@@ -145,7 +168,7 @@ def score_residual(
     crop: int | None = None,
     n_crops: int | None = None,
     search: Search | None = None,
-) -> dict[str, Any]:
+) -> Scored:
     """PCE and NCC of one photo (residual ``w``, intensity ``grey``) against every fingerprint; with
     ``heat_block``, the best camera's local NCC map.
 
@@ -189,7 +212,7 @@ def score_residual(
                 shared[(h, wd)] = _Residual(frames[c][1])
             scores[c] = shared[(h, wd)].scores(frames[c][0])
         per = np.array([[scores[c] for c in cameras]])
-    out: dict[str, Any] = {"scores": scores, "crop_scores": per, "cameras": cameras}
+    out: Scored = {"scores": scores, "crop_scores": per, "cameras": cameras}
     if heat_block:
         best = max(scores, key=lambda c: scores[c][0])
         ki, r, h, wd = frames[best]
@@ -204,7 +227,7 @@ def _searched(
     fingerprints: dict[str, np.ndarray],
     search: Search,
     heat_block: int,
-) -> dict[str, Any]:
+) -> Scored:
     """The photo's scores with the geometry search (``geometry=auto|full``).
 
     Cameras whose frame is the photo's size, or that no searched hypothesis could hold, are first compared as
@@ -259,7 +282,7 @@ def _searched(
         matches.update({c: m for c, (m, _) in compared.items()})
         n_total += len(rest)
     scores = {c: (matches[c].pce, matches[c].ncc) for c in cameras}
-    out: dict[str, Any] = {
+    out: Scored = {
         "scores": scores,
         "crop_scores": np.array([[scores[c] for c in cameras]]),
         "cameras": cameras,
@@ -284,7 +307,7 @@ def _searched(
 
 def transform_found(
     path: str, name: str, fingerprint: np.ndarray, residuals: ResidualStore, search: Search
-) -> dict[str, Any] | None:
+) -> Placement | None:
     """The transform the geometry search finds for one photo in one camera's frame, when it is not the photo as
     stored and clears the search's bar (for methods that compare as stored, to say so); else None."""
     photo = residuals.photo(path)
@@ -297,7 +320,7 @@ def transform_found(
     return {**g, "pce": out["scores"][name][0], "log10_p_false_alarm": lp}
 
 
-def add_heat(out: dict[str, Any], w: np.ndarray, grey: np.ndarray, fingerprints: dict, heat_block: int) -> None:
+def add_heat(out: Scored, w: np.ndarray, grey: np.ndarray, fingerprints: dict, heat_block: int) -> None:
     """The heat map of a searched photo's best camera (``out`` from a geometry search, ``matches`` in it): the
     centred area as without a search if it was found aligned, else the aligned fingerprint in the photo's own
     frame (origin 0, 0)."""
@@ -321,7 +344,7 @@ def score_images(
     heat_block: int = 0,
     window: tuple[int | None, int | None] = (None, None),
     search: Search | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Scored]:
     """:func:`score_image` of every path, in parallel; ``window`` is ``(eval.crop, eval.crops_per_image)``."""
     crop, n_crops = window
     fn = partial(

@@ -31,6 +31,9 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
+from sci_lightning.forensic.rules import PlattRule
+from sci_lightning.outputs import Metrics
+
 EPS = 1e-12
 
 
@@ -133,7 +136,7 @@ class Calibration:
     # is of none of them (turned, cropped, resized: a method that reads pixels as stored cannot tell)
     frames: dict[str, list[list[int]]] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Metrics:
         return asdict(self)
 
     @classmethod
@@ -180,7 +183,7 @@ def platt_probability(scores: np.ndarray, a: float, b: float) -> np.ndarray:
     return 1 / (1 + np.exp(-(a * signed_log(scores) + b)))
 
 
-def fit_platt(scores: np.ndarray, is_match: np.ndarray) -> dict[str, Any] | None:
+def fit_platt(scores: np.ndarray, is_match: np.ndarray) -> PlattRule | None:
     """Platt scaling (logistic regression on :func:`signed_log` of the score) of labelled pairs.
 
     Returns ``a``, ``b``, the number of pairs and the reliability (ECE and bins) of the fitted probabilities on

@@ -17,6 +17,7 @@ import platform
 import re
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,35 @@ def _data_uri(png: str | None) -> str | None:
     return "data:image/png;base64," + base64.b64encode(Path(png).read_bytes()).decode("ascii")
 
 
+@dataclass(frozen=True)
+class ReportPhoto:
+    """One photo's section of the case report."""
+
+    n: int  # its number in the report
+    name: str  # as the examiner knows it (an upload's own name)
+    sha256: str
+    decision: str
+    ranked: list[tuple[str, str]]  # (class, score as printed), best first
+    detail: str  # how the decision was made, plain text
+    columns: dict[str, Any]  # the method's own verdict cells
+    heat_png: str | None
+    true: str | None  # its true class, where the case knows it
+
+
+@dataclass(frozen=True)
+class CaseReport:
+    """What the HTML and the PDF of a case report both say."""
+
+    title: str
+    created: str
+    software: dict[str, str]
+    settings: dict[str, Any]
+    header: list[str]  # how the verdicts were decided, the verdict report's opening lines
+    photos: list[ReportPhoto]
+    score_name: str
+    unknown_means: str
+
+
 def _model(
     verdicts: Sequence[dict[str, Any]],
     header: Sequence[str],
@@ -81,33 +111,24 @@ def _model(
     names: dict[str, str] | None,
     score_name: str,
     title: str,
-) -> dict[str, Any]:
+) -> CaseReport:
     names = names or {}
-    photos = []
-    for i, v in enumerate(verdicts):
-        photos.append(
-            {
-                "n": i + 1,
-                "name": names.get(v["path"], Path(v["path"]).name),
-                "sha256": v.get("sha256") or sha256_file(v["path"]),
-                "decision": v["decision"],
-                "ranked": [(c, f"{s:.4g}") for c, s in v["ranked"]],
-                "detail": _plain(v.get("detail", "")),
-                "columns": v.get("columns", {}),
-                "heat_png": v.get("heat_png"),
-                "true": v.get("true"),
-            }
+    photos = [
+        ReportPhoto(
+            n=i + 1,
+            name=names.get(v["path"], Path(v["path"]).name),
+            sha256=v.get("sha256") or sha256_file(v["path"]),
+            decision=v["decision"],
+            ranked=[(c, f"{s:.4g}") for c, s in v["ranked"]],
+            detail=_plain(v.get("detail", "")),
+            columns=v.get("columns", {}),
+            heat_png=v.get("heat_png"),
+            true=v.get("true"),
         )
-    return {
-        "title": title,
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "software": software(),
-        "settings": settings,
-        "header": list(header),
-        "photos": photos,
-        "score_name": score_name,
-        "unknown_means": UNKNOWN_MEANS,
-    }
+        for i, v in enumerate(verdicts)
+    ]
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return CaseReport(title, created, software(), settings, list(header), photos, score_name, UNKNOWN_MEANS)
 
 
 def write_case_report(
@@ -125,7 +146,7 @@ def write_case_report(
     env = Environment(loader=PackageLoader("sci_lightning.forensic", "templates"), autoescape=select_autoescape())
     env.filters["inline"] = _inline
     env.filters["data_uri"] = _data_uri
-    page = env.get_template("case_report.html").render(**model)
+    page = env.get_template("case_report.html").render({f.name: getattr(model, f.name) for f in fields(model)})
     html_path, pdf_path = out_dir / HTML_NAME, out_dir / PDF_NAME
     _atomic_write(html_path, page.encode("utf-8"))
     _atomic_write(pdf_path, _pdf(model))
@@ -138,7 +159,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _pdf(model: dict[str, Any]) -> bytes:
+def _pdf(model: CaseReport) -> bytes:
     """The report as a PDF (fpdf2; DejaVu Sans from matplotlib's fonts, so every character of the text prints)."""
     import matplotlib
     from fpdf import FPDF
@@ -157,26 +178,26 @@ def _pdf(model: dict[str, Any]) -> bytes:
         pdf.multi_cell(width, size * 0.5, t, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(gap)
 
-    text(model["title"], 15, True)
-    text(f"Created {model['created']}; " + ", ".join(f"{k} {v}" for k, v in model["software"].items()), 8)
+    text(model.title, 15, True)
+    text(f"Created {model.created}; " + ", ".join(f"{k} {v}" for k, v in model.software.items()), 8)
     text("How the verdicts were decided", 11, True)
-    for line in model["header"]:
+    for line in model.header:
         if line.strip():
             text("• " + _plain(line[2:]) if line.startswith("- ") else _plain(line))
     text("What “unknown” means", 11, True)
-    text(model["unknown_means"])
+    text(model.unknown_means)
     text("Settings", 11, True)
-    for k, v in model["settings"].items():
+    for k, v in model.settings.items():
         text(f"{k}: {v}", 8, gap=0.5)
     text("Photos", 11, True)
-    for p in model["photos"]:
-        text(f"{p['n']}. {p['name']} → {p['decision']}", 10, True, gap=0.5)
-        text(f"SHA-256 {p['sha256']}", 7, gap=0.5)
-        ranking = ", ".join(f"{c} {s}" for c, s in p["ranked"][:5])
-        text(f"Ranking ({model['score_name']}): {ranking}", 8, gap=0.5)
-        if p["detail"]:
-            text(p["detail"], 8, gap=0.5)
-        if p["heat_png"] and Path(p["heat_png"]).is_file():
-            pdf.image(p["heat_png"], w=min(width, 170))
+    for p in model.photos:
+        text(f"{p.n}. {p.name} → {p.decision}", 10, True, gap=0.5)
+        text(f"SHA-256 {p.sha256}", 7, gap=0.5)
+        ranking = ", ".join(f"{c} {s}" for c, s in p.ranked[:5])
+        text(f"Ranking ({model.score_name}): {ranking}", 8, gap=0.5)
+        if p.detail:
+            text(p.detail, 8, gap=0.5)
+        if p.heat_png and Path(p.heat_png).is_file():
+            pdf.image(p.heat_png, w=min(width, 170))
         pdf.ln(3)
     return bytes(pdf.output())

@@ -4,19 +4,51 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
+
+from sci_lightning.outputs import JsonValue, Metrics
 
 log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
 
 
-def scored_photos(paths: Sequence[str], scored: Sequence[dict[str, Any]]) -> tuple[list[tuple[str, dict]], list[dict]]:
+class _Decided(TypedDict):
+    path: str  # the questioned photo
+    ranked: list[tuple[str, float | None]]  # classes, best first, with P(match) (None where no calibration exists)
+    decision: str  # the class named, or "unknown"
+    detail: str  # the report's paragraph on how the decision was made
+
+
+class Verdict(_Decided, total=False):
+    """One questioned photo's verdict, as every method makes it and :mod:`.report` writes it (verdicts.csv, the
+    report's section, its heat map); the keys below are present where the method has them."""
+
+    true: str  # its true class, where the case knows it ("unknown": a camera with no references)
+    pce: dict[str, float]  # each class's best PCE (PRNU)
+    decoys: tuple[int, int]  # (decoy searches, decoys named) behind it (PRNU's geometry search)
+    columns: dict[str, JsonValue]  # the method's own verdicts.csv columns
+    heat_map: np.ndarray | None  # where the named camera's fingerprint shows, in tiles
+    heat_origin: tuple[int, int] | None  # the heat map's top-left in the photo
+    heat_camera: str | None  # the camera the heat map is of
+
+
+class Skipped(TypedDict):
+    """A photo no verdict could be made for (skipped_images.csv)."""
+
+    path: str
+    reason: str
+
+
+def scored_photos(
+    paths: Sequence[str], scored: Sequence[Mapping[str, Any]]
+) -> tuple[list[tuple[str, Mapping[str, Any]]], list[Skipped]]:
     """``([(path, scores), ...], skipped)``: the photos that were scored, and those that came back as
     ``{"reason": ...}`` (unreadable), each logged and listed as ``{"path", "reason"}`` for skipped_images.csv."""
-    good, skipped = [], []
+    good: list[tuple[str, Mapping[str, Any]]] = []
+    skipped: list[Skipped] = []
     for path, s in zip(paths, scored):
         if "reason" in s:
             log.warning("skipped %s: %s", path, s["reason"])
@@ -28,10 +60,10 @@ def scored_photos(paths: Sequence[str], scored: Sequence[dict[str, Any]]) -> tup
 
 def photo_verdicts(
     paths: Sequence[str],
-    scored: Sequence[dict[str, Any]],
+    scored: Sequence[Mapping[str, Any]],
     truth: Mapping[str, str] | None,
-    verdict_of: Callable[[str, dict[str, Any]], dict[str, Any]],
-) -> tuple[list[dict], list[dict]]:
+    verdict_of: Callable[[str, Any], Verdict],
+) -> tuple[list[Verdict], list[Skipped]]:
     """``(verdicts, skipped)``: ``verdict_of(path, scores)`` for every photo that was scored (with its true camera,
     or "unknown", when ``truth`` is known); the rest skipped as :func:`scored_photos` says. Every method's loop."""
     good, skipped = scored_photos(paths, scored)
@@ -76,11 +108,11 @@ def decide(ranked: Sequence[tuple[str, float]], threshold: float | None) -> str:
     return top if threshold is None or score >= threshold else UNKNOWN
 
 
-def open_set_metrics(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
+def open_set_metrics(verdicts: Sequence[Verdict]) -> Metrics:
     """Attribution rates over verdicts whose true camera is known (``true``; "unknown" = no references)."""
     known = [v for v in verdicts if v.get("true") not in (None, "", UNKNOWN)]
     unknown = [v for v in verdicts if v.get("true") == UNKNOWN]
-    out: dict[str, Any] = {"n_known_camera_images": len(known), "n_unknown_camera_images": len(unknown)}
+    out: Metrics = {"n_known_camera_images": len(known), "n_unknown_camera_images": len(unknown)}
     if known:
         out["open/correct_attribution_known"] = float(np.mean([v["decision"] == v["true"] for v in known]))
         out["open/wrong_attribution_known"] = float(np.mean([v["decision"] not in (v["true"], UNKNOWN) for v in known]))

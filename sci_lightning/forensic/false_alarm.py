@@ -27,7 +27,8 @@ from scipy.optimize import minimize_scalar
 from scipy.stats import beta
 
 from sci_lightning.fingerprint.significance import photo_log10_pfa, sci, tally
-from sci_lightning.forensic.decisions import UNKNOWN, best_per_class, photo_verdicts
+from sci_lightning.forensic.decisions import UNKNOWN, Skipped, Verdict, best_per_class, photo_verdicts
+from sci_lightning.forensic.rules import FalseAlarmRule
 
 DEFAULT_SLOPE = 1.0
 
@@ -76,7 +77,7 @@ def calibrate(
     target: float,
     n_images: int,
     decoys: tuple[int, int] = (0, 0),
-) -> dict[str, Any]:
+) -> FalseAlarmRule:
     """The bar and slope from validation searches, each ``(transform, log10 P_FA)``: ``genuine`` (a photo's own
     camera), ``impostor_pairs`` (every other camera, for the slope) and ``impostor_searches`` (the best camera of a
     search without the photo's own: the false attributions the bar must hold down); ``decoys``: the decoy searches
@@ -114,12 +115,12 @@ def calibrate(
     }
 
 
-def uncalibrated(alpha: float, target: float) -> dict[str, Any]:
+def uncalibrated(alpha: float, target: float) -> FalseAlarmRule:
     """The bar and slope where no validation photos exist: ``prnu.false_alarm`` as it is, slope 1."""
     return calibrate([], [], [], alpha, target, 0) | {"fitted": False}
 
 
-def describe(cal: dict[str, Any]) -> list[str]:
+def describe(cal: FalseAlarmRule) -> list[str]:
     """The report's lines on how verdicts were decided."""
     bar = sci(cal["log10_bar"])
     lines = [
@@ -169,16 +170,16 @@ def searched_verdicts(
     scored: list[dict],
     camera_class: dict[str, int],
     classes: list[str],
-    cal: dict[str, Any],
+    cal: FalseAlarmRule,
     truth: dict[str, str] | None,
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[Verdict], list[Skipped]]:
     """``(verdicts, skipped)`` from geometry-searched scores (``scored[i]``: ``scores``, ``geometry``,
     ``hypotheses``, ``family``): classes ranked by the false-alarm probability of their best camera's peak (among
     the hypotheses it is the best of, combined over the cameras compared:
     :func:`~sci_lightning.fingerprint.significance.photo_log10_pfa`); the top one named if it clears the bar."""
     bar, slope = cal["log10_bar"], cal["slope"]
 
-    def verdict(path: str, s: dict[str, Any]) -> dict[str, Any]:
+    def verdict(path: str, s: dict[str, Any]) -> Verdict:
         n = int(s.get("hypotheses", 0))
         best = best_per_class(photo_log10_pfa(s), camera_class, classes, lower=True)  # class -> (log10 P_FA, cam)
         order = sorted(best, key=lambda c: best[c][0])
@@ -221,7 +222,7 @@ def null_words(g: dict[str, Any]) -> str:
     return "judged against the Gaussian null (its peak did not reach the bar, so no decoys were searched)"
 
 
-def unplaceable(path: str, s: dict[str, Any]) -> dict[str, Any]:
+def unplaceable(path: str, s: dict[str, Any]) -> Verdict:
     """The verdict of a photo no camera could be compared with (larger than every frame, in every orientation
     searched, or smaller than any search allows): unknown, and why."""
     shape = s.get("shape")

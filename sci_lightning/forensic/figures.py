@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 import numpy as np
@@ -28,7 +27,7 @@ def _thumbnail(path: str, size: int = THUMB) -> tuple[np.ndarray, float]:
         return np.asarray(img), img.width / full_w
 
 
-def class_colours(classes: Sequence[str]) -> dict[str, Any]:
+def class_colours(classes: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
     cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
     return {c: cmap(i % cmap.N) for i, c in enumerate(classes)}
 

@@ -18,6 +18,7 @@ once), so both give the same verdict for the same fingerprints and photo.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +30,16 @@ from sci_lightning.fingerprint.significance import sci, tally
 from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.calibration import fit_platt, platt_probability
 from sci_lightning.forensic.case_report import write_case_report
-from sci_lightning.forensic.decisions import UNKNOWN, best_per_class, photo_verdicts
+from sci_lightning.forensic.decisions import UNKNOWN, Skipped, Verdict, best_per_class, photo_verdicts
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import write_verdicts
-from sci_lightning.outputs import write_json
+from sci_lightning.forensic.rules import FalseAlarmRule, PlattRule, Rule
+from sci_lightning.outputs import Metrics, write_json
 
 log = logging.getLogger(__name__)
 
 
-def calibrate(scores: dict[str, Any], alpha: float, target: float) -> dict[str, Any] | None:
+def calibrate(scores: Mapping[str, Any], alpha: float, target: float) -> Rule | None:
     """The verdicts' calibration from the case's validation scores
     (:func:`sci_lightning.fingerprint.impostors.validation_scores`): the false-alarm bar and P(match) slope when
     photos are searched, else Platt scaling of PCE (None without validation photos)."""
@@ -46,7 +48,7 @@ def calibrate(scores: dict[str, Any], alpha: float, target: float) -> dict[str, 
     return calibrate_pce(scores)
 
 
-def calibrate_pce(pairs: dict[str, Any]) -> dict[str, Any] | None:
+def calibrate_pce(pairs: Mapping[str, Any]) -> PlattRule | None:
     """Platt scaling of PCE -> P(match), fitted on validation (photo, camera) pairs (``pce``, ``match``,
     ``n_images``) scored against training-only fingerprints on the questioned photos' crops."""
     if not pairs["n_images"]:
@@ -56,7 +58,7 @@ def calibrate_pce(pairs: dict[str, Any]) -> dict[str, Any] | None:
     return {**cal, "n_images": pairs["n_images"]} if cal else None
 
 
-def calibrate_searched(runs: dict[str, Any], alpha: float, target: float) -> dict[str, Any]:
+def calibrate_searched(runs: Mapping[str, Any], alpha: float, target: float) -> FalseAlarmRule:
     """The false-alarm bar and P(match) slope of ``geometry=auto|full`` verdicts, from the validation photos'
     genuine and impostor searches (:mod:`sci_lightning.forensic.false_alarm`)."""
     if not runs["n_images"]:
@@ -89,7 +91,7 @@ def decide(
     cal: dict | None,
     threshold: float,
     truth: dict[str, str] | None,
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[Verdict], list[Skipped]]:
     """Verdicts by the rule ``cal`` was made for: the false-alarm bar (geometry searched) or the PCE threshold."""
     if cal is not None and cal.get("method") == "false_alarm":
         return false_alarm.searched_verdicts(paths, scored, camera_class, classes, cal, truth)
@@ -111,11 +113,11 @@ def pce_verdicts(
     cal: dict | None,
     threshold: float,
     truth: dict[str, str] | None,
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[Verdict], list[Skipped]]:
     """``(verdicts, skipped)`` from per-photo PCE scores (``scored[i]["scores"][camera] = (PCE, NCC)``); a class
     owning several cameras takes its best PCE; photos scored as ``{"reason": ...}`` are skipped and logged."""
 
-    def verdict(path: str, s: dict[str, Any]) -> dict[str, Any]:
+    def verdict(path: str, s: dict[str, Any]) -> Verdict:
         best = best_per_class({cam: value for cam, (value, _) in s["scores"].items()}, camera_class, classes)
         best_pce = {c: value for c, (value, _) in best.items()}
         order = sorted(best_pce, key=lambda c: -best_pce[c])
@@ -137,14 +139,14 @@ def pce_verdicts(
 
 def write_pce_report(
     out_dir: Path,
-    verdicts: list[dict],
-    cal: dict | None,
+    verdicts: list[Verdict],
+    cal: Rule | None,
     threshold: float,
     max_heatmaps: int,
     decided_by: str,
     case: dict[str, Any] | None = None,
     fingerprints: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> Metrics:
     """``verdicts.csv``, ``verdict_report.md``, heat maps and (calibrated) ``calibration.json`` /
     ``reliability.png``; ``decided_by`` opens the report (what produced the fingerprints and scores). With ``case``
     (``settings``, ``names``): the self-contained case report too (:mod:`.case_report`). ``fingerprints``: each

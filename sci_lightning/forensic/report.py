@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sci_lightning.forensic.decisions import UNKNOWN, open_set_metrics
-from sci_lightning.outputs import write_json, write_skipped
+from sci_lightning.outputs import Metrics, write_json, write_skipped
 from sci_lightning.tracking import RunLog, log_run
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def write_verdicts(
     heatmap: Callable[[dict[str, Any], Path], Path] | None,
     max_heatmaps: int = 200,
     score_name: str = "probability",
-) -> dict[str, Any]:
+) -> Metrics:
     """``verdicts.csv``, one heat-map PNG per image (up to ``max_heatmaps``) and ``verdict_report.md``.
 
     Each verdict holds ``path``, ``ranked`` [(camera, score)...], ``decision`` and optionally ``true`` (the
@@ -121,7 +121,7 @@ def finish_folder_verdicts(
     skipped: list[dict[str, str]],
     tail: dict[str, Any] | None = None,
     predictions: Callable[[Path, list[dict[str, Any]]], None] | None = None,
-) -> dict[str, Any]:
+) -> Metrics:
     """The end of every run that gave verdicts on a folder of questioned photos (any method, the library):
     ``predictions.csv`` (when the method writes one), ``skipped_images.csv`` and ``metrics.json`` (``head``, the
     counts, ``tail``); logs where the report is. The verdict report itself is already written."""
@@ -160,7 +160,7 @@ def folder_verdicts(
     decide: Decider,
     predictions: Callable[[Path, list[dict[str, Any]]], None],
     run_log: RunLog | None,
-) -> dict[str, Any]:
+) -> Metrics:
     """``evaluate.py method=M images=DIR``: the folder's photos ``paths`` (their ``eval.transform`` copies)
     decided by ``decide(paths) -> (verdicts, skipped, metrics)`` (which writes the verdict report), then the files
     every folder run ends with (:func:`finish_folder_verdicts`) and the W&B run."""
@@ -178,7 +178,7 @@ def finish_test(
     metrics: dict[str, Any],
     skipped: list[tuple[str, str]],
     run_log: RunLog | None,
-) -> dict[str, Any]:
+) -> Metrics:
     """The end of a labelled test of a method without Lightning (PRNU, the matcher): ``skipped_images.csv``,
     ``metrics.json`` (last: it marks the run finished), the W&B run with the figures, one log line."""
     if skipped:

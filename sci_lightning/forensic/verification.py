@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from sci_lightning.forensic.figures import plot_roc
+from sci_lightning.outputs import Metrics
 
 FPR_TARGET = 0.01
 
@@ -34,7 +35,7 @@ def equal_error_rate(fpr: np.ndarray, tpr: np.ndarray) -> float:
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
 
 
-def verification_metrics(scores: np.ndarray, is_match: np.ndarray, fpr_target: float = FPR_TARGET) -> dict[str, Any]:
+def verification_metrics(scores: np.ndarray, is_match: np.ndarray, fpr_target: float = FPR_TARGET) -> Metrics:
     """``roc_auc``, ``tpr_at_fpr`` (the highest true-match rate with a false-match rate <= ``fpr_target``), ``eer``
     (:func:`equal_error_rate`) and the ROC curve (``fpr``, ``tpr``); NaN when the trials hold only matches or only
     non-matches."""
@@ -63,7 +64,7 @@ def crop_metrics(
     camera_class: dict[str, int],
     n_cls: int,
     roc: tuple[Path, str] | None = None,
-) -> dict[str, Any]:
+) -> Metrics:
     """Every crop decided on its own (``test/acc_crop``) and the verification view over (crop, camera) pairs
     (``test/roc_auc``, ``test/tpr_at_fpr_0.01``, ``test/eer``); ``roc`` = (PNG, title): the ROC curve drawn there.
 

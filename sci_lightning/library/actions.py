@@ -15,7 +15,6 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from sci_lightning.data.selection import questioned_files
 from sci_lightning.errors import SCIConfigError
@@ -26,6 +25,7 @@ from sci_lightning.fingerprint.significance import sci
 from sci_lightning.forensic import false_alarm
 from sci_lightning.forensic.pce import calibrate, decide, write_pce_report
 from sci_lightning.forensic.report import finish_folder_verdicts
+from sci_lightning.forensic.rules import Rule
 from sci_lightning.library.enrol import enrol_cameras, ingest_photos, repair_camera
 from sci_lightning.library.job import LibraryJob
 from sci_lightning.library.reports import print_cameras, write_reverse_csv, write_search_csv
@@ -38,7 +38,7 @@ from sci_lightning.library.results import (
 )
 from sci_lightning.library.search import Searcher, SearchSettings, reverse_decisions, reverse_search
 from sci_lightning.library.store import FingerprintLibrary
-from sci_lightning.outputs import write_json, write_skipped
+from sci_lightning.outputs import Metrics, write_json, write_skipped
 from sci_lightning.tracking import log_run
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def _engine(job: LibraryJob) -> tuple[str, int]:
     return job.library.scheduler, job.library.workers
 
 
-def enrol(job: LibraryJob) -> dict[str, Any]:
+def enrol(job: LibraryJob) -> Metrics:
     """One camera from ``images=DIR`` (``library.camera``), or every reference camera of the configured case
     (then, with ``library.calibrate``, the case's decision rule is kept with the library)."""
     lib = open_library(job, create=True)
@@ -115,34 +115,34 @@ def enrol(job: LibraryJob) -> dict[str, Any]:
     return metrics
 
 
-def list_cameras(job: LibraryJob) -> dict[str, Any]:
+def list_cameras(job: LibraryJob) -> Metrics:
     """The catalogue (``library.device`` filters): printed and written to ``cameras.csv``."""
     rows = [r for r in open_library(job).cameras() if not job.library.device or r["device"] == job.library.device]
     print_cameras(rows, job.out() / "cameras.csv")
     return {"action": "list", "n_cameras": len(rows)}
 
 
-def show(job: LibraryJob) -> dict[str, Any]:
+def show(job: LibraryJob) -> Metrics:
     lib = open_library(job)
     row = {**lib.camera(str(job.library.camera)), "residual": lib.residual, "index_side": lib.side}
     print(json.dumps(row, indent=2))
     return row
 
 
-def remove(job: LibraryJob) -> dict[str, Any]:
+def remove(job: LibraryJob) -> Metrics:
     row = open_library(job).remove(str(job.library.camera))
     log.info("removed %s (%s) from %s", row["name"], row["device"], job.library.path)
     return {"action": "remove", "camera": row["name"]}
 
 
-def export(job: LibraryJob) -> dict[str, Any]:
+def export(job: LibraryJob) -> Metrics:
     name = str(job.library.camera)
     target = open_library(job).export(name, job.library.to or job.out() / f"{name}.npz")
     log.info("exported %s -> %s", name, target)
     return {"action": "export", "camera": name, "file": str(target)}
 
 
-def verify(job: LibraryJob) -> dict[str, Any]:
+def verify(job: LibraryJob) -> Metrics:
     lib = open_library(job)
     report = lib.verify()
     if report["problems"]:
@@ -158,7 +158,7 @@ def verify(job: LibraryJob) -> dict[str, Any]:
     return {"action": "verify", **report}
 
 
-def repair(job: LibraryJob) -> dict[str, Any]:
+def repair(job: LibraryJob) -> Metrics:
     """Rebuild ``library.camera``'s fingerprint from the source photos its catalogue row lists."""
     lib = open_library(job)
     done = repair_camera(lib, str(job.library.camera), _residuals(job, lib))
@@ -167,7 +167,7 @@ def repair(job: LibraryJob) -> dict[str, Any]:
     return metrics
 
 
-def ingest(job: LibraryJob) -> dict[str, Any]:
+def ingest(job: LibraryJob) -> Metrics:
     lib = open_library(job)
     done = ingest_photos(lib, _photos(job), _residuals(job, lib), *_engine(job))
     out = job.out()
@@ -182,7 +182,7 @@ def ingest(job: LibraryJob) -> dict[str, Any]:
     return metrics
 
 
-def decision_rule(job: LibraryJob, lib: FingerprintLibrary) -> dict[str, Any] | None:
+def decision_rule(job: LibraryJob, lib: FingerprintLibrary) -> Rule | None:
     """How the library decides: with the geometry search, the false-alarm bar (the library's own, made at
     enrolment from a case, or ``prnu.false_alarm`` as set); without, ``prnu.pce_threshold`` with the library's
     Platt calibration if it has one."""
@@ -197,9 +197,7 @@ def decision_rule(job: LibraryJob, lib: FingerprintLibrary) -> dict[str, Any] | 
     return None if searched else cal
 
 
-def _settings(
-    job: LibraryJob, lib: FingerprintLibrary, rule: dict[str, Any] | None, heat_block: int = 0
-) -> SearchSettings:
+def _settings(job: LibraryJob, lib: FingerprintLibrary, rule: Rule | None, heat_block: int = 0) -> SearchSettings:
     min_z = job.library.min_z
     search = job.search
     if rule and rule.get("method") == "false_alarm":  # the library's own bar, made at enrolment
@@ -209,7 +207,7 @@ def _settings(
     return SearchSettings(job.library.shortlist, min_z, job.library.exhaustive, heat_block, search)
 
 
-def search(job: LibraryJob) -> dict[str, Any]:
+def search(job: LibraryJob) -> Metrics:
     """Each photo of ``images=`` against the library (:func:`search_outcome`); returns its metrics."""
     return search_outcome(job).metrics
 
@@ -265,10 +263,10 @@ def search_outcome(
 def _case_settings(
     job: LibraryJob,
     lib: FingerprintLibrary,
-    cal: dict[str, Any] | None,
+    cal: Rule | None,
     skipped: list[dict[str, str]],
     names: dict[str, str] | None,
-) -> dict[str, Any]:
+) -> Metrics:
     """What the case report states about how this search ran."""
     rule = (
         f"false-alarm bar {sci(cal['log10_bar'])} (geometry={job.search.geometry.name}), each nameable camera's peak "
@@ -290,7 +288,7 @@ def _case_settings(
     }
 
 
-def reverse(job: LibraryJob) -> dict[str, Any]:
+def reverse(job: LibraryJob) -> Metrics:
     """The photos of ``images=`` that ``library.camera`` took (:func:`reverse_outcome`); returns its metrics."""
     return reverse_outcome(job).metrics
 
@@ -328,7 +326,7 @@ def reverse_outcome(job: LibraryJob) -> ReverseOutcome:
     return ReverseOutcome(metrics, rows)
 
 
-ACTIONS: dict[str, Callable[[LibraryJob], dict[str, Any]]] = {
+ACTIONS: dict[str, Callable[[LibraryJob], Metrics]] = {
     "enrol": enrol,
     "list": list_cameras,
     "show": show,

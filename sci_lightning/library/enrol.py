@@ -8,12 +8,12 @@ import logging
 import os
 import time
 from functools import partial
-from typing import Any
 
 from sci_lightning.data.selection import sha256_file
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.library.engine import run_tasks
+from sci_lightning.library.records import Enrolment, IngestedPhoto, Ingestion, Repair
 from sci_lightning.library.store import FingerprintLibrary
 from sci_lightning.library.tasks import estimate_camera, ingest_photo
 
@@ -32,7 +32,7 @@ def enrol_cameras(
     workers: int = 2,
     replace: bool = False,
     check_damage: bool = False,
-) -> dict[str, Any]:
+) -> Enrolment:
     """Enrol ``jobs`` = ``[(name, device, reference photo paths), ...]``.
 
     A camera already enrolled from the same photos is skipped (a rerun after a crash does only what is left), or,
@@ -85,7 +85,7 @@ def enrol_cameras(
     return {"enrolled": enrolled, "already": already, "skipped": skipped}
 
 
-def repair_camera(lib: FingerprintLibrary, name: str, residuals: ResidualStore) -> dict[str, Any]:
+def repair_camera(lib: FingerprintLibrary, name: str, residuals: ResidualStore) -> Repair:
     """Rebuild camera ``name``'s fingerprint from the source photos its catalogue row lists (same device, source
     and name; no other camera is touched). Refused, naming the photo, when a source photo is missing or changed
     since enrolment (the rebuilt fingerprint would not be the one enrolled). Returns ``{"camera", "was_damaged",
@@ -125,7 +125,7 @@ def ingest_photos(
     residuals: ResidualStore,
     scheduler: str = "local",
     workers: int = 2,
-) -> dict[str, Any]:
+) -> Ingestion:
     """Residual (into the residual store) and index code (into the catalogue) of every photo not yet ingested
     unchanged. Returns counts and the skipped photos with their reasons."""
     known = lib.ingested()
@@ -135,7 +135,7 @@ def ingest_photos(
         if known.get(p) != (st.st_size, st.st_mtime_ns):
             todo.append(p)
     log.info("ingesting %d photos (%d already ingested, unchanged)", len(todo), len(paths) - len(todo))
-    batch: list[dict[str, Any]] = []
+    batch: list[IngestedPhoto] = []
     skipped: list[dict[str, str]] = []
     last = time.perf_counter()
     fn = partial(ingest_photo, residuals=residuals, side=lib.side)

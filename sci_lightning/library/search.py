@@ -19,7 +19,7 @@ import numpy as np
 
 from sci_lightning.fingerprint.geometry import aspect_close, orient_to_photo, resample
 from sci_lightning.fingerprint.residuals import ResidualStore
-from sci_lightning.fingerprint.scoring import Search, add_heat, score_residual
+from sci_lightning.fingerprint.scoring import Scored, Search, add_heat, score_residual
 from sci_lightning.fingerprint.significance import any_of, photo_log10_pfa
 from sci_lightning.library.index import (
     best_z,
@@ -105,14 +105,14 @@ class Searcher:
         crops = [self.names[i] for i in np.flatnonzero(~np.isfinite(z)) if fits(w.shape, self.sizes[i], g)]
         return [self.names[i] for i in rows] + crops + self.unindexed, {self.names[i]: float(z[i]) for i in rows}
 
-    def verify(self, w: np.ndarray, grey: np.ndarray, names: list[str]) -> dict[str, Any]:
+    def verify(self, w: np.ndarray, grey: np.ndarray, names: list[str]) -> Scored:
         """:func:`score_residual` of the photo against ``names``, in steps of :data:`CHUNK` cameras with progress
         lines when there are many (a crop of unknown offset is verified against every camera that can hold it)."""
         s = self.settings
         if len(names) <= CHUNK:
             fps = {n: self.fingerprint(n) for n in names}
             return score_residual(w, grey, fps, s.heat_block, search=s.search) if fps else _empty(w.shape)
-        merged: dict[str, Any] = {"scores": {}, "geometry": {}, "matches": {}, "hypotheses": 0}
+        merged: Scored = {"scores": {}, "geometry": {}, "matches": {}, "hypotheses": 0}
         t0 = last = time.perf_counter()
         for start in range(0, len(names), CHUNK):
             part = {n: self.fingerprint(n) for n in names[start : start + CHUNK]}
@@ -144,7 +144,7 @@ class Searcher:
                 merged.update({k: heat[k] for k in ("heat_camera", "heat_map", "heat_origin")})
         return merged
 
-    def search_residual(self, w: np.ndarray, grey: np.ndarray) -> dict[str, Any]:
+    def search_residual(self, w: np.ndarray, grey: np.ndarray) -> Scored:
         """Shortlist, then PCE of the shortlisted cameras: :func:`score_residual`'s dict plus ``z`` (index score
         of each shortlisted camera) and ``seconds`` (``index``, ``verify``).
 
@@ -159,7 +159,7 @@ class Searcher:
         out.update(z=z, n_verified=len(names), seconds={"index": t1 - t0, "verify": time.perf_counter() - t1})
         return out
 
-    def search_photo(self, path: str) -> dict[str, Any]:
+    def search_photo(self, path: str) -> Scored:
         """:meth:`search_residual` of one photo (its residual from the residual store); ``{"reason"}`` if bad."""
         t0 = time.perf_counter()
         photo = self.residuals.photo(path)
@@ -170,7 +170,7 @@ class Searcher:
         return out
 
 
-def _empty(shape: tuple[int, ...]) -> dict[str, Any]:
+def _empty(shape: tuple[int, ...]) -> Scored:
     """No camera to verify (the photo fits no enrolled frame): an empty score the verdict says "unknown" of."""
     return {"scores": {}, "cameras": [], "hypotheses": 0, "shape": tuple(shape[:2]), "crop_scores": np.zeros((1, 0, 2))}
 

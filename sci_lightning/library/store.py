@@ -36,8 +36,10 @@ import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from sci_lightning.errors import SCIConfigError
+from sci_lightning.forensic.rules import Rule
 from sci_lightning.library.catalogue import CAMERA_FIELDS, Catalogue
 from sci_lightning.library.index import has_code, sign_code
+from sci_lightning.library.records import CameraRow, LibraryCheck
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +127,7 @@ class FingerprintLibrary:
         rows = self.cat.query(f"SELECT {self.cat.select(CAMERA_FIELDS)}, code IS NOT NULL FROM cameras ORDER BY name")
         return [self._row(r) for r in rows]
 
-    def camera(self, name: str) -> dict[str, Any]:
+    def camera(self, name: str) -> CameraRow:
         rows = self.cat.query(
             f"SELECT {self.cat.select(CAMERA_FIELDS)}, code IS NOT NULL FROM cameras WHERE name = ?", (str(name),)
         )
@@ -144,8 +146,8 @@ class FingerprintLibrary:
         return row
 
     @staticmethod
-    def _row(r: tuple) -> dict[str, Any]:
-        row = dict(zip(CAMERA_FIELDS, r[: len(CAMERA_FIELDS)]))
+    def _row(r: tuple) -> CameraRow:
+        row: CameraRow = dict(zip(CAMERA_FIELDS, r[: len(CAMERA_FIELDS)]))  # type: ignore[assignment]
         row["photos"] = json.loads(row["photos"])
         row["quality"] = json.loads(row["quality"]) if row.get("quality") else None
         row["indexed"] = bool(r[len(CAMERA_FIELDS)])
@@ -159,7 +161,7 @@ class FingerprintLibrary:
         photos: list[tuple[str, str]],
         source: str,
         quality: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> CameraRow:
         """Store one camera (replacing one of the same name) with its fingerprint's quality
         (:meth:`~sci_lightning.fingerprint.quality.Quality.as_dict`); returns its catalogue row."""
         if not self._collected:  # once per opening: a scan of every array per enrolment would cost O(N^2)
@@ -195,7 +197,7 @@ class FingerprintLibrary:
             shutil.rmtree(self.path / "arrays" / old[0][0], ignore_errors=True)
         return self.camera(name)
 
-    def remove(self, name: str) -> dict[str, Any]:
+    def remove(self, name: str) -> CameraRow:
         """Take a camera out of the library (row first, then its array); returns the row it had."""
         row = self.camera(name)
         with self.cat.write() as db:
@@ -304,7 +306,7 @@ class FingerprintLibrary:
         return names, matrix, unindexed
 
     @property
-    def calibration(self) -> dict[str, Any] | None:
+    def calibration(self) -> Rule | None:
         """The Platt calibration of PCE -> P(match) stored with the library (None: scores are raw PCE)."""
         return self.cat.meta("calibration")
 
@@ -373,7 +375,7 @@ class FingerprintLibrary:
             log.info("library %s: removed %d arrays left by interrupted enrolments", self.path, len(removed))
         return removed
 
-    def verify(self) -> dict[str, Any]:
+    def verify(self) -> LibraryCheck:
         """Check everything: SQLite's integrity check, every fingerprint (SHA-256, CRC-32C) and index code."""
         problems = [r[0] for r in self.cat.query("PRAGMA integrity_check") if r[0] != "ok"]
         damaged = self.damaged()

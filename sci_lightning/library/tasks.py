@@ -4,7 +4,6 @@ fingerprint. Plain functions of picklable arguments that never raise for a bad p
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import numpy as np
 
@@ -15,9 +14,10 @@ from sci_lightning.fingerprint.core import grey_of
 from sci_lightning.fingerprint.references import fingerprint_and_photos
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.library.index import has_code, photo_code
+from sci_lightning.library.records import Estimate, IngestedPhoto
 
 
-def ingest_photo(path: str, residuals: ResidualStore, side: int) -> dict[str, Any]:
+def ingest_photo(path: str, residuals: ResidualStore, side: int) -> IngestedPhoto:
     """Residual (kept in the residual store) and index code of one photo; ``{"path", "reason"}`` if unreadable."""
     try:
         img = load_rgb(path)
@@ -39,7 +39,7 @@ def ingest_photo(path: str, residuals: ResidualStore, side: int) -> dict[str, An
     }
 
 
-def estimate_camera(job: tuple[str, str, list[str]], residuals: ResidualStore) -> dict[str, Any]:
+def estimate_camera(job: tuple[str, str, list[str]], residuals: ResidualStore) -> Estimate:
     """``job = (name, device, reference paths)`` -> the camera's fingerprint and the photos (path, SHA-256) it
     was estimated from; ``{"name", "reason"}`` if none of its photos is readable."""
     name, device, paths = job

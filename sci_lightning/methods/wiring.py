@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -17,6 +16,7 @@ from sci_lightning.fingerprint.geometry import GeometrySettings
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.fingerprint.scoring import Search
 from sci_lightning.fingerprint.settings import PrnuSettings
+from sci_lightning.outputs import Metrics
 from sci_lightning.settings import settings_from
 from sci_lightning.tracking import RunLog, sweep_group, wandb_settings
 
@@ -97,7 +97,7 @@ def run_log_of(cfg: DictConfig, model: str) -> RunLog | None:
     )
 
 
-def run_metadata(cfg: DictConfig, classes: Sequence[str], method: str) -> dict[str, Any]:
+def run_metadata(cfg: DictConfig, classes: Sequence[str], method: str) -> Metrics:
     """The descriptive keys that open every metrics.json (any method)."""
     return {
         "task": cfg.task.name,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig
 
@@ -16,11 +15,12 @@ from sci_lightning.library.actions import ACTIONS
 from sci_lightning.library.job import CaseSource, LibraryJob
 from sci_lightning.library.settings import LibrarySettings
 from sci_lightning.methods.wiring import cache_dir, prnu_settings, run_log_of, search_of, selection_of
+from sci_lightning.outputs import Metrics
 from sci_lightning.run.config import validate
 from sci_lightning.settings import settings_from
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig) -> Metrics:
     """The action ``cfg.action`` of conf/library.yaml; returns what its ``metrics.json`` holds."""
     validate(cfg, "library")
     return ACTIONS[str(cfg.action)](library_job(cfg))

@@ -11,6 +11,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from sci_lightning.desk.settings import ServeSettings
+from sci_lightning.outputs import Metrics
 from sci_lightning.run.config import validate
 from sci_lightning.run.library import library_job
 from sci_lightning.settings import settings_from
@@ -18,7 +19,7 @@ from sci_lightning.settings import settings_from
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig) -> Metrics:
     """Serve the desk at ``serve.host:serve.port``; returns when the server stops."""
     import uvicorn
 

@@ -13,14 +13,14 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from sci_lightning.outputs import finished_metrics
+from sci_lightning.outputs import Metrics, finished_metrics
 from sci_lightning.run.config import validate
 from sci_lightning.run.registry import get_method
 
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig) -> Metrics:
     """Train and test one fold with ``cfg.method``; returns the metrics written to ``metrics.json``."""
     validate(cfg, "train")
     out_dir = Path(cfg.paths.output_dir)

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from sci_lightning.outputs import plot_confusion_matrix, write_json
+from sci_lightning.outputs import Metrics, plot_confusion_matrix, write_json
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def _slug(setting: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", setting).strip("_")[:80] or "default"
 
 
-def summarise(sweep_dir: str | Path) -> dict[str, Any]:
+def summarise(sweep_dir: str | Path) -> Metrics:
     """Write ``cv_summary.json`` / ``cv_summary.md`` and pooled confusion PNGs in ``sweep_dir``."""
     sweep_dir = Path(sweep_dir)
     groups = collect(sweep_dir)

@@ -23,7 +23,7 @@ from sci_lightning.errors import SCIConfigError
 from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.cnn.inference import patch_probabilities
 from sci_lightning.methods.cnn.module import SCIClassifier
-from sci_lightning.outputs import write_image_results
+from sci_lightning.outputs import Metrics, write_image_results
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def crop_probabilities(module: SCIClassifier, path: str, crop: int, n: int | Non
 
 def evaluate_crops(
     module: SCIClassifier, records: list, classes: list[str], label_field: str, cfg: Any, out_dir: Path, patch: int
-) -> dict[str, Any]:
+) -> Metrics:
     """Crop-level and photo-level accuracy and the verification view of the CNN at ``eval.crop``; writes
     ``predictions.csv``, the confusion matrix and ``roc.png``. Returns the ``test/*`` metrics."""
     crop, n = int(cfg.eval.crop), cfg.eval.crops_per_image

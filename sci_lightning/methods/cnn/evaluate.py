@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -20,12 +19,12 @@ from sci_lightning.methods.cnn.train import test_and_report
 from sci_lightning.methods.cnn.transformed import evaluate_transformed
 from sci_lightning.methods.cnn.verdicts import cnn_verdicts, questioned_verdicts, score_rows_for_csv, write_cnn_verdicts
 from sci_lightning.methods.wiring import run_metadata
-from sci_lightning.outputs import write_json, write_ranked_predictions
+from sci_lightning.outputs import Metrics, write_json, write_ranked_predictions
 
 log = logging.getLogger(__name__)
 
 
-def _verdicts_for_folder(cfg: DictConfig, loaded: Loaded, out_dir: Path, what: str) -> dict[str, Any]:
+def _verdicts_for_folder(cfg: DictConfig, loaded: Loaded, out_dir: Path, what: str) -> Metrics:
     """``images=DIR``: ranked cameras, calibrated verdicts and heat maps for unlabelled photos."""
     module, run_cfg, classes, settings, cal = loaded
     paths = questioned_paths(cfg.images, cfg.image_extensions, cfg.eval.transform, cfg.paths.cache_dir, int(cfg.seed))
@@ -42,7 +41,7 @@ def _verdicts_for_folder(cfg: DictConfig, loaded: Loaded, out_dir: Path, what: s
     )
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
+def evaluate(cfg: DictConfig) -> Metrics:
     """Evaluate ``cfg.ckpt_path`` on its test fold (or ``images=DIR``); returns what ``metrics.json`` holds."""
     loaded = load_module(cfg.ckpt_path, cfg)
     module, run_cfg, classes, settings, cal = loaded
@@ -89,7 +88,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[], enable_checkpointing=False)
         meta = {**run_metadata(run_cfg, dm.classes, "cnn"), "ckpt_path": str(cfg.ckpt_path)}
 
-        def after() -> dict[str, Any]:  # fixed splits: verdicts with the checkpoint's own calibration
+        def after() -> Metrics:  # fixed splits: verdicts with the checkpoint's own calibration
             if dm.mode == "kfold":
                 return {}
             return questioned_verdicts(module, dm, out_dir, cal, what, int(cfg.verdict.max_heatmaps))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -19,6 +19,16 @@ from sci_lightning.methods.cnn.module import SCIClassifier, normalise_input
 log = logging.getLogger(__name__)
 
 
+class PatchScores(TypedDict):
+    """One image's patch probabilities and its image-level scores (:func:`score_patches`)."""
+
+    n_patches: int
+    mean_probs: np.ndarray  # (C,) mean patch probability per class
+    votes: np.ndarray  # (C,) patches whose most probable class it is
+    patch_probs: np.ndarray  # (n, C)
+    positions: np.ndarray  # each patch's top-left
+
+
 @torch.no_grad()
 def patch_probabilities(module: SCIClassifier, patches: torch.Tensor | np.ndarray) -> np.ndarray:
     """Class probabilities ``(n, C)`` of one batch of raw uint8 NHWC patches."""
@@ -28,7 +38,7 @@ def patch_probabilities(module: SCIClassifier, patches: torch.Tensor | np.ndarra
 
 def score_patches(
     module: SCIClassifier, patches: np.ndarray, positions: np.ndarray, batch_size: int = 1024
-) -> dict[str, Any]:
+) -> PatchScores:
     """Patch probabilities of one image's patches and its image-level scores (mean probability, votes)."""
     p = np.concatenate(
         [
@@ -37,7 +47,7 @@ def score_patches(
         ]
     )
     votes = np.bincount(p.argmax(1), minlength=p.shape[1])
-    return {"n_patches": len(p), "mean_probs": p.mean(0), "votes": votes, "patch_probs": p, "positions": positions}
+    return PatchScores(n_patches=len(p), mean_probs=p.mean(0), votes=votes, patch_probs=p, positions=positions)
 
 
 def score_files(module: SCIClassifier, paths: Sequence[Path], settings: PatchSettings) -> list[dict[str, Any]]:

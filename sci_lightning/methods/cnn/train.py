@@ -18,7 +18,7 @@ from sci_lightning.methods.cnn.module import SCIClassifier
 from sci_lightning.methods.cnn.setup import build_datamodule, build_module, set_torch_threads
 from sci_lightning.methods.cnn.verdicts import after_test
 from sci_lightning.methods.wiring import run_metadata
-from sci_lightning.outputs import write_test_outputs
+from sci_lightning.outputs import Metrics, write_test_outputs
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ def test_and_report(
     out_dir: Path,
     meta: dict[str, Any],
     ckpt_path: str | None = None,
-    after: Callable[[], dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+    after: Callable[[], Metrics] | None = None,
+) -> Metrics:
     """Run the test loop and write metrics.json, predictions.csv and the confusion matrices.
 
     ``after`` runs once the module holds the tested weights (calibration, verdicts); its metrics join the rest.
@@ -84,7 +84,7 @@ def validate_selected(
     return {k: float(v) for k, v in sorted(values[0].items())}
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
+def train(cfg: DictConfig) -> Metrics:
     """Train and test one fold; returns the metrics written to ``metrics.json``."""
     out_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
@@ -109,7 +109,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         }
         last = Path(ckpt_cb.last_model_path or "") if ckpt_cb else None
 
-        def after() -> dict[str, Any]:
+        def after() -> Metrics:
             return after_test(
                 module, dm, out_dir, cfg.verdict, [best, last], f"the {cfg.model.name} CNN trained in this run"
             )

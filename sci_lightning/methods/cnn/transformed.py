@@ -16,14 +16,14 @@ from sci_lightning.data.transforms import transform_paths
 from sci_lightning.forensic.decisions import open_set_metrics
 from sci_lightning.forensic.verification import class_pair_metrics
 from sci_lightning.methods.cnn.verdicts import cnn_verdicts, score_rows_for_csv
-from sci_lightning.outputs import write_image_results, write_ranked_predictions, write_skipped
+from sci_lightning.outputs import Metrics, write_image_results, write_ranked_predictions, write_skipped
 
 log = logging.getLogger(__name__)
 
 
 def evaluate_transformed(
     module: Any, records: list, classes: list[str], label_field: str, settings: Any, cal: Any, cfg: Any, out_dir: Path
-) -> dict[str, Any]:
+) -> Metrics:
     """Image-level accuracy and open-set rates of the CNN on the transformed test photos; writes
     ``predictions.csv``, ``skipped_images.csv`` and the image-level confusion matrix. Returns ``test/*`` metrics."""
     name = str(cfg.eval.transform)

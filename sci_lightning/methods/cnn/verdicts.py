@@ -19,13 +19,13 @@ from PIL import Image
 from sci_lightning.data.cache import PatchSettings
 from sci_lightning.data.datamodule import SCIDataModule
 from sci_lightning.forensic.calibration import Calibration, calibrate, calibrated_probs, reliability
-from sci_lightning.forensic.decisions import UNKNOWN, decide, size_mismatch
+from sci_lightning.forensic.decisions import UNKNOWN, Skipped, Verdict, decide, size_mismatch
 from sci_lightning.forensic.figures import draw_patch_heatmap, plot_reliability
 from sci_lightning.forensic.report import write_verdicts
 from sci_lightning.methods.cnn.checkpoint import store_calibration
 from sci_lightning.methods.cnn.inference import score_files, validation_probs
 from sci_lightning.methods.cnn.module import SCIClassifier
-from sci_lightning.outputs import write_json
+from sci_lightning.outputs import Metrics, write_json
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def cnn_verdicts(
     classes: list[str],
     cal: Calibration | None,
     truth: Mapping[str, str] | None = None,
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[Verdict], list[Skipped]]:
     """Score photos and turn the scores into verdicts; returns ``(verdicts, skipped rows)``."""
     rows = score_files(module, paths, settings)
     verdicts, skipped = [], []
@@ -130,13 +130,13 @@ def frame_note(path: str | Path, frames: list[list[int]]) -> str | None:
 
 def write_cnn_verdicts(
     out_dir: Path,
-    verdicts: list[dict],
+    verdicts: list[Verdict],
     classes: list[str],
     settings: PatchSettings,
     cal: Calibration | None,
     what: str,
     max_heatmaps: int,
-) -> dict[str, Any]:
+) -> Metrics:
     """The verdict report of scored photos (and, from the stored bins, the reliability diagram if missing)."""
     if cal is not None and not (out_dir / "reliability.png").exists():  # evaluate.py: from the stored bins
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -167,7 +167,7 @@ def after_test(
     verdict_cfg: Mapping[str, Any],
     ckpt_paths: Sequence[str | Path],
     what: str,
-) -> dict[str, Any]:
+) -> Metrics:
     """Calibrate on the validation images, store it, and (fixed splits) write verdicts; returns metrics."""
     if not len(dm.splits["val"]):
         log.warning("no validation images: scores stay uncalibrated and no 'unknown' verdicts are possible")
@@ -223,7 +223,7 @@ def after_test(
 
 def questioned_verdicts(
     module: SCIClassifier, dm: SCIDataModule, out_dir: Path, cal: Calibration | None, what: str, max_heatmaps: int
-) -> dict[str, Any]:
+) -> Metrics:
     """Verdicts on a fixed split's questioned images (those of cameras without references included)."""
     questioned, truth = dm.questioned()
     verdicts, _ = cnn_verdicts(module, [r.path for r in questioned], dm.settings, dm.classes, cal, truth)

@@ -10,13 +10,24 @@ impostor): below it the verdict is *unknown*.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from sci_lightning.forensic.calibration import fit_platt, open_set_threshold, platt_probability
+from sci_lightning.forensic.rules import PlattRule
 
 FALLBACK_THRESHOLD = 0.5  # uncalibrated: the network's own sigmoid, when there are no validation photos
+
+
+class MatcherRule(TypedDict):
+    """The matcher's calibration (``calibration.json``): Platt fits per photo and per crop, and the open-set bar."""
+
+    photo: PlattRule
+    crop: PlattRule
+    threshold: float
+    target_false_attribution: float
+    n_images: int
 
 
 def match_matrix(scored: list[dict[str, Any]], own: list[set[str]]) -> np.ndarray:
@@ -24,7 +35,7 @@ def match_matrix(scored: list[dict[str, Any]], own: list[set[str]]) -> np.ndarra
     return np.array([[c in o for c in s["cameras"]] for s, o in zip(scored, own)])
 
 
-def fit(scored: list[dict[str, Any]], own: list[set[str]], target: float) -> dict[str, Any] | None:
+def fit(scored: list[dict[str, Any]], own: list[set[str]], target: float) -> MatcherRule | None:
     """Both Platt fits and the threshold from validation ``scored`` photos; None without both kinds of pair."""
     if not scored:
         return None
@@ -38,16 +49,16 @@ def fit(scored: list[dict[str, Any]], own: list[set[str]], target: float) -> dic
     p = platt_probability(photo, photo_fit["a"], photo_fit["b"])
     impostor = np.where(match, -np.inf, p).max(1)
     threshold = open_set_threshold(impostor[np.isfinite(impostor)], target)
-    return {
-        "photo": photo_fit,
-        "crop": crop_fit,
-        "threshold": threshold if threshold is not None else FALLBACK_THRESHOLD,
-        "target_false_attribution": target,
-        "n_images": len(scored),
-    }
+    return MatcherRule(
+        photo=photo_fit,
+        crop=crop_fit,
+        threshold=threshold if threshold is not None else FALLBACK_THRESHOLD,
+        target_false_attribution=target,
+        n_images=len(scored),
+    )
 
 
-def probability(logits: np.ndarray, cal: dict[str, Any] | None, level: str = "photo") -> np.ndarray:
+def probability(logits: np.ndarray, cal: MatcherRule | None, level: str = "photo") -> np.ndarray:
     """P(match) of logits: Platt-calibrated at ``level`` (``photo`` or ``crop``), else the plain sigmoid."""
     logits = np.asarray(logits, dtype=np.float64)
     if cal is None:
@@ -55,5 +66,5 @@ def probability(logits: np.ndarray, cal: dict[str, Any] | None, level: str = "ph
     return platt_probability(logits, cal[level]["a"], cal[level]["b"])
 
 
-def threshold_of(cal: dict[str, Any] | None) -> float:
+def threshold_of(cal: MatcherRule | None) -> float:
     return float(cal["threshold"]) if cal else FALLBACK_THRESHOLD

@@ -22,7 +22,6 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +34,7 @@ from sci_lightning.fingerprint.references import camera_stacks
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.methods.matcher.fit import FitSettings, fit, load_weights, net_from, record_of, save_weights
 from sci_lightning.methods.matcher.pairs import PairDataset
+from sci_lightning.outputs import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class PretrainSettings:
     workers: int = 0  # 0: every core
 
 
-def pretrain(out: Path, data: PretrainSettings, settings: FitSettings, check: bool = True) -> dict[str, Any]:
+def pretrain(out: Path, data: PretrainSettings, settings: FitSettings, check: bool = True) -> Metrics:
     """Generate (once) the virtual cameras, build the stacks, fit, write ``out`` and ``out.json`` (with the
     :func:`check_metrics` numbers unless ``check=False``)."""
     started = time.time()

@@ -31,12 +31,13 @@ from sci_lightning.forensic.decisions import scored_photos
 from sci_lightning.forensic.report import finish_test
 from sci_lightning.forensic.verification import crop_metrics
 from sci_lightning.methods.matcher import calibration
+from sci_lightning.methods.matcher.calibration import MatcherRule
 from sci_lightning.methods.matcher.fit import FitSettings, fit, load_weights, net_from, save_weights
 from sci_lightning.methods.matcher.pretrain import SHIPPED
 from sci_lightning.methods.matcher.scoring import score_photos
 from sci_lightning.methods.matcher.verdicts import Case, fixed_split_verdicts, questioned_folder_verdicts
 from sci_lightning.methods.wiring import residual_store, run_log_of, run_metadata, search_of, selection_of
-from sci_lightning.outputs import write_image_results, write_json
+from sci_lightning.outputs import Metrics, write_image_results, write_json
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def prepare(cfg: DictConfig, fit_now: bool) -> tuple[Case, dict[str, float]]:
     return case, fit_metrics
 
 
-def _calibrate(cfg: DictConfig, case: Case, workers: int) -> dict[str, Any] | None:
+def _calibrate(cfg: DictConfig, case: Case, workers: int) -> MatcherRule | None:
     val = case.sel.split_records("val")
     if not val:
         log.warning("no validation photos: P(match) is the network's own sigmoid, threshold 0.5 (uncalibrated)")
@@ -148,7 +149,7 @@ def class_logits(scored: list[dict[str, Any]], camera_class: dict[str, int], n_c
     return out
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
+def evaluate(cfg: DictConfig) -> Metrics:
     """``images=DIR``: verdicts for unlabelled photos; otherwise the test of the configured fold or split."""
     case, _ = prepare(cfg, fit_now=False)
     if cfg.images:
@@ -156,14 +157,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return _test(cfg, case, {})
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
+def train(cfg: DictConfig) -> Metrics:
     """Fine-tune (``matcher.finetune``, or train when there are no weights to start from), calibrate, test."""
     fit_now = bool(cfg.matcher.finetune) or initial_weights(cfg) is None
     case, fit_metrics = prepare(cfg, fit_now)
     return _test(cfg, case, fit_metrics)
 
 
-def _test(cfg: DictConfig, case: Case, fit_metrics: dict[str, float]) -> dict[str, Any]:
+def _test(cfg: DictConfig, case: Case, fit_metrics: dict[str, float]) -> Metrics:
     sel, out_dir = case.sel, case.out_dir
     workers = os.cpu_count() or 1
     tests = sel.split_records("test")

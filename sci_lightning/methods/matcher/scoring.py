@@ -10,7 +10,7 @@ network runs in the parent on batches of pairs.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -24,9 +24,34 @@ from sci_lightning.models.pcn import PairNet, rms_normalise
 BATCH = 512  # pairs per forward pass
 
 
+class PhotoCrops(TypedDict, total=False):
+    """One photo's crops at the co-located positions (:func:`photo_crops`), or why it has none."""
+
+    w: np.ndarray  # (n, crop, crop) float32 residual crops
+    i: np.ndarray  # (n, crop, crop) float32 intensity crops
+    positions: np.ndarray  # top-left of each crop in the shared area
+    area: tuple[int, int]  # (h, w) of the area the photo shares with the fingerprints
+    origin: tuple[int, int]  # that area's top-left in the photo
+    shape: tuple[int, ...]  # the photo's residual shape
+    reason: str  # set instead of the above for an unusable photo
+    setting: str  # the setting at fault, where one is
+
+
+class MatcherScores(TypedDict):
+    """One photo's matcher logits against each camera (:func:`score_photo`)."""
+
+    crop_scores: np.ndarray  # (n_crops, n_cameras) logits
+    cameras: list[str]
+    scores: dict[str, float]  # mean logit per camera
+    positions: np.ndarray
+    origin: tuple[int, int]
+    area: tuple[int, int]
+    shape: tuple[int, ...]
+
+
 def photo_crops(
     path: str, shapes: list[tuple[int, int]], residuals: ResidualStore, crop: int, n: int | None
-) -> dict[str, Any]:
+) -> PhotoCrops:
     """The residual and intensity crops of one photo at the co-located positions (worker process).
 
     Returns ``w`` and ``i`` ``(n, crop, crop)`` float32, ``positions`` (top-left in the shared area), ``area``
@@ -92,12 +117,12 @@ def pair_logits(
 
 def score_photo(
     net: PairNet,
-    crops: dict[str, Any],
+    crops: PhotoCrops,
     fingerprints: dict[str, np.ndarray],
     crop: int,
     device: str = "cpu",
     tile: int | None = None,
-) -> dict[str, Any]:
+) -> MatcherScores:
     """``crop_scores`` ``(n_crops, n_cameras)`` logits and ``scores`` (mean logit per camera) of one photo
     (``tile``: see :func:`pair_logits`)."""
     cameras = sorted(fingerprints)
@@ -106,15 +131,15 @@ def score_photo(
     )
     w = np.concatenate([crops["w"]] * len(cameras))
     per = pair_logits(net, ki, w, device, tile).reshape(len(cameras), -1).T
-    return {
-        "crop_scores": per,
-        "cameras": cameras,
-        "scores": {c: float(per[:, j].mean()) for j, c in enumerate(cameras)},
-        "positions": crops["positions"],
-        "origin": crops["origin"],
-        "area": crops["area"],
-        "shape": crops["shape"],
-    }
+    return MatcherScores(
+        crop_scores=per,
+        cameras=cameras,
+        scores={c: float(per[:, j].mean()) for j, c in enumerate(cameras)},
+        positions=crops["positions"],
+        origin=crops["origin"],
+        area=crops["area"],
+        shape=crops["shape"],
+    )
 
 
 def score_photos(
@@ -127,7 +152,7 @@ def score_photos(
     what: str,
     device: str = "cpu",
     tile: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[MatcherScores | PhotoCrops]:
     """:func:`score_photo` of every path (unusable photos come back as ``{"reason": ...}``)."""
     crop, n = window
     shapes = [k.shape for k in fingerprints.values()]

@@ -15,13 +15,15 @@ from omegaconf import DictConfig
 from sci_lightning.data.selection import Selection
 from sci_lightning.fingerprint.residuals import ResidualStore
 from sci_lightning.fingerprint.scoring import transform_found
-from sci_lightning.forensic.decisions import best_per_class, decide, photo_verdicts, size_mismatch
+from sci_lightning.forensic.decisions import Skipped, Verdict, best_per_class, decide, photo_verdicts, size_mismatch
 from sci_lightning.forensic.false_alarm import describe_transform
 from sci_lightning.forensic.figures import draw_block_heatmap, plot_reliability
 from sci_lightning.forensic.report import folder_verdicts, ranked_predictions, write_verdicts
 from sci_lightning.methods.matcher import calibration
+from sci_lightning.methods.matcher.calibration import MatcherRule
 from sci_lightning.methods.matcher.scoring import heat_map, score_photos
 from sci_lightning.methods.wiring import questioned_of, run_log_of
+from sci_lightning.outputs import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +41,17 @@ class Case:
     net: Any = None
     camera_class: dict[str, int] = field(default_factory=dict)
     fingerprints: dict[str, np.ndarray] = field(default_factory=dict)
-    calibration: dict[str, Any] | None = None
+    calibration: MatcherRule | None = None
     search: Any = None  # the PRNU geometry search (``geometry=``), run on each named photo's top camera
 
 
 def _verdicts(
     case: Case, paths: list[str], scored: list[dict[str, Any]], truth: dict[str, str] | None
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[Verdict], list[Skipped]]:
     classes, cal = case.sel.classes, case.calibration
     threshold = calibration.threshold_of(cal)
 
-    def verdict(path: str, s: dict[str, Any]) -> dict[str, Any]:
+    def verdict(path: str, s: dict[str, Any]) -> Verdict:
         best = best_per_class(s["scores"], case.camera_class, classes)  # class -> (mean logit, camera)
         prob = {c: float(calibration.probability(np.array(v[0]), cal)) for c, v in best.items()}
         ranked = sorted(prob.items(), key=lambda kv: -kv[1])
@@ -84,7 +86,7 @@ def _verdicts(
     return photo_verdicts(paths, scored, truth, verdict)
 
 
-def _write(case: Case, verdicts: list[dict], max_heatmaps: int) -> dict[str, Any]:
+def _write(case: Case, verdicts: list[Verdict], max_heatmaps: int) -> Metrics:
     cal, threshold = case.calibration, calibration.threshold_of(case.calibration)
     if cal:
         plot_reliability(
@@ -123,7 +125,7 @@ def _write(case: Case, verdicts: list[dict], max_heatmaps: int) -> dict[str, Any
 
 def _decide_and_write(
     cfg: DictConfig, case: Case, paths: list[str], scored: list[dict], truth: dict[str, str] | None
-) -> tuple[list[dict], list[dict], dict[str, Any]]:
+) -> tuple[list[Verdict], list[Skipped], Metrics]:
     """Score the paths not scored yet (``scored`` holds the first ones), decide, write the report."""
     todo = paths[len(scored) :]
     more = score_photos(
@@ -146,13 +148,13 @@ def _decide_and_write(
     return verdicts, skipped, metrics
 
 
-def fixed_split_verdicts(cfg: DictConfig, case: Case, test_scored: list[dict]) -> dict[str, Any]:
+def fixed_split_verdicts(cfg: DictConfig, case: Case, test_scored: list[dict]) -> Metrics:
     """Verdicts on a fixed split's questioned photos (cameras without references included)."""
     questioned, truth = case.sel.questioned()
     return _decide_and_write(cfg, case, [str(r.path) for r in questioned], test_scored, truth)[2]
 
 
-def questioned_folder_verdicts(cfg: DictConfig, case: Case) -> dict[str, Any]:
+def questioned_folder_verdicts(cfg: DictConfig, case: Case) -> Metrics:
     """``evaluate.py method=matcher images=DIR``: verdicts on unlabelled photos against the references."""
     classes = case.sel.classes
     return folder_verdicts(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from omegaconf import DictConfig
 
@@ -32,19 +31,19 @@ from sci_lightning.methods.prnu.verdicts import (
     verdict_search,
 )
 from sci_lightning.methods.wiring import run_log_of, run_metadata, search_of
-from sci_lightning.outputs import write_image_results
+from sci_lightning.outputs import Metrics, write_image_results
 
 log = logging.getLogger(__name__)
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
+def evaluate(cfg: DictConfig) -> Metrics:
     """``images=DIR``: verdicts for unlabelled photos against the references; otherwise :func:`train`."""
     if not cfg.images:
         return train(cfg)
     return questioned_folder_verdicts(cfg, references(cfg, os.cpu_count() or 1))
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
+def train(cfg: DictConfig) -> Metrics:
     """Estimate fingerprints on the references, decide on the test images, write the standard files.
 
     PRNU has nothing to fit beyond the fingerprints, which every run estimates from its references, so

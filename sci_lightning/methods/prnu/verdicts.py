@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from omegaconf import DictConfig
 
@@ -13,10 +12,13 @@ from sci_lightning.fingerprint.core import HEAT_BLOCK
 from sci_lightning.fingerprint.impostors import validation_scores
 from sci_lightning.fingerprint.references import require_scored
 from sci_lightning.fingerprint.scoring import Search, score_images
+from sci_lightning.forensic.decisions import Skipped, Verdict
 from sci_lightning.forensic.pce import calibrate, decide, pce_ranking, write_pce_report
 from sci_lightning.forensic.report import folder_verdicts, ranked_predictions
+from sci_lightning.forensic.rules import Rule
 from sci_lightning.methods.prnu.scoring import References
 from sci_lightning.methods.wiring import questioned_of, run_log_of, search_of
+from sci_lightning.outputs import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +33,14 @@ def searched(cfg: DictConfig, refs: References) -> bool:
     return search_of(cfg).active and not refs.window[0]
 
 
-def calibration(cfg: DictConfig, refs: References) -> dict[str, Any] | None:
+def calibration(cfg: DictConfig, refs: References) -> Rule | None:
     """The verdicts' calibration: the false-alarm bar when photos are searched, else Platt scaling of PCE."""
     search = search_of(cfg) if searched(cfg, refs) else None
     scores = validation_scores(refs.sel, refs.residuals, search, refs.window, os.cpu_count() or 1, int(cfg.seed))
     return calibrate(scores, float(cfg.prnu.false_alarm), float(cfg.verdict.target_false_attribution))
 
 
-def verdict_search(cfg: DictConfig, refs: References, cal: dict[str, Any] | None) -> Search | None:
+def verdict_search(cfg: DictConfig, refs: References, cal: Rule | None) -> Search | None:
     """How questioned photos are scored: searched up to the calibrated bar, or as stored (None)."""
     if not searched(cfg, refs):
         return None
@@ -51,8 +53,8 @@ def _decide_and_write(
     paths: list[str],
     scored: list[dict],
     truth: dict[str, str] | None,
-    cal: dict[str, Any] | None = None,
-) -> tuple[list[dict], list[dict], dict[str, Any]]:
+    cal: Rule | None = None,
+) -> tuple[list[Verdict], list[Skipped], Metrics]:
     """Score what is not scored yet, calibrate (unless ``cal`` is given), decide and write the report:
     ``(verdicts, skipped, metrics)``. ``scored`` holds the first ``len(scored)`` paths' scores."""
     workers = os.cpu_count() or 1
@@ -86,8 +88,8 @@ def _decide_and_write(
 
 
 def fixed_split_verdicts(
-    cfg: DictConfig, refs: References, test_scored: list[dict], cal: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    cfg: DictConfig, refs: References, test_scored: list[dict], cal: Rule | None = None
+) -> Metrics:
     """Verdicts on a fixed split's questioned images, those of cameras without references included.
 
     ``test_scored``: the known questioned (test) images' scores from the test run, heat maps included (scored
@@ -97,7 +99,7 @@ def fixed_split_verdicts(
     return _decide_and_write(cfg, refs, [str(r.path) for r in questioned], test_scored, truth, cal)[2]
 
 
-def questioned_folder_verdicts(cfg: DictConfig, refs: References) -> dict[str, Any]:
+def questioned_folder_verdicts(cfg: DictConfig, refs: References) -> Metrics:
     """``evaluate.py method=prnu images=DIR``: verdicts on unlabelled photos against the references."""
     return folder_verdicts(
         questioned_of(cfg),
