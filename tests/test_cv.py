@@ -89,6 +89,7 @@ def test_relaunch_runs_only_unfinished_folds(cv_sweep, caplog):
     assert json.loads((sweep_dir / "2" / "metrics.json").read_text())["fold"] == 2
 
 
+@pytest.mark.slow
 def test_joblib_launcher_gives_the_same_summary(cv_sweep, tmp_path):
     sweep_dir, _ = cv_sweep
     proc = sweep(
@@ -169,6 +170,7 @@ def test_interrupted_fold_resumes_from_last_checkpoint(tmp_path, caplog):
     assert m["fold"] == 0 and "val/acc_image" in m
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_count_every_test_patch_once(tmp_path):
     from conftest import run_entry
 
@@ -195,6 +197,7 @@ def test_ddp_two_cpu_processes_count_every_test_patch_once(tmp_path):
     assert m["test/acc_image"] == pytest.approx(np.trace(c["image"]) / np.sum(c["image"]))
 
 
+@pytest.mark.slow
 def test_submitit_local_runs_a_fold(tmp_path):
     proc = sweep(
         tmp_path / "sub",
@@ -208,6 +211,7 @@ def test_submitit_local_runs_a_fold(tmp_path):
     assert json.loads((tmp_path / "sub" / "cv_summary.json").read_text())["groups"][0]["n"] == 1
 
 
+@pytest.mark.slow
 def test_run_killed_mid_epoch_resumes_to_the_same_test_metrics(tmp_path, caplog):
     """SIGKILL in the middle of epoch 2 of 3, relaunch into the same run dir: same test metrics as no kill."""
     from conftest import run_entry, run_in_process
@@ -240,6 +244,7 @@ def test_run_killed_mid_epoch_resumes_to_the_same_test_metrics(tmp_path, caplog)
     assert test_keys and {k: a[k] for k in test_keys} == {k: b[k] for k in test_keys}
 
 
+@pytest.mark.slow
 def test_optuna_search_optimises_validation_never_test(tmp_path):
     """hparams_search=cnn_optuna: every trial returns its selected checkpoint's val/acc_image; the study's best
     value is the best of those, and no test metric reaches the sweeper."""

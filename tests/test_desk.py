@@ -350,6 +350,7 @@ def _big_jpeg(k: int) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_searches_none_lost_none_mixed_up(server):
     base, client, _ = server
     truth = {f"q{k}.jpg": CAMS[k % 3] for k in range(20)}

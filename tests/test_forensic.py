@@ -94,6 +94,7 @@ def test_evaluate_images_dir_gives_calibrated_verdicts(cnn_run, case, tmp_path):
     assert (out / "reliability.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_prnu_fixed_split_and_questioned_folder(case, tmp_path):
     run_in_process("evaluate", "method=prnu", *_fixed(case), "verdict.max_heatmaps=3", run_dir=tmp_path / "fixed")
     m = json.loads((tmp_path / "fixed" / "metrics.json").read_text())
@@ -143,6 +144,7 @@ def test_every_peer_runs_the_fixed_split(model, tmp_path, tmp_path_factory):
     assert json.loads((tmp_path / "metrics.json").read_text())["model"] == model
 
 
+@pytest.mark.slow
 def test_every_method_is_measured_on_the_same_transformed_copies(cnn_run, case, tmp_path):
     """eval.transform: the CNN (evaluate.py ckpt_path=...) and PRNU score the same deterministic copies."""
     ckpt = next((cnn_run / "checkpoints").glob("best-*.ckpt"))

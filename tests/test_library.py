@@ -182,6 +182,7 @@ def _verdicts(run_dir: Path) -> dict[str, tuple[str, str, str]]:
         }
 
 
+@pytest.mark.slow
 def test_library_verdicts_equal_the_prnu_verdicts_enrolling_searching_and_removing(tmp_path):
     case = _case(tmp_path)
     evaluate_entry.run(compose_config("evaluate", "method=prnu", *case, run_dir=tmp_path / "prnu"))
@@ -212,6 +213,7 @@ def test_library_verdicts_equal_the_prnu_verdicts_enrolling_searching_and_removi
     assert r["n_photos"] == 12 and matched == {"A1"}
 
 
+@pytest.mark.slow
 def test_dask_ingestion_and_enrolment_give_the_same_bytes_as_one_process(tmp_path):
     make_folder_tree(tmp_path / "photos", CAMS[:2], per_camera=5)
     paths = sorted(str(p) for p in (tmp_path / "photos").rglob("*.jpg"))
@@ -271,6 +273,7 @@ def _count(db: Path, table: str) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_kill_9_during_enrolment_and_ingestion_leaves_the_library_intact(tmp_path):
     cams = [(f"D{i}", f"D{i}_cam") for i in range(12)]
     make_folder_tree(tmp_path / "refs", cams, per_camera=4, size=(256, 320))

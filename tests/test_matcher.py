@@ -231,6 +231,7 @@ def test_a_foreign_weight_file_is_refused(tmp_path):
         load_weights(bad)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped weights in this checkout")
 def test_shipped_weights_load_weights_only_and_reproduce_their_numbers():
     assert SHIPPED.stat().st_size <= 2 * 1024 * 1024

@@ -109,6 +109,7 @@ def test_experiment_configs_compose_as_fold_sweeps(experiment, param, values):
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN" and params["fold"] == "range(10)" and params[param] == values
 
 
+@pytest.mark.slow
 def test_ablation_sweep_keeps_one_summary_per_variant(tmp_path):
     import subprocess
     import sys

@@ -140,6 +140,7 @@ def _verdict(img, fps, decoys=True, qualities=None):
     return (top if lps[top] <= BAR else UNKNOWN), out["geometry"][top]
 
 
+@pytest.mark.slow
 def test_size_settings_of_thin_chart_references_are_found_and_never_misnamed(chart_case):
     cams, tripod, refs, fps = chart_case
     # as a case or the library searches: the fingerprints' qualities say which hold the chart (no scale search)

@@ -124,6 +124,7 @@ def test_units_of_a_model_differ_only_in_their_sensor_patterns():
     assert all(abs(_ncc(a, b)) < 0.1 for i, a in enumerate(patterns) for b in patterns[i + 1 :])  # but the PRNU
 
 
+@pytest.mark.slow
 def test_prnu_fingerprint_is_there_and_vanishes_at_zero(tmp_path):
     corr = _cross_half_correlations(tmp_path / "on", 0.01)
     same, other = np.diag(corr), corr[~np.eye(len(corr), dtype=bool)]
