@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sci_lightning.library.actions import ACTIONS
 from sci_lightning.run.config import LIBRARY_ACTIONS, validate
+from sci_lightning.run.library import OWN_JOB_ACTIONS
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -159,4 +160,4 @@ def test_debug_fast_holds_the_test_suites_tiny_settings(tmp_path):
 
 
 def test_library_actions_and_their_rules_name_the_same_actions():
-    assert set(ACTIONS) == set(LIBRARY_ACTIONS)
+    assert set(ACTIONS) | set(OWN_JOB_ACTIONS) == set(LIBRARY_ACTIONS)

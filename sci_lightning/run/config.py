@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from sci_lightning.clustering.settings import ClusterSettings
 from sci_lightning.data.transforms import check_name
 from sci_lightning.desk.settings import ServeSettings
 from sci_lightning.errors import SCIConfigError, require
@@ -35,6 +36,7 @@ VerdictSchema = schema_of(VerdictSettings)
 PrnuSchema = schema_of(PrnuSettings)
 GeometrySchema = schema_of(GeometrySettings)
 LibraryGroupSchema = schema_of(LibrarySettings)
+ClusterGroupSchema = schema_of(ClusterSettings)
 ServeGroupSchema = schema_of(ServeSettings)
 
 
@@ -123,6 +125,7 @@ class LibrarySchema:
     prnu: PrnuSchema = field(default_factory=PrnuSchema)
     geometry: GeometrySchema = field(default_factory=GeometrySchema)
     library: LibraryGroupSchema = field(default_factory=LibraryGroupSchema)
+    cluster: ClusterGroupSchema = field(default_factory=ClusterGroupSchema)
 
 
 @dataclass
@@ -146,6 +149,7 @@ LIBRARY_ACTIONS = {
     "ingest": ("images",),
     "search": ("images",),
     "reverse": ("images", "library.camera"),
+    "cluster": ("images",),  # no library: library.path is not needed
 }
 LIBRARY_FIX = {
     "images": "pass images=DIR (a folder of photos) or one photo",
@@ -261,7 +265,11 @@ def _check_library(typed: DictConfig) -> None:
     action, lib = typed.action, typed.library
     require(action in LIBRARY_ACTIONS, "action", f"is {action!r}", f"use one of {', '.join(LIBRARY_ACTIONS)}")
     needs = LIBRARY_ACTIONS[action] + (("library.camera",) if action == "enrol" and typed.images else ())
-    _check_library_group(lib)
+    if action == "cluster":
+        settings_from(LibrarySettings, lib)  # its scheduler and workers make the residuals
+        settings_from(ClusterSettings, typed.cluster)
+    else:
+        _check_library_group(lib)
     for key in needs:
         value = typed.images if key == "images" else lib.camera
         require(bool(value), key, "is not set", LIBRARY_FIX[key])

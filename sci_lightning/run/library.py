@@ -10,6 +10,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from sci_lightning.clustering.action import ClusterJob, cluster_action
+from sci_lightning.clustering.settings import ClusterSettings
 from sci_lightning.forensic.settings import VerdictSettings
 from sci_lightning.library.actions import ACTIONS
 from sci_lightning.library.job import CaseSource, LibraryJob
@@ -23,7 +25,29 @@ from sci_lightning.settings import settings_from
 def run(cfg: DictConfig) -> Metrics:
     """The action ``cfg.action`` of conf/library.yaml; returns what its ``metrics.json`` holds."""
     validate(cfg, "library")
+    if cfg.action in OWN_JOB_ACTIONS:
+        return OWN_JOB_ACTIONS[str(cfg.action)](cfg)
     return ACTIONS[str(cfg.action)](library_job(cfg))
+
+
+def _cluster(cfg: DictConfig) -> Metrics:
+    return cluster_action(cluster_job(cfg))
+
+
+def cluster_job(cfg: DictConfig) -> ClusterJob:
+    """What ``action=cluster`` works on, from the composed, validated config."""
+    lib = settings_from(LibrarySettings, cfg.library)
+    return ClusterJob(
+        settings=settings_from(ClusterSettings, cfg.cluster),
+        residual=prnu_settings(cfg).residual,
+        images=str(cfg.images),
+        image_extensions=tuple(cfg.get("image_extensions") or ()),
+        output_dir=Path(str(cfg.paths.output_dir)),
+        cache_dir=cache_dir(cfg),
+        scheduler=lib.scheduler,
+        workers=lib.workers,
+        seed=int(cfg.get("seed", 0)),
+    )
 
 
 def library_job(cfg: DictConfig) -> LibraryJob:
@@ -45,3 +69,7 @@ def library_job(cfg: DictConfig) -> LibraryJob:
         seed=int(cfg.get("seed", 0)),
         run_log=run_log_of(cfg, "library"),
     )
+
+
+# actions that take their own typed job rather than a LibraryJob (they need no library)
+OWN_JOB_ACTIONS = {"cluster": _cluster}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
+from sci_lightning.clustering.settings import ClusterSettings
 from sci_lightning.desk.settings import ServeSettings
 from sci_lightning.fingerprint.geometry import GeometrySettings
 from sci_lightning.fingerprint.settings import PrnuSettings
@@ -20,6 +21,7 @@ GROUPS: dict[str, type] = {
     "verdict": VerdictSettings,
     "library": LibrarySettings,
     "serve": ServeSettings,
+    "cluster": ClusterSettings,
 }
 
 

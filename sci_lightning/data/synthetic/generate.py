@@ -37,6 +37,7 @@ class SyntheticSettings:
     jpeg_quality: list[int] | None = None  # [lo, hi]: every camera's quality drawn from it; None: per model
     seed: int = 0
     units: int | None = None  # units per model (units_of_one_model, many_units); None: the profile's default
+    shared_scenes: bool = True  # scene k is photographed by every camera, pixel-aligned; false: each its own
 
     @classmethod
     def from_mapping(cls, values: Mapping) -> SyntheticSettings:
@@ -70,7 +71,12 @@ class SyntheticSettings:
             raise SCIConfigError("data.jpeg_quality", f"{self.jpeg_quality} is not in 1..100", "use e.g. [85, 95]")
 
     def key(self) -> str:
-        fields = {k: v for k, v in asdict(self).items() if not (k == "units" and v is None)}  # keys of older sets
+        # keys of older sets: the fields added since are left out at their defaults
+        fields = {
+            k: v
+            for k, v in asdict(self).items()
+            if not (k == "units" and v is None) and not (k == "shared_scenes" and v)
+        }
         blob = json.dumps({"v": FORMAT_VERSION, **fields}, sort_keys=True).encode()
         return f"{self.profile}-{hashlib.sha256(blob).hexdigest()[:12]}"
 
@@ -79,7 +85,8 @@ def _job(args: tuple[SyntheticSettings, int, int, str]) -> tuple[str, str, str, 
     s, cam_idx, shot, out = args
     cams = cameras_of(s.profile, s.image_size, s.seed, s.units)
     cam = cams[cam_idx]
-    scene = draw_scene(np.random.default_rng([s.seed, 1, shot]))  # scene `shot` is shared by every camera
+    # scene `shot` is shared by every camera (a model sees no scene cue); in the wild each camera has its own views
+    scene = draw_scene(np.random.default_rng([s.seed, 1, shot] if s.shared_scenes else [s.seed, 3, cam_idx, shot]))
     rng = np.random.default_rng([s.seed, 2, cam_idx, shot])  # this exposure's noise
     q = None if s.jpeg_quality is None else int(rng.integers(s.jpeg_quality[0], s.jpeg_quality[1] + 1))
     data, quality = photograph(scene, cam, rng, s.prnu_strength, q)

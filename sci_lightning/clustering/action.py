@@ -1,0 +1,113 @@
+"""``python library.py action=cluster images=DIR``: which photos share a camera, with no reference photos.
+
+Each photo's residual (the residual store's, so a photo is denoised once) is cut to its central square; every pair
+that could share a sensor is compared at zero shift in each turn (:mod:`.compare`), linked when it clears the bar
+the run's own null sets, grouped by average linkage, and grown by cluster fingerprints (:mod:`.groups`). Writes
+``clusters.csv``, ``pairs.csv``, ``left_alone.csv``, ``cluster_report.html`` and ``metrics.json`` (:mod:`.report`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from sci_lightning.clustering.compare import compare_pairs, fit_pair_null, scene_checked
+from sci_lightning.clustering.groups import average_linkage, fingerprint_rounds
+from sci_lightning.clustering.outcome import Clustering, build_outcome
+from sci_lightning.clustering.photos import Photo, load_photo
+from sci_lightning.clustering.report import write_outputs
+from sci_lightning.clustering.settings import ClusterSettings
+from sci_lightning.clustering.truth import scores_against
+from sci_lightning.data.selection import questioned_files
+from sci_lightning.errors import SCIConfigError
+from sci_lightning.fingerprint.residuals import ResidualStore
+from sci_lightning.library.engine import run_tasks
+from sci_lightning.outputs import Metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClusterJob:
+    """One clustering run's inputs, typed (built by :mod:`sci_lightning.run.library`)."""
+
+    settings: ClusterSettings
+    residual: dict[str, object]  # the residual's settings (prnu.*)
+    images: str
+    image_extensions: tuple[str, ...]
+    output_dir: Path
+    cache_dir: Path | None = None
+    scheduler: str = "local"  # library.scheduler: where residuals are made
+    workers: int = 2
+    seed: int = 0
+
+
+def _load(path: str, store: ResidualStore, side: int, min_side: int) -> Photo | str:
+    return load_photo(path, store, side, min_side)
+
+
+def cluster(job: ClusterJob) -> Clustering:
+    """The clustering of ``job.images`` (no files written)."""
+    s = job.settings
+    paths = [str(p) for p in questioned_files(job.images, job.image_extensions)]
+    store = ResidualStore(job.cache_dir, job.residual)
+    t0 = time.perf_counter()
+    loaded: list[Photo | str] = [""] * len(paths)
+    fn = partial(_load, store=store, side=s.side, min_side=s.min_side)
+    for i, got in run_tasks(fn, paths, job.scheduler, job.workers, "photos"):
+        loaded[i] = got
+    photos = [p for p in loaded if isinstance(p, Photo)]
+    left = {paths[i]: str(got) for i, got in enumerate(loaded) if isinstance(got, str)}
+    for path, reason in left.items():
+        log.warning("left alone: %s (%s)", path, reason)
+    t1 = time.perf_counter()
+    pairs, samples = compare_pairs(photos, s, job.seed)
+    null = fit_pair_null(samples)
+    bar = math.log10(s.false_links)
+    linked, scenes = scene_checked(photos, [p for p in pairs if null.log10_pfa(p.pce, samples.hypotheses) <= bar])
+    labels = average_linkage(len(photos), linked, s.min_link_fraction)
+    t2 = time.perf_counter()
+    labels, joined, _, fp_hypotheses = fingerprint_rounds(photos, labels, linked, s)
+    t3 = time.perf_counter()
+    return build_outcome(
+        photos=photos,
+        left=left,
+        pairs=pairs,
+        linked=linked,
+        scenes=scenes,
+        labels=np.asarray(labels),
+        joined=joined,
+        null=null,
+        hypotheses=samples.hypotheses,
+        fp_hypotheses=fp_hypotheses,
+        settings=s,
+        seconds={"residuals": t1 - t0, "pairs": t2 - t1, "fingerprints": t3 - t2},
+    )
+
+
+def cluster_action(job: ClusterJob) -> Metrics:
+    """``action=cluster``: the clustering, its files, and (with ``cluster.truth``) its scores."""
+    if not job.images:
+        raise SCIConfigError("images", "is not set", "pass images=DIR (the photos to group)")
+    result = cluster(job)
+    scores = scores_against(result, job.settings.truth, job.images) if job.settings.truth else {}
+    metrics = write_outputs(result, job.output_dir, scores)
+    log.info(
+        "%d photos: %d clusters, %d left alone (%d unreadable or too small); %d pairs compared, %d linked; "
+        "expected false links <= %s -> %s",
+        result.n_photos,
+        result.n_clusters,
+        result.n_alone,
+        len(result.left),
+        len(result.pairs),
+        len(result.linked),
+        f"{job.settings.false_links:.2g}",
+        job.output_dir / "cluster_report.html",
+    )
+    return metrics

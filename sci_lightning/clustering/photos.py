@@ -1,0 +1,86 @@
+"""Each photo's part in the clustering: the central square of its noise residual (and of its intensity), kept one
+pixel larger than compared so that every turn of the photo has its own exact central square, and why a photo
+cannot take part (too small, unreadable) or is unlikely to link (too dark or saturated)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from sci_lightning.fingerprint.core import SATURATION
+from sci_lightning.fingerprint.residuals import ResidualStore
+
+DARK = 16.0  # grey level below which a pixel carries little PRNU (it is multiplicative: K * I)
+THIN_SIGNAL = 0.5  # a photo with more than this fraction of dark or saturated pixels is flagged
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One photo's central patch: residual ``w`` and intensity ``grey``, ``side + 1`` px square (float32)."""
+
+    path: str
+    size: tuple[int, int]  # (height, width) as stored
+    side: int  # the central square compared
+    w: np.ndarray
+    grey: np.ndarray
+    thin: float  # fraction of the patch's pixels too dark or saturated to carry PRNU
+
+    def turned(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(w, grey)`` of the central ``side`` square of the photo turned by ``k`` x 90 degrees
+        (``np.rot90``): exactly the square that photo, stored turned, would give."""
+        (ry, rx) = _offsets(self.size, self.side, k)
+        cut = (slice(ry, ry + self.side), slice(rx, rx + self.side))
+        return (np.ascontiguousarray(np.rot90(self.w[cut], k)), np.ascontiguousarray(np.rot90(self.grey[cut], k)))
+
+    def turned_size(self, k: int) -> tuple[int, int]:
+        return self.size if k % 2 == 0 else (self.size[1], self.size[0])
+
+
+def _offsets(size: tuple[int, int], side: int, k: int) -> tuple[int, int]:
+    """Where, in the stored ``side + 1`` patch, the central square of the photo turned ``k`` times lies.
+
+    Turned, the central square starts at ``floor((h' - side) / 2)``; mapped back onto the stored photo that is the
+    floor or the ceiling of ``(h - side) / 2`` on each axis (which one depends on the turn), and the patch starts
+    at the floor: so 0 or 1."""
+    k %= 4
+    ceil_rows, ceil_cols = k in (2, 3), k in (1, 2)
+    return (
+        int(ceil_rows and (size[0] - side) % 2),
+        int(ceil_cols and (size[1] - side) % 2),
+    )
+
+
+def compared_side(size: tuple[int, int], side: int) -> int:
+    """The square side compared for a photo of ``size``: ``side``, or the largest multiple of 8 that fits."""
+    return min(side, (min(size) - 1) // 8 * 8)
+
+
+def load_photo(path: str, store: ResidualStore, side: int, min_side: int) -> Photo | str:
+    """The photo's :class:`Photo`, or the reason it is left alone (unreadable, too small)."""
+    got = store.photo(path)
+    if isinstance(got, str):
+        return f"unreadable: {got}"
+    w, grey = got
+    size = (int(w.shape[0]), int(w.shape[1]))
+    if min(size) < min_side:
+        return f"too small: {size[1]} x {size[0]} px (cluster.min_side={min_side})"
+    s = compared_side(size, side)
+    y0, x0 = (size[0] - s) // 2, (size[1] - s) // 2  # a side + 1 patch from here holds every turn's square
+    wp = np.array(w[y0 : y0 + s + 1, x0 : x0 + s + 1], np.float32)
+    gp = np.array(grey[y0 : y0 + s + 1, x0 : x0 + s + 1], np.float32)
+    thin = float(np.mean((gp < DARK) | (gp >= SATURATION)))
+    return Photo(path, size, s, wp, gp, thin)
+
+
+def scene_similarity(a: Photo, b: Photo, turn: int) -> float:
+    """Normalised correlation of the two photos' fine detail (intensity less its 2 px blur) at zero shift, ``b``
+    turned ``turn``: near 0 for different views, near 1 for copies of one photo. A residual keeps some of the
+    scene's fine detail, so two cameras photographing one view pixel-aligned (a chart on a tripod) correlate there
+    as a camera's photos do."""
+    x, y = a.turned(0)[1], b.turned(turn)[1]
+    x, y = x - gaussian_filter(x, 2.0), y - gaussian_filter(y, 2.0)
+    x, y = x - x.mean(), y - y.mean()
+    den = float(np.sqrt(np.vdot(x, x) * np.vdot(y, y)))
+    return float(np.vdot(x, y)) / den if den > 0 else 0.0

@@ -1,0 +1,170 @@
+"""Blind source clustering (library.py action=cluster) on virtual cameras: units of one model, each photographing
+its own scenes; one view shared pixel-aligned by several units; turned, dark, unreadable and copied photos."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.fft
+from PIL import Image
+
+from sci_lightning.clustering.action import ClusterJob, cluster, cluster_action
+from sci_lightning.clustering.pairs import grid_planes, spectrum, zero_shift_pce
+from sci_lightning.clustering.photos import Photo
+from sci_lightning.clustering.settings import ClusterSettings
+from sci_lightning.data.synthetic.generate import SyntheticSettings, generate
+from sci_lightning.errors import SCIConfigError
+from sci_lightning.fingerprint.significance import grid_pce
+
+from conftest import compose_config, run_entry
+
+RESIDUAL = {"sigma": 5.0, "levels": 4, "wavelet": "db4", "grey_first": True}
+UNITS = 3
+PER_UNIT = 6
+
+
+def _job(images: Path, out: Path, **settings) -> ClusterJob:
+    s = ClusterSettings(**{"truth": "parent", **settings})
+    return ClusterJob(s, RESIDUAL, str(images), (".jpg", ".png"), out, None, "single", 1)
+
+
+def _units(root: Path, shared: bool) -> Path:
+    s = SyntheticSettings(
+        profile="units_of_one_model", images_per_camera=PER_UNIT, image_size=512, units=UNITS, shared_scenes=shared
+    )
+    return generate(root, s, workers=2) / "SYN-U"
+
+
+@pytest.fixture(scope="module")
+def own_scenes(tmp_path_factory) -> Path:
+    return _units(tmp_path_factory.mktemp("own"), shared=False)
+
+
+@pytest.fixture(scope="module")
+def shared_scenes(tmp_path_factory) -> Path:
+    return _units(tmp_path_factory.mktemp("shared"), shared=True)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_units_of_one_model_are_told_apart_with_no_false_link(own_scenes, tmp_path):
+    m = cluster_action(_job(own_scenes, tmp_path))
+    assert m["cluster/ari"] == 1.0 and m["cluster/pair_precision"] == 1.0 and m["n_clusters"] == UNITS
+    rows = _rows(tmp_path / "clusters.csv")
+    assert list(rows[0]) == ["path", "cluster", "size_px", "n_in_cluster", "links", "confidence"]
+    by_cluster: dict[str, set[str]] = {}
+    for r in rows:
+        by_cluster.setdefault(r["cluster"], set()).add(Path(r["path"]).parent.name)
+        assert r["size_px"] == "512x512" and int(r["n_in_cluster"]) == PER_UNIT and float(r["confidence"]) > 2
+    assert all(len(units) == 1 for units in by_cluster.values())  # each cluster one unit
+    pairs = _rows(tmp_path / "pairs.csv")
+    assert list(pairs[0]) == ["a", "b", "pce", "geometry", "log10_p_false_alarm"]
+    assert len(pairs) == UNITS * PER_UNIT * (UNITS * PER_UNIT - 1) // 2  # every pair of one size verified
+    cross = [p for p in pairs if Path(p["a"]).parent != Path(p["b"]).parent]
+    assert max(float(p["pce"]) for p in cross) < m["bar_pce"]  # the run's bar sits above every impostor pair
+    assert m["expected_false_links"] == 0.01 and m["null_decoys"] == len(pairs)
+    report = (tmp_path / "cluster_report.html").read_text()
+    assert "Cluster 3: 6 photos" in report and "expected number of false links" in report
+    assert "data:image/jpeg;base64," in report and "data:image/png;base64," in report  # thumbnails, matrix
+
+
+def test_one_view_shared_pixel_aligned_by_several_units_links_none_of_them(shared_scenes, tmp_path):
+    result = cluster(_job(shared_scenes, tmp_path))
+    aligned = [p for p in result.pairs if "one view pixel-aligned" in p.geometry]
+    assert len(aligned) == PER_UNIT * UNITS * (UNITS - 1) // 2  # each scene, each pair of units
+    assert all(not p.linked and Path(p.a).name == Path(p.b).name for p in aligned)
+    assert min(p.pce for p in aligned) > 1000  # the scene residue: far above any bar
+    labels = {r.path: r.cluster for r in result.rows}
+    for p in result.linked:
+        assert Path(p.a).parent == Path(p.b).parent
+    clusters = {}
+    for path, c in labels.items():
+        if c is not None:
+            clusters.setdefault(c, set()).add(Path(path).parent.name)
+    assert clusters and all(len(units) == 1 for units in clusters.values())
+
+
+def _copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_turned_dark_unreadable_and_copied_photos(own_scenes, tmp_path):
+    root = _copy_tree(own_scenes, tmp_path / "case")
+    unit = sorted(root.iterdir())[0]
+    shots = sorted(unit.glob("*.jpg"))
+    with Image.open(shots[0]) as img:  # a photo taken turned: the original is not in the folder
+        img.transpose(Image.Transpose.ROTATE_90).save(unit / "turned.jpg", quality=97)
+    with Image.open(shots[1]) as img:  # a photo taken in the dark
+        Image.fromarray((np.asarray(img.convert("RGB"), np.float32) * 0.01).astype(np.uint8)).save(unit / "dark.png")
+    shots[0].unlink()
+    shots[1].unlink()
+    (unit / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a photo")
+    other = sorted(root.iterdir())[1]
+    shutil.copy(sorted(other.glob("*.jpg"))[0], other / "copy.jpg")
+    result = cluster(_job(root, tmp_path / "out"))
+    rows = {Path(r.path).name: r for r in result.rows if Path(r.path).parent == unit}
+    turned = rows["turned.jpg"]
+    mates = [r for r in result.rows if Path(r.path).parent == unit and r.cluster is not None]
+    assert turned.cluster is not None and turned.cluster == mates[0].cluster
+    assert any("turned" in p.geometry and p.linked and "turned.jpg" in p.a + p.b for p in result.pairs)
+    assert rows["dark.png"].cluster is None and "too dark or saturated" in rows["dark.png"].reason
+    assert rows["broken.jpg"].cluster is None and rows["broken.jpg"].reason.startswith("unreadable")
+    copies = [p for p in result.pairs if "copies of one photo" in p.geometry]
+    assert len(copies) == 1 and copies[0].linked
+
+
+def test_a_folder_of_one_photo_of_nothing_readable_and_of_one_camera(own_scenes, tmp_path):
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(next(own_scenes.rglob("*.jpg")), one / "a.jpg")
+    r = cluster(_job(one, tmp_path / "o1"))
+    assert r.n_clusters == 0 and r.rows[0].reason.startswith("no other photo")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.jpg").write_bytes(b"nothing")
+    r = cluster(_job(bad, tmp_path / "o2"))
+    assert r.n_clusters == 0 and r.left and r.rows[0].reason.startswith("unreadable")
+    cam = sorted(own_scenes.iterdir())[0]
+    m = cluster_action(_job(cam, tmp_path / "o3", truth=None))
+    assert m["n_clusters"] == 1 and m["n_alone"] == 0 and "cluster/ari" not in m
+    with pytest.raises(SCIConfigError, match="images"):
+        cluster(_job(tmp_path / "missing", tmp_path / "o4"))
+
+
+def test_zero_shift_pce_is_the_grid_pce_of_the_whole_plane():
+    rng = np.random.default_rng(3)
+    k = rng.standard_normal((128, 128)).astype(np.float32)
+    a, b = k + 4 * rng.standard_normal(k.shape), k + 4 * rng.standard_normal(k.shape)
+    fa, fb = spectrum(a), spectrum(b)
+    plane = scipy.fft.irfft2(fa * np.conj(fb), s=(128, 128))
+    assert zero_shift_pce(grid_planes(fa, fb[None], 128))[0] == pytest.approx(grid_pce(plane, (0, 0)), rel=1e-4)
+
+
+@pytest.mark.parametrize("size", [(101, 130), (100, 131), (90, 90), (97, 64)])
+def test_each_turn_of_a_photo_gives_the_central_square_of_that_turned_photo(size):
+    x = np.random.default_rng(0).standard_normal(size).astype(np.float32)
+    side = (min(size) - 1) // 8 * 8
+    y0, x0 = (size[0] - side) // 2, (size[1] - side) // 2
+    patch = x[y0 : y0 + side + 1, x0 : x0 + side + 1]
+    photo = Photo("x", size, side, patch, patch, 0.0)
+    for k in range(4):
+        t = np.rot90(x, k)
+        r, c = (t.shape[0] - side) // 2, (t.shape[1] - side) // 2
+        assert np.array_equal(photo.turned(k)[0], t[r : r + side, c : c + side])
+
+
+def test_cluster_settings_compose_and_errors_name_the_setting(tmp_path):
+    cfg = compose_config("library", "action=cluster", "images=x", "cluster.side=512", run_dir=tmp_path)
+    assert cfg.cluster.side == 512 and cfg.cluster.false_links == 0.01
+    with pytest.raises(SCIConfigError, match="cluster.side"):
+        ClusterSettings(side=100)
+    r = run_entry("library.py", "action=cluster", "logger=none", run_dir=tmp_path / "cli")
+    assert r.returncode == 2 and "images" in r.stderr
