@@ -22,6 +22,8 @@ from sci_lightning.fingerprint.significance import grid_pce
 
 from conftest import compose_config, run_entry
 
+pytestmark = pytest.mark.xdist_group("clustering")  # one worker: each virtual set below is photographed once
+
 RESIDUAL = {"sigma": 5.0, "levels": 4, "wavelet": "db4", "grey_first": True}
 UNITS = 3
 PER_UNIT = 6
@@ -168,3 +170,26 @@ def test_cluster_settings_compose_and_errors_name_the_setting(tmp_path):
         ClusterSettings(side=100)
     r = run_entry("library.py", "action=cluster", "logger=none", run_dir=tmp_path / "cli")
     assert r.returncode == 2 and "images" in r.stderr
+
+
+def test_a_cluster_becomes_a_camera_of_the_library(own_scenes, tmp_path):
+    from sci_lightning.run import library as library_entry
+
+    def library(run: str, *overrides: str):
+        cfg = compose_config(
+            "library", f"library.path={tmp_path / 'lib'}", "logger=none", *overrides, run_dir=tmp_path / run
+        )
+        return library_entry.run(cfg)
+
+    library("cluster", "action=cluster", f"images={own_scenes}", "library.scheduler=single")
+    rows = _rows(tmp_path / "cluster" / "clusters.csv")
+    members = sorted(r["path"] for r in rows if r["cluster"] == "1")
+    csv_path = f"cluster.csv={tmp_path / 'cluster' / 'clusters.csv'}"
+    m = library("enrol", "action=enrol", csv_path, "cluster.id=1", "library.camera=found-1", "library.scheduler=single")
+    assert m["enrolled"] == ["found-1"]
+    shown = library("show", "action=show", "library.camera=found-1")
+    assert sorted(p for p, _ in shown["photos"]) == members
+    with pytest.raises(SCIConfigError, match="cluster.id"):
+        library("enrol2", "action=enrol", csv_path, "cluster.id=99", "library.camera=x", "library.scheduler=single")
+    with pytest.raises(SCIConfigError, match="cluster.id"):
+        library("enrol3", "action=enrol", csv_path, "library.camera=x")

@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from sci_lightning.clustering.outcome import Clustering  # noqa: E402
 from sci_lightning.data.images import opened  # noqa: E402
+from sci_lightning.errors import SCIConfigError  # noqa: E402
 from sci_lightning.fingerprint.significance import sci  # noqa: E402
 from sci_lightning.outputs import Metrics, write_json  # noqa: E402
 
@@ -127,3 +128,26 @@ def _write_html(result: Clustering, path: Path, metrics: Metrics) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     tmp.write_text(html)
     os.replace(tmp, path)
+
+
+def cluster_members(path: str | Path, cluster_id: int) -> list[str]:
+    """The photos of cluster ``cluster_id`` in a ``clusters.csv`` (what ``action=enrol cluster.csv=...`` enrols)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise SCIConfigError("cluster.csv", f"{file} does not exist", "pass the clusters.csv of an action=cluster run")
+    with file.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not set(CLUSTER_COLUMNS) <= set(reader.fieldnames or ()):
+            raise SCIConfigError(
+                "cluster.csv", f"{file} is not a clusters.csv (columns {reader.fieldnames})", "use action=cluster's"
+            )
+        rows = list(reader)
+    members = [r["path"] for r in rows if r["cluster"] == str(cluster_id)]
+    if not members:
+        found = sorted({int(r["cluster"]) for r in rows if r["cluster"]})
+        raise SCIConfigError(
+            "cluster.id",
+            f"cluster {cluster_id} is not in {file} (clusters: {', '.join(map(str, found)) or 'none'})",
+            "pick one of them (cluster_report.html shows each)",
+        )
+    return members

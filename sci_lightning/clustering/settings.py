@@ -31,6 +31,8 @@ class ClusterSettings:
     truth: str | None = setting(
         None, "a CSV of path,camera (or the folder level that names the camera: parent) for ARI and pair scores"
     )
+    csv: str | None = setting(None, "action=enrol: the clusters.csv of an action=cluster run to enrol a cluster from")
+    id: int | None = setting(None, "action=enrol with cluster.csv: the cluster to enrol as library.camera")
 
     def __post_init__(self) -> None:
         require(self.side >= 64 and self.side % 8 == 0, "cluster.side", f"is {self.side}", "use a multiple of 8")

@@ -75,7 +75,11 @@ def enrol(job: LibraryJob) -> Metrics:
     (then, with ``library.calibrate``, the case's decision rule is kept with the library)."""
     lib = open_library(job, create=True)
     residuals = _residuals(job, lib)
-    if job.images:
+    if job.photos:
+        name = str(job.library.camera)
+        jobs = [(name, str(job.library.device or name), list(job.photos))]
+        source, sel = job.photos_source, None
+    elif job.images:
         name = str(job.library.camera)
         jobs = [(name, str(job.library.device or name), _photos(job))]
         source, sel = f"folder {Path(job.images).expanduser().resolve()}", None

@@ -37,6 +37,8 @@ class LibraryJob:
     output_dir: Path  # metrics.json, the reports, the CSVs
     cache_dir: Path | None = None  # residuals kept there (None: prnu.residual_cache=false)
     images: str | None = None  # images=DIR: the photos to enrol, ingest, search or reverse-search
+    photos: tuple[str, ...] = ()  # enrol: these photos as one camera (a cluster's members), instead of images=
+    photos_source: str = ""  # where ``photos`` come from (the catalogue's record of the enrolment)
     image_extensions: tuple[str, ...] = ()
     case: CaseSource | None = None
     seed: int = 0

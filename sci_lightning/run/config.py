@@ -265,11 +265,15 @@ def _check_library(typed: DictConfig) -> None:
     action, lib = typed.action, typed.library
     require(action in LIBRARY_ACTIONS, "action", f"is {action!r}", f"use one of {', '.join(LIBRARY_ACTIONS)}")
     needs = LIBRARY_ACTIONS[action] + (("library.camera",) if action == "enrol" and typed.images else ())
+    clusters = settings_from(ClusterSettings, typed.cluster)
     if action == "cluster":
         settings_from(LibrarySettings, lib)  # its scheduler and workers make the residuals
-        settings_from(ClusterSettings, typed.cluster)
     else:
         _check_library_group(lib)
+    if action == "enrol" and clusters.csv:  # a cluster of action=cluster becomes a camera
+        require(clusters.id is not None, "cluster.id", "is not set", "name the cluster to enrol: cluster.id=N")
+        require(not typed.images, "images", "is set with cluster.csv", "enrol either a cluster or images=DIR")
+        needs = ("library.camera",)
     for key in needs:
         value = typed.images if key == "images" else lib.camera
         require(bool(value), key, "is not set", LIBRARY_FIX[key])

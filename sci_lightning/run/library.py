@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from sci_lightning.clustering.action import ClusterJob, cluster_action
+from sci_lightning.clustering.report import cluster_members
 from sci_lightning.clustering.settings import ClusterSettings
 from sci_lightning.forensic.settings import VerdictSettings
 from sci_lightning.library.actions import ACTIONS
@@ -56,6 +57,11 @@ def library_job(cfg: DictConfig) -> LibraryJob:
     folders and the W&B run."""
     data = cfg.get("data")
     case = CaseSource(str(data.name), partial(selection_of, cfg, os.cpu_count() or 1)) if data else None
+    clusters = settings_from(ClusterSettings, cfg.cluster) if cfg.get("cluster") else None
+    photos, photos_source = (), ""
+    if cfg.action == "enrol" and clusters is not None and clusters.csv:
+        photos = tuple(cluster_members(clusters.csv, int(clusters.id)))
+        photos_source = f"cluster {clusters.id} of {Path(clusters.csv).expanduser().resolve()}"
     return LibraryJob(
         library=settings_from(LibrarySettings, cfg.library),
         prnu=prnu_settings(cfg),
@@ -64,6 +70,8 @@ def library_job(cfg: DictConfig) -> LibraryJob:
         output_dir=Path(str(cfg.paths.output_dir)),
         cache_dir=cache_dir(cfg),
         images=str(cfg.images) if cfg.get("images") else None,
+        photos=photos,
+        photos_source=photos_source,
         image_extensions=tuple(cfg.get("image_extensions") or ()),
         case=case,
         seed=int(cfg.get("seed", 0)),
