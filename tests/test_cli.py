@@ -32,6 +32,7 @@ def trained(miche_tree, tmp_path_factory):
     return run_dir, proc
 
 
+@pytest.mark.xdist_group("trained")  # one worker: the model is trained once
 def test_train_writes_every_output(trained):
     run_dir, _ = trained
     for name in (
@@ -77,6 +78,7 @@ def test_train_writes_every_output(trained):
     assert acc == pytest.approx(m["test/acc_image"])
 
 
+@pytest.mark.xdist_group("trained")  # one worker: the model is trained once
 def test_wandb_offline_run_has_metrics_and_confusion_matrices(trained):
     run_dir, proc = trained
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
@@ -99,6 +101,7 @@ def test_wandb_offline_run_has_metrics_and_confusion_matrices(trained):
     assert f"wandb sync {offline}" in proc.stderr + proc.stdout
 
 
+@pytest.mark.xdist_group("trained")  # one worker: the model is trained once
 def test_evaluate_reproduces_test_metrics(trained, tmp_path):
     run_dir, _ = trained
     best = next((run_dir / "checkpoints").glob("best-*.ckpt"))
@@ -112,6 +115,7 @@ def test_evaluate_reproduces_test_metrics(trained, tmp_path):
     assert (tmp_path / "confusion_matrix_image.png").is_file()
 
 
+@pytest.mark.xdist_group("trained")  # one worker: the model is trained once
 def test_evaluate_scores_a_folder_of_questioned_images(trained, miche_tree, tmp_path):
     run_dir, _ = trained
     questioned = tmp_path / "questioned"
@@ -139,6 +143,7 @@ def test_evaluate_scores_a_folder_of_questioned_images(trained, miche_tree, tmp_
     assert m["n_images"] == 3 and m["n_skipped_images"] == 1
 
 
+@pytest.mark.xdist_group("trained")  # one worker: the model is trained once
 def test_checkpoint_loads_weights_only(trained):
     run_dir, _ = trained
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
@@ -190,6 +195,7 @@ def test_user_error_exits_2_without_traceback(folder_tree, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.xdist_group("trained")  # one worker: the model is trained once
 def test_evaluate_cnn_at_a_crop_size(trained, tmp_path):
     """The CNN accepts the evaluation keys PRNU and the matcher take: the patches inside each co-located crop."""
     run_dir, _ = trained

@@ -193,3 +193,15 @@ def test_a_cluster_becomes_a_camera_of_the_library(own_scenes, tmp_path):
         library("enrol2", "action=enrol", csv_path, "cluster.id=99", "library.camera=x", "library.scheduler=single")
     with pytest.raises(SCIConfigError, match="cluster.id"):
         library("enrol3", "action=enrol", csv_path, "library.camera=x")
+
+
+def test_a_small_memory_budget_compares_the_same_pairs_in_more_blocks(own_scenes, tmp_path):
+    from sci_lightning.clustering.compare import compare_pairs
+    from sci_lightning.clustering.photos import load_photo
+    from sci_lightning.fingerprint.residuals import ResidualStore
+
+    store = ResidualStore(None, RESIDUAL)
+    photos = [load_photo(str(p), store, 1024, 256) for p in sorted(own_scenes.rglob("*.jpg"))[:8]]
+    whole, _ = compare_pairs(photos, ClusterSettings())
+    blocks, samples = compare_pairs(photos, ClusterSettings(memory_gb=1e-4))  # one photo's spectra per block
+    assert blocks == whole and samples.hypotheses == 4 * len(whole)

@@ -42,6 +42,7 @@ def cv_sweep(tmp_path_factory):
     return sweep_dir, proc
 
 
+@pytest.mark.xdist_group("cv_sweep")  # one worker: the sweep is run once
 def test_summary_matches_the_folds(cv_sweep):
     sweep_dir, _ = cv_sweep
     summary = json.loads((sweep_dir / "cv_summary.json").read_text())
@@ -60,6 +61,7 @@ def test_summary_matches_the_folds(cv_sweep):
     assert "mean ± std" in md and "3 of 3 folds finished" in md
 
 
+@pytest.mark.xdist_group("cv_sweep")  # one worker: the sweep is run once
 def test_wandb_runs_grouped_with_fold_job_types(cv_sweep):
     sweep_dir, proc = cv_sweep
     group = f"model_level-synthetic-sci_cnn-{sweep_dir.name}".encode()
@@ -72,6 +74,7 @@ def test_wandb_runs_grouped_with_fold_job_types(cv_sweep):
     assert f"wandb sync {sweep_dir}/wandb/offline-run-* {sweep_dir}/*/wandb/offline-run-*" in proc.stderr + proc.stdout
 
 
+@pytest.mark.xdist_group("cv_sweep")  # one worker: the sweep is run once
 def test_relaunch_runs_only_unfinished_folds(cv_sweep, caplog):
     """Every job of a sweep relaunched into the same sweep dir: finished folds are skipped, the rest run."""
     from conftest import run_in_process
@@ -89,6 +92,7 @@ def test_relaunch_runs_only_unfinished_folds(cv_sweep, caplog):
     assert json.loads((sweep_dir / "2" / "metrics.json").read_text())["fold"] == 2
 
 
+@pytest.mark.xdist_group("cv_sweep")  # one worker: the sweep is run once
 @pytest.mark.slow
 def test_joblib_launcher_gives_the_same_summary(cv_sweep, tmp_path):
     sweep_dir, _ = cv_sweep

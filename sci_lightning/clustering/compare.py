@@ -30,7 +30,6 @@ from sci_lightning.clustering.settings import ClusterSettings
 from sci_lightning.fingerprint.null import NullModel, Tail, fit_null, gaussian_log10_sf
 from sci_lightning.fingerprint.significance import any_of
 
-BATCH = 16  # partners compared at once (their spectra and planes in memory together)
 SAME_SCENE = 0.1  # fine-detail correlation from which two photos show one view pixel-aligned (not linked)
 COPY = 0.995  # ... and from which they are copies of one photo (linked: one photo, one camera)
 DECOY_TAIL = 0.1  # the decoys' top fraction the exponential tail is fitted on
@@ -127,41 +126,40 @@ def hypotheses_of(a: Photo, b: Photo, turns: bool) -> tuple[int, ...]:
     return (1, 3) if turns and a.size == b.size[::-1] else ()
 
 
-class Spectra:
-    """Each photo's residual spectrum in each turn, made once (4 MB per photo and turn at 1024 px)."""
-
-    def __init__(self, photos: list[Photo]) -> None:
-        self.photos, self._cache = photos, {}
-
-    def __call__(self, i: int, turn: int) -> np.ndarray:
-        key = (i, turn % 4)
-        if key not in self._cache:
-            self._cache[key] = spectrum(self.photos[i].turned(turn)[0])
-        return self._cache[key]
-
-
 def compare_pairs(photos: list[Photo], s: ClusterSettings, seed: int = 0) -> tuple[list[Pair], NullSamples]:
-    """Every comparable pair compared in each of its turns, with the null they and their decoys measured."""
-    spectra, samples, pairs = Spectra(photos), NullSamples(), []
-    for i, a in enumerate(photos):
-        fa = spectra(i, 0)
-        partners = [(j, hypotheses_of(a, photos[j], s.turns)) for j in range(i + 1, len(photos))]
-        jobs = [(j, k) for j, hs in partners for k in hs]
-        best: dict[int, tuple[float, int]] = {}
-        for start in range(0, len(jobs), BATCH):
-            chunk = jobs[start : start + BATCH]
-            planes = grid_planes(fa, np.stack([spectra(j, k) for j, k in chunk]), a.side)
-            samples.add_planes(planes)
-            for (j, k), value in zip(chunk, zero_shift_pce(planes), strict=True):
-                if j not in best or value > best[j][0]:
-                    best[j] = (float(value), k)
-        samples.hypotheses += len(jobs)
-        pairs += [Pair(i, j, v, k, len(hs)) for j, hs in partners if hs for v, k in [best[j]]]
-    _decoys(photos, pairs, spectra, samples, s.decoys, seed)
+    """Every comparable pair compared in each of its turns, with the null they and their decoys measured.
+
+    Memory stays within ``cluster.memory_gb``: the photos are taken in blocks of rows whose spectra are held
+    together, and each later photo's turned spectra are made once per block (n / block extra FFTs per photo,
+    against n / 2 comparisons per photo)."""
+    samples, pairs = NullSamples(), []
+    if not photos:
+        return pairs, samples
+    side = max(p.side for p in photos)
+    block = max(1, int(s.memory_gb * 2**30 // (2 * side * (side // 2 + 1) * 8)))
+    for i0 in range(0, len(photos), block):
+        rows = range(i0, min(len(photos), i0 + block))
+        fa: dict[int, np.ndarray] = {}
+        for j in range(i0 + 1, len(photos)):
+            want = {i: hs for i in rows if i < j and (hs := hypotheses_of(photos[i], photos[j], s.turns))}
+            if not want:
+                continue
+            fb = {k: spectrum(photos[j].turned(k)[0]) for k in sorted(set().union(*want.values()))}
+            for i, hs in want.items():
+                if i not in fa:
+                    fa[i] = spectrum(photos[i].turned(0)[0])
+                planes = grid_planes(fa[i], np.stack([fb[k] for k in hs]), photos[i].side)
+                samples.add_planes(planes)
+                values = zero_shift_pce(planes)
+                best = int(np.argmax(values))
+                pairs.append(Pair(i, j, float(values[best]), hs[best], len(hs)))
+                samples.hypotheses += len(hs)
+    pairs.sort(key=lambda p: (p.a, p.b))
+    _decoys(photos, pairs, samples, s.decoys, seed)
     return pairs, samples
 
 
-def _decoys(photos: list[Photo], pairs: list[Pair], spectra: Spectra, samples: NullSamples, n: int, seed: int):
+def _decoys(photos: list[Photo], pairs: list[Pair], samples: NullSamples, n: int, seed: int) -> None:
     """``n`` compared pairs again with ``b`` mirrored left-right (in its best turn): the null at zero shift."""
     if not pairs or not n:
         return
@@ -169,7 +167,7 @@ def _decoys(photos: list[Photo], pairs: list[Pair], spectra: Spectra, samples: N
     for c in rng.choice(len(pairs), size=min(n, len(pairs)), replace=False):
         p = pairs[c]
         mirrored = spectrum(np.fliplr(photos[p.b].turned(p.turn)[0]))
-        plane = grid_planes(spectra(p.a, 0), mirrored[None], photos[p.a].side)
+        plane = grid_planes(spectrum(photos[p.a].turned(0)[0]), mirrored[None], photos[p.a].side)
         samples.add_planes(plane)
         samples.zero.append(float(zero_shift_pce(plane)[0]))
 

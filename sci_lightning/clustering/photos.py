@@ -18,7 +18,8 @@ THIN_SIGNAL = 0.5  # a photo with more than this fraction of dark or saturated p
 
 @dataclass(frozen=True)
 class Photo:
-    """One photo's central patch: residual ``w`` and intensity ``grey``, ``side + 1`` px square (float32)."""
+    """One photo's central patch: residual ``w`` (float16) and intensity ``grey`` (uint8), ``side + 1`` px square:
+    3 MB at 1024 px instead of 8 in float32 (half precision keeps a residual's correlation to 4 digits)."""
 
     path: str
     size: tuple[int, int]  # (height, width) as stored
@@ -32,7 +33,10 @@ class Photo:
         (``np.rot90``): exactly the square that photo, stored turned, would give."""
         (ry, rx) = _offsets(self.size, self.side, k)
         cut = (slice(ry, ry + self.side), slice(rx, rx + self.side))
-        return (np.ascontiguousarray(np.rot90(self.w[cut], k)), np.ascontiguousarray(np.rot90(self.grey[cut], k)))
+        return (
+            np.ascontiguousarray(np.rot90(self.w[cut], k), np.float32),
+            np.ascontiguousarray(np.rot90(self.grey[cut], k), np.float32),
+        )
 
     def turned_size(self, k: int) -> tuple[int, int]:
         return self.size if k % 2 == 0 else (self.size[1], self.size[0])
@@ -68,8 +72,8 @@ def load_photo(path: str, store: ResidualStore, side: int, min_side: int) -> Pho
         return f"too small: {size[1]} x {size[0]} px (cluster.min_side={min_side})"
     s = compared_side(size, side)
     y0, x0 = (size[0] - s) // 2, (size[1] - s) // 2  # a side + 1 patch from here holds every turn's square
-    wp = np.array(w[y0 : y0 + s + 1, x0 : x0 + s + 1], np.float32)
-    gp = np.array(grey[y0 : y0 + s + 1, x0 : x0 + s + 1], np.float32)
+    wp = np.array(w[y0 : y0 + s + 1, x0 : x0 + s + 1], np.float16)
+    gp = np.clip(np.rint(grey[y0 : y0 + s + 1, x0 : x0 + s + 1]), 0, 255).astype(np.uint8)
     thin = float(np.mean((gp < DARK) | (gp >= SATURATION)))
     return Photo(path, size, s, wp, gp, thin)
 

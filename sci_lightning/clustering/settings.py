@@ -27,6 +27,7 @@ class ClusterSettings:
         10.0, "a lone photo joins a cluster only if its PCE there is this many times its next-best cluster's"
     )
     decoys: int = setting(2000, "pairs whose mirrored decoy is compared too (the null at zero shift)")
+    memory_gb: float = setting(2.0, "GB of photo spectra held at once while pairs are compared (more: fewer remade)")
     max_heatmap: int = setting(60, "report: photos drawn in the similarity matrix picture at most")
     truth: str | None = setting(
         None, "a CSV of path,camera (or the folder level that names the camera: parent) for ARI and pair scores"
@@ -46,6 +47,7 @@ class ClusterSettings:
         )
         require(self.rounds >= 0, "cluster.rounds", f"is {self.rounds}", "use 0 or more")
         require(self.margin >= 1, "cluster.margin", f"is {self.margin}", "use 1 or more, e.g. 10")
+        require(self.memory_gb > 0, "cluster.memory_gb", f"is {self.memory_gb}", "use e.g. 2")
         require(self.decoys >= 0, "cluster.decoys", f"is {self.decoys}", "use 0 or more")
 
 
