@@ -165,5 +165,11 @@ def _why_alone(i: int, photos: list[Photo], pairs: list[Pair], rows: list[PairRo
     if any(r.linked for r in mine):
         n = sum(r.linked for r in mine)
         return f"linked to {n} photo(s), too few of one group's to join it (cluster.min_link_fraction)"
+    aligned = [r for r in mine if "pixel-aligned" in r.geometry]
+    if aligned:
+        return (
+            f"{len(aligned)} of its partners show its view pixel-aligned (a tripod series?): "
+            "their correlation cannot be told from the scene's, so they were not linked"
+        )
     best = max(mine, key=lambda r: r.pce)
     return f"no partner above the bar: best PCE {best.pce:.4g} (needed {bar_pce:.4g})"
