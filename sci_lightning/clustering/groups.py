@@ -88,7 +88,8 @@ def fingerprint_rounds(
         alone = [m[0] for m in groups.values() if len(m) == 1]
         if not clusters or not alone:
             break
-        prints = {c: (m[0], cluster_fingerprint(photos, member_turns(m, links))) for c, m in clusters.items()}
+        turns = {c: member_turns(m, links) for c, m in clusters.items()}
+        prints = {c: (m[0], cluster_fingerprint(photos, turns[c])) for c, m in clusters.items()}
         scores = _match(photos, alone, prints, s, samples)
         null = fit_pair_null(samples)
         moved = 0
@@ -97,7 +98,10 @@ def fingerprint_rounds(
                 continue
             (pce, c, k), runner = ranked[0], (ranked[1][0] if len(ranked) > 1 else -math.inf)
             lp = null.log10_pfa(pce, samples.hypotheses)
-            aligned = any(SAME_SCENE <= scene_similarity(photos[i], photos[m], 0) < COPY for m in clusters[c])
+            # i turned k lines up with the cluster's frame, as member m turned t does: i onto m is k - t
+            aligned = any(
+                SAME_SCENE <= scene_similarity(photos[m], photos[i], (k - t) % 4) < COPY for m, t in turns[c].items()
+            )
             if lp <= math.log10(s.false_links) and pce >= s.margin * max(runner, 1.0) and not aligned:
                 labels[i] = c
                 joined.append(Joined(i, c, pce, lp, rnd))
