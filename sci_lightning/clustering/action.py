@@ -48,10 +48,6 @@ class ClusterJob:
     seed: int = 0
 
 
-def _load(path: str, store: ResidualStore, side: int, min_side: int) -> Photo | str:
-    return load_photo(path, store, side, min_side)
-
-
 def cluster(job: ClusterJob) -> Clustering:
     """The clustering of ``job.images`` (no files written)."""
     s = job.settings
@@ -59,7 +55,7 @@ def cluster(job: ClusterJob) -> Clustering:
     store = ResidualStore(job.cache_dir, job.residual)
     t0 = time.perf_counter()
     loaded: list[Photo | str] = [""] * len(paths)
-    fn = partial(_load, store=store, side=s.side, min_side=s.min_side)
+    fn = partial(load_photo, store=store, side=s.side, min_side=s.min_side)
     for i, got in run_tasks(fn, paths, job.scheduler, job.workers, "photos"):
         loaded[i] = got
     photos = [p for p in loaded if isinstance(p, Photo)]
@@ -70,16 +66,17 @@ def cluster(job: ClusterJob) -> Clustering:
     pairs, samples = compare_pairs(photos, s, job.seed)
     null = fit_pair_null(samples)
     bar = math.log10(s.false_links)
-    linked, scenes = scene_checked(photos, [p for p in pairs if null.log10_pfa(p.pce, samples.hypotheses) <= bar])
+    log10_pfas = [null.log10_pfa(p.pce, samples.hypotheses) for p in pairs]
+    linked, scenes = scene_checked(photos, [p for p, lp in zip(pairs, log10_pfas, strict=True) if lp <= bar])
     labels = average_linkage(len(photos), linked, s.min_link_fraction)
     t2 = time.perf_counter()
-    labels, joined, _, fp_hypotheses = fingerprint_rounds(photos, labels, linked, s)
+    labels, joined, fp_hypotheses = fingerprint_rounds(photos, labels, linked, s)
     t3 = time.perf_counter()
     return build_outcome(
         photos=photos,
         left=left,
         pairs=pairs,
-        linked=linked,
+        log10_pfas=log10_pfas,
         scenes=scenes,
         labels=np.asarray(labels),
         joined=joined,

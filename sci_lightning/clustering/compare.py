@@ -164,10 +164,14 @@ def _decoys(photos: list[Photo], pairs: list[Pair], samples: NullSamples, n: int
     if not pairs or not n:
         return
     rng = np.random.default_rng(seed)
-    for c in rng.choice(len(pairs), size=min(n, len(pairs)), replace=False):
+    chosen = sorted(rng.choice(len(pairs), size=min(n, len(pairs)), replace=False))  # by photo a: its spectrum once
+    fa, a = None, -1
+    for c in chosen:
         p = pairs[c]
+        if p.a != a:
+            fa, a = spectrum(photos[p.a].turned(0)[0]), p.a
         mirrored = spectrum(np.fliplr(photos[p.b].turned(p.turn)[0]))
-        plane = grid_planes(spectrum(photos[p.a].turned(0)[0]), mirrored[None], photos[p.a].side)
+        plane = grid_planes(fa, mirrored[None], photos[p.a].side)
         samples.add_planes(plane)
         samples.zero.append(float(zero_shift_pce(plane)[0]))
 

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.cluster.hierarchy
 import scipy.spatial.distance
 
-from sci_lightning.clustering.compare import COPY, SAME_SCENE, NullSamples, Pair, PairNull, fit_pair_null, hypotheses_of
+from sci_lightning.clustering.compare import COPY, SAME_SCENE, NullSamples, Pair, fit_pair_null, hypotheses_of
 from sci_lightning.clustering.pairs import grid_planes, spectrum, zero_shift_pce
 from sci_lightning.clustering.photos import Photo, scene_similarity
 from sci_lightning.clustering.settings import ClusterSettings
@@ -78,10 +78,10 @@ def cluster_fingerprint(photos: list[Photo], turns: dict[int, int]) -> np.ndarra
 
 def fingerprint_rounds(
     photos: list[Photo], labels: np.ndarray, linked: list[Pair], s: ClusterSettings
-) -> tuple[np.ndarray, list[Joined], PairNull | None, int]:
+) -> tuple[np.ndarray, list[Joined], int]:
     """Photos left alone joining the clusters' fingerprints, round by round. Returns the new labels, who joined
-    how, the null of the comparisons made and the hypotheses compared over every round."""
-    labels, links, joined, samples, null = labels.copy(), list(linked), [], NullSamples(), None
+    how and the hypotheses compared over every round."""
+    labels, links, joined, samples = labels.copy(), list(linked), [], NullSamples()
     for rnd in range(1, (s.rounds if s.cluster_fingerprints else 0) + 1):
         groups = {int(c): [int(i) for i in np.flatnonzero(labels == c)] for c in np.unique(labels)}
         clusters = {c: m for c, m in groups.items() if len(m) >= 2}
@@ -109,7 +109,7 @@ def fingerprint_rounds(
                 moved += 1
         if not moved:
             break
-    return labels, joined, null, samples.hypotheses
+    return labels, joined, samples.hypotheses
 
 
 def _match(

@@ -76,10 +76,7 @@ class Clustering:
         return sum(r.cluster is None for r in self.rows)
 
 
-def _pair_row(
-    photos: list[Photo], p: Pair, null: PairNull, hypotheses: int, bar: float, scene: float | None
-) -> PairRow:
-    lp = null.log10_pfa(p.pce, hypotheses)
+def _pair_row(photos: list[Photo], p: Pair, lp: float, bar: float, scene: float | None) -> PairRow:
     geometry, linked = TURN_NAMES[p.turn], lp <= bar
     if scene is not None and scene >= COPY:
         geometry += f"; copies of one photo (detail correlation {scene:.3f})"
@@ -93,7 +90,7 @@ def build_outcome(
     photos: list[Photo],
     left: dict[str, str],
     pairs: list[Pair],
-    linked: list[Pair],
+    log10_pfas: list[float],
     scenes: dict[tuple[int, int], float],
     labels: np.ndarray,
     joined: list[Joined],
@@ -106,7 +103,9 @@ def build_outcome(
     """The typed result from the photos' final labels and the evidence that put them there."""
     bar = math.log10(settings.false_links)
     bar_pce = null.bar(settings.false_links, max(hypotheses, 1))
-    rows_of_pairs = [_pair_row(photos, p, null, hypotheses, bar, scenes.get((p.a, p.b))) for p in pairs]
+    rows_of_pairs = [
+        _pair_row(photos, p, lp, bar, scenes.get((p.a, p.b))) for p, lp in zip(pairs, log10_pfas, strict=True)
+    ]
     sizes = {int(c): int((labels == c).sum()) for c in np.unique(labels)} if len(labels) else {}
     order = sorted((c for c, n in sizes.items() if n >= 2), key=lambda c: (-sizes[c], int(np.argmax(labels == c))))
     ids = {c: i + 1 for i, c in enumerate(order)}

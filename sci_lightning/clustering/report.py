@@ -94,8 +94,8 @@ def _thumb(path: str) -> str | None:
 
 def _similarity_png(result: Clustering) -> str | None:
     """The pairs' PCE as a matrix, photos ordered by cluster (the first ``cluster.max_heatmap``)."""
-    order = [r.path for r in sorted(result.rows, key=lambda r: (r.cluster is None, r.cluster or 0)) if not r.reason]
-    order = [p for p in order][: result.settings.max_heatmap]
+    ranked = sorted(result.rows, key=lambda r: (r.cluster is None, r.cluster or 0))
+    order = [r.path for r in ranked if not r.reason][: result.settings.max_heatmap]
     if len(order) < 2:
         return None
     index = {p: i for i, p in enumerate(order)}
