@@ -28,6 +28,19 @@ def camera_image(device: str, camera: str, index: int, size: tuple[int, int] = (
     return np.clip(img * 255, 0, 255).astype(np.uint8)
 
 
+def textured_image(camera: str, index: int, size: tuple[int, int] = (96, 128), prnu: float = 0.03) -> np.ndarray:
+    """A photo with a scene of its own fine texture and ``camera``'s noise pattern (weaker than
+    :func:`camera_image`'s, so the photo's fine detail is its scene's, as in a real photo)."""
+    from scipy.ndimage import gaussian_filter
+
+    h, w = size
+    rng = np.random.default_rng(_seed("textured", camera, index))
+    scene = 0.5 + 0.12 * gaussian_filter(rng.standard_normal((h, w)), 1.5) / 0.19
+    pattern = np.random.default_rng(_seed("prnu", camera)).normal(0, prnu, (h, w))
+    img = scene * (1 + pattern) + rng.normal(0, 0.005, (h, w))
+    return np.clip(np.repeat(img[..., None], 3, axis=2) * 255, 0, 255).astype(np.uint8)
+
+
 def write_jpeg(path: Path, arr: np.ndarray, quality: int = 95) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path, quality=quality)

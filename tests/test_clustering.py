@@ -205,3 +205,65 @@ def test_a_small_memory_budget_compares_the_same_pairs_in_more_blocks(own_scenes
     whole, _ = compare_pairs(photos, ClusterSettings())
     blocks, samples = compare_pairs(photos, ClusterSettings(memory_gb=1e-4))  # one photo's spectra per block
     assert blocks == whole and samples.hypotheses == 4 * len(whole)
+
+
+def _noise_photo(name: str, w: np.ndarray, side: int) -> Photo:
+    y0, x0 = (w.shape[0] - side) // 2, (w.shape[1] - side) // 2
+    patch = w[y0 : y0 + side + 1, x0 : x0 + side + 1]
+    return Photo(name, w.shape, side, patch.astype(np.float16), np.full(patch.shape, 128, np.uint8), 0.0)
+
+
+def test_the_shortlist_screens_every_hypothesis_and_finds_a_planted_turned_pair():
+    from sci_lightning.clustering.compare import hypotheses_of
+    from sci_lightning.clustering.shortlist import candidates
+
+    rng = np.random.default_rng(3)
+    k = rng.normal(size=(240, 320)).astype(np.float32)  # one sensor's pattern, in two photos (one turned)
+    shapes = [(240, 320), (320, 240), (240, 320), (200, 200), (200, 200), (240, 320), (200, 200)]
+    ws = [rng.normal(size=shape).astype(np.float32) for shape in shapes]
+    ws[0] = ws[0] + 0.3 * k
+    ws[1] = ws[1] + 0.3 * np.rot90(k, 1)  # photo 1 turned back by 3 x 90 degrees lines up with photo 0
+    photos = [_noise_photo(f"p{i}", w, 192) for i, w in enumerate(ws)]
+    s = ClusterSettings(signature_side=128, candidates=1)
+    found, screened = candidates(photos, s)
+    every = {(a, b): hypotheses_of(photos[a], photos[b], True) for a in range(7) for b in range(a + 1, 7)}
+    assert screened == sum(len(h) for h in every.values())  # the bar counts what the exhaustive run counts
+    assert (0, 1, 3) in found
+    assert all(k in every[(a, b)] for a, b, k in found)  # only comparable pairs, in turns they allow
+    everything, _ = candidates(photos, ClusterSettings(signature_side=128, candidates=len(photos)))
+    assert {(a, b) for a, b, _ in everything} == {p for p, h in every.items() if h}  # enough partners: all pairs
+
+
+def test_the_shortlist_finds_the_clusters_every_pair_finds(own_scenes, tmp_path):
+    every = cluster(_job(own_scenes, tmp_path / "all"))
+    short = cluster(_job(own_scenes, tmp_path / "short", shortlist_from=2, candidates=2, decoys=20))
+    assert [r.cluster for r in short.rows] == [r.cluster for r in every.rows]
+    assert short.hypotheses == every.hypotheses  # every hypothesis screened counts for the bar
+    assert short.shortlisted and not every.shortlisted
+
+
+def test_average_linkage_over_compared_pairs_is_average_linkage_when_every_pair_is_compared():
+    from sci_lightning.clustering.compare import Pair
+    from sci_lightning.clustering.groups import average_linkage, sparse_average_linkage
+
+    every = [Pair(a, b, 0.0, 0, 1) for a in range(12) for b in range(a + 1, 12)]
+    body = np.repeat([0, 1], 6)  # two bodies of one model: every pair inside linked, 5 of the 36 between them
+    cross = [p for p in every if body[p.a] != body[p.b]][::7]
+    linked = [p for p in every if body[p.a] == body[p.b]] + cross
+    two = {frozenset(range(6)), frozenset(range(6, 12))}
+    assert _partition(average_linkage(12, linked, 0.5)) == two
+    assert _partition(sparse_average_linkage(12, every, linked, 0.5)) == two
+    rng = np.random.default_rng(5)
+    for trial in range(10):  # cameras whose photos link often, never across: the same groups
+        truth = rng.integers(0, 4, size=14)
+        pairs = [Pair(a, b, 0.0, 0, 1) for a in range(14) for b in range(a + 1, 14)]
+        links = [p for p in pairs if truth[p.a] == truth[p.b] and rng.random() < 0.95]
+        assert _partition(average_linkage(14, links, 0.5)) == _partition(sparse_average_linkage(14, pairs, links, 0.5))
+    # a pair not compared is unknown: two groups linked wherever compared merge
+    few = [Pair(0, 1, 0.0, 0, 1), Pair(2, 3, 0.0, 0, 1), Pair(1, 2, 0.0, 0, 1)]
+    assert _partition(sparse_average_linkage(4, few, few, 0.5)) == {frozenset(range(4))}
+    assert len(_partition(average_linkage(4, few, 0.5))) == 2  # there, the pairs not compared count against
+
+
+def _partition(labels) -> set[frozenset[int]]:
+    return {frozenset(int(i) for i in np.flatnonzero(labels == c)) for c in np.unique(labels)}

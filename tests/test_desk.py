@@ -24,7 +24,7 @@ from sci_lightning.run.library import library_job
 from sci_lightning.run.serve import desk_app
 
 from conftest import compose_config
-from fakedata import camera_image, write_jpeg
+from fakedata import camera_image, textured_image, write_jpeg
 
 pytestmark = pytest.mark.timeout(600)
 CAMS = [("A", "A1"), ("B", "B1"), ("C", "C1")]
@@ -32,8 +32,12 @@ RESIDUAL = {"sigma": 5.0, "levels": 4, "wavelet": "db4", "grey_first": True}
 
 
 def _jpeg(device: str, camera: str, k: int) -> bytes:
+    return _encoded(camera_image(device, camera, k))
+
+
+def _encoded(img) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(camera_image(device, camera, k)).save(buf, format="JPEG", quality=95)
+    Image.fromarray(img).save(buf, format="JPEG", quality=95)
     return buf.getvalue()
 
 
@@ -46,6 +50,7 @@ def desk_config(tmp: Path, *extra: str):
         f"serve.case_dir={tmp / 'case'}",
         f"serve.roots=[{photos}]",
         "library.index_side=64",
+        "cluster.min_side=64",  # the test photos are 96 x 128 px
         f"paths.cache_dir={tmp / 'cache'}",
         *extra,
         run_dir=tmp / "run",
@@ -398,3 +403,35 @@ def test_serve_entry_point_refuses_a_missing_library(tmp_path):
         [sys.executable, "serve.py", f"hydra.run.dir={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 2 and "library.path" in proc.stderr
+
+
+def test_photos_are_grouped_by_camera_and_a_cluster_becomes_a_camera(desk):
+    client, _ = desk
+    shots = [(f"{cam}_{k}.jpg", _encoded(textured_image(cam, k))) for cam in ("A1", "B1") for k in range(4)]
+    tiny = io.BytesIO()
+    Image.fromarray(camera_image("C", "C1", 1, size=(40, 40))).save(tiny, format="JPEG")
+    files = [("files", (n, b, "image/jpeg")) for n, b in [*shots, ("tiny.jpg", tiny.getvalue())]]
+    r = client.post("/group", files=files, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    job_id = r.headers["location"].rsplit("/", 1)[1]
+    job = client.app.state.desk.runner.wait(job_id, timeout=120)
+    assert job.status == "done", job.error
+    grouped = job.result["grouped"]
+    clusters = {c["id"]: {grouped[k]["name"][:2] for k in c["members"]} for c in job.result["clusters"]}
+    assert sorted(map(sorted, clusters.values())) == [["A1"], ["B1"]]  # each camera one cluster, nothing mixed
+    (small,) = [g for g in grouped if g["name"] == "tiny.jpg"]
+    assert small["cluster"] is None and small["reason"].startswith("too small")
+    page = client.get(f"/jobs/{job_id}").text
+    assert "Cluster 1: 4 photos" in page and "Left alone (1)" in page and "expected number of false links" in page
+    assert page.count(f"/jobs/{job_id}/photo/") == 8
+    assert client.get(f"/jobs/{job_id}/photo/0").content[:2] == b"\xff\xd8"
+    assert "Cluster 2" in client.get(f"/jobs/{job_id}/clusters.html").text  # the action's own report
+    a1 = next(c for c, cams in clusters.items() if cams == {"A1"})
+    r = client.post(f"/jobs/{job_id}/clusters/{a1}/enrol", data={"camera": "G1", "device": "G"}, follow_redirects=False)
+    assert r.status_code == 303
+    enrolled = client.app.state.desk.runner.wait(r.headers["location"].rsplit("/", 1)[1], timeout=120)
+    assert enrolled.status == "done", enrolled.error
+    assert "G1" in client.get("/cameras").text and "Reference photos (4)" in client.get("/cameras/G1").text
+    assert client.post(f"/jobs/{job_id}/clusters/99/enrol", data={"camera": "G2"}).status_code == 400
+    lines = client.app.state.desk.case.audit_lines()
+    assert any(x["action"] == "group done" for x in lines) and any(x["action"] == "enrol done" for x in lines)

@@ -17,7 +17,7 @@ import pytest
 from sci_lightning.library.store import FingerprintLibrary
 from sci_lightning.run.serve import desk_app
 
-from fakedata import camera_image, write_jpeg
+from fakedata import camera_image, textured_image, write_jpeg
 from test_desk import CAMS, RESIDUAL, desk_config, serve_in_thread
 
 pytestmark = pytest.mark.timeout(600)
@@ -135,3 +135,32 @@ def test_enrol_search_see_ranking_and_heat_map_download_report(site, browser):
     )
     printed = base64.b64decode(browser.print_page())  # the report prints (Chromium's own print to PDF)
     assert printed[:5] == b"%PDF-" and len(printed) > 20_000
+
+
+def test_group_photos_see_the_clusters_and_enrol_one_as_a_camera(site, browser):
+    from selenium.webdriver.common.by import By
+
+    base, tmp = site
+    files = [
+        write_jpeg(tmp / "group" / f"{cam}_{k}.jpg", textured_image(cam, k)) for cam in ("P1", "Q1") for k in range(4)
+    ]
+    browser.get(f"{base}/group")
+    browser.find_element(By.ID, "files").send_keys("\n".join(str(f) for f in files))
+    browser.find_element(By.ID, "go").click()
+    summary = _wait(browser, "#grouped")
+    assert "2 cluster(s)" in summary.text and "expected number of false links" in summary.text
+    galleries = browser.find_elements(By.CSS_SELECTOR, "div.cluster")
+    assert len(galleries) == 2
+    for g in galleries:
+        names = {c.text[:2] for c in g.find_elements(By.CSS_SELECTOR, "figcaption")}
+        assert len(names) == 1 and len(g.find_elements(By.CSS_SELECTOR, "img")) == 4  # one camera each
+    assert browser.execute_script("return [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    if os.environ.get("SCI_DESK_GROUP_SCREENSHOT"):
+        browser.save_screenshot(os.environ["SCI_DESK_GROUP_SCREENSHOT"])
+    first = galleries[0]
+    camera = first.find_element(By.CSS_SELECTOR, "figcaption").text[:2]
+    first.find_element(By.CSS_SELECTOR, "input[name=camera]").send_keys(f"{camera}-from-cluster")
+    first.find_element(By.CSS_SELECTOR, "button").click()
+    assert f"{camera}-from-cluster" in _wait(browser, "#enrolled").text
+    browser.get(f"{base}/cameras/{camera}-from-cluster")
+    assert "Reference photos (4)" in browser.find_element(By.TAG_NAME, "main").text

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from sci_lightning.clustering.pairs import grid_planes, shifted_tail, spectrum, zero_shift_pce
+from sci_lightning.clustering.pairs import THREADS, grid_planes, in_threads, shifted_tail, spectrum, zero_shift_pce
 from sci_lightning.clustering.photos import Photo, scene_similarity
 from sci_lightning.clustering.settings import ClusterSettings
 from sci_lightning.fingerprint.null import NullModel, Tail, fit_null, gaussian_log10_sf
@@ -56,7 +57,10 @@ class NullSamples:
     hypotheses: int = 0  # hypotheses judged (the run's H)
 
     def add_planes(self, planes: Iterable[np.ndarray]) -> None:
-        self.shifted = Tail.pooled([self.shifted, *(shifted_tail(p) for p in planes)])
+        self.add_tails([shifted_tail(p) for p in planes])
+
+    def add_tails(self, tails: Iterable[Tail]) -> None:
+        self.shifted = Tail.pooled([self.shifted, *tails])
 
 
 @dataclass(frozen=True)
@@ -137,43 +141,50 @@ def compare_pairs(photos: list[Photo], s: ClusterSettings, seed: int = 0) -> tup
         return pairs, samples
     side = max(p.side for p in photos)
     block = max(1, int(s.memory_gb * 2**30 // (2 * side * (side // 2 + 1) * 8)))
-    for i0 in range(0, len(photos), block):
-        rows = range(i0, min(len(photos), i0 + block))
-        fa: dict[int, np.ndarray] = {}
-        for j in range(i0 + 1, len(photos)):
-            want = {i: hs for i in rows if i < j and (hs := hypotheses_of(photos[i], photos[j], s.turns))}
-            if not want:
-                continue
-            fb = {k: spectrum(photos[j].turned(k)[0]) for k in sorted(set().union(*want.values()))}
-            for i, hs in want.items():
-                if i not in fa:
-                    fa[i] = spectrum(photos[i].turned(0)[0])
-                planes = grid_planes(fa[i], np.stack([fb[k] for k in hs]), photos[i].side)
-                samples.add_planes(planes)
-                values = zero_shift_pce(planes)
-                best = int(np.argmax(values))
-                pairs.append(Pair(i, j, float(values[best]), hs[best], len(hs)))
-                samples.hypotheses += len(hs)
+    with ThreadPoolExecutor(THREADS) as pool:
+        for i0 in range(0, len(photos), block):
+            rows = range(i0, min(len(photos), i0 + block))
+            fa: dict[int, np.ndarray] = {}
+            for j in range(i0 + 1, len(photos)):
+                want = {i: hs for i in rows if i < j and (hs := hypotheses_of(photos[i], photos[j], s.turns))}
+                if not want:
+                    continue
+                fb = {k: spectrum(photos[j].turned(k)[0]) for k in sorted(set().union(*want.values()))}
+                for i in want:
+                    if i not in fa:
+                        fa[i] = spectrum(photos[i].turned(0)[0])
+
+                def one(i: int, fb=fb, fa=fa, want=want) -> tuple[np.ndarray, list[Tail]]:
+                    planes = grid_planes(fa[i], np.stack([fb[k] for k in want[i]]), photos[i].side, workers=1)
+                    return zero_shift_pce(planes), [shifted_tail(p) for p in planes]
+
+                for i, (values, tails) in zip(want, pool.map(one, want), strict=True):
+                    samples.add_tails(tails)
+                    best = int(np.argmax(values))
+                    pairs.append(Pair(i, j, float(values[best]), want[i][best], len(want[i])))
+                    samples.hypotheses += len(want[i])
     pairs.sort(key=lambda p: (p.a, p.b))
-    _decoys(photos, pairs, samples, s.decoys, seed)
+    add_decoys(photos, pairs, samples, s.decoys, seed)
     return pairs, samples
 
 
-def _decoys(photos: list[Photo], pairs: list[Pair], samples: NullSamples, n: int, seed: int) -> None:
+def add_decoys(photos: list[Photo], pairs: list[Pair], samples: NullSamples, n: int, seed: int) -> None:
     """``n`` compared pairs again with ``b`` mirrored left-right (in its best turn): the null at zero shift."""
     if not pairs or not n:
         return
     rng = np.random.default_rng(seed)
-    chosen = sorted(rng.choice(len(pairs), size=min(n, len(pairs)), replace=False))  # by photo a: its spectrum once
-    fa, a = None, -1
-    for c in chosen:
+    chosen = sorted(rng.choice(len(pairs), size=min(n, len(pairs)), replace=False))
+
+    def one(c: int) -> tuple[float, Tail]:
         p = pairs[c]
-        if p.a != a:
-            fa, a = spectrum(photos[p.a].turned(0)[0]), p.a
-        mirrored = spectrum(np.fliplr(photos[p.b].turned(p.turn)[0]))
-        plane = grid_planes(fa, mirrored[None], photos[p.a].side)
-        samples.add_planes(plane)
-        samples.zero.append(float(zero_shift_pce(plane)[0]))
+        fa = spectrum(photos[p.a].turned(0)[0], workers=1)
+        mirrored = spectrum(np.fliplr(photos[p.b].turned(p.turn)[0]), workers=1)
+        plane = grid_planes(fa, mirrored[None], photos[p.a].side, workers=1)
+        return float(zero_shift_pce(plane)[0]), shifted_tail(plane[0])
+
+    for value, tail in in_threads(one, chosen):
+        samples.add_tails([tail])
+        samples.zero.append(value)
 
 
 def scene_checked(photos: list[Photo], linked: list[Pair]) -> tuple[list[Pair], dict[tuple[int, int], float]]:

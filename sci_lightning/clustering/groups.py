@@ -15,6 +15,7 @@ round's comparisons counted) and is ``cluster.margin`` times its next best. Roun
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -24,10 +25,13 @@ import scipy.cluster.hierarchy
 import scipy.spatial.distance
 
 from sci_lightning.clustering.compare import COPY, SAME_SCENE, NullSamples, Pair, fit_pair_null, hypotheses_of
-from sci_lightning.clustering.pairs import grid_planes, spectrum, zero_shift_pce
+from sci_lightning.clustering.pairs import grid_planes, in_threads, shifted_tail, signature, spectrum, zero_shift_pce
 from sci_lightning.clustering.photos import Photo, scene_similarity
 from sci_lightning.clustering.settings import ClusterSettings
 from sci_lightning.fingerprint.core import fingerprint_from_residuals, intensity_weight
+
+SCENE_SAMPLE = 8  # members of each cluster whose views are compared before two clusters merge
+SHORTLIST_CLUSTERS = 3  # with the shortlist, the clusters a lone photo is compared with: its best by signature
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,52 @@ def average_linkage(n: int, linked: list[Pair], min_fraction: float) -> np.ndarr
         dist[p.a, p.b] = dist[p.b, p.a] = 0.0
     tree = scipy.cluster.hierarchy.linkage(scipy.spatial.distance.squareform(dist, checks=False), method="average")
     return scipy.cluster.hierarchy.fcluster(tree, t=1.0 - min_fraction + 1e-9, criterion="distance") - 1
+
+
+def sparse_average_linkage(n: int, compared: list[Pair], linked: list[Pair], min_fraction: float) -> np.ndarray:
+    """Average linkage over the pairs compared only (the shortlist's: a pair not compared is unknown, not
+    unlinked): two groups merge, closest first, while at least ``min_fraction`` of the compared pairs between them
+    are linked. With every pair compared it is :func:`average_linkage`. Written here because SciPy's linkage
+    needs every distance, and n^2 of them is what the shortlist exists to avoid."""
+    on = {(p.a, p.b) for p in linked}
+    between: dict[int, dict[int, list[int]]] = {i: {} for i in range(n)}  # group -> group -> [linked, compared]
+    for p in compared:
+        if p.a != p.b:
+            for x, y in ((p.a, p.b), (p.b, p.a)):
+                cell = between[x].setdefault(y, [0, 0])
+                cell[0] += (p.a, p.b) in on
+                cell[1] += 1
+    heap = [(-lc[0] / lc[1], x, y) for x in between for y, lc in between[x].items() if x < y and lc[0]]
+    heapq.heapify(heap)
+    parent = list(range(n))
+    while heap:
+        score, x, y = heapq.heappop(heap)
+        if parent[x] != x or parent[y] != y or y not in between[x]:
+            continue  # a group merged since, or a score that changed (pushed again below)
+        lc = between[x][y]
+        if -score != lc[0] / lc[1]:
+            continue
+        if -score < min_fraction:
+            break
+        parent[y] = x  # y joins x: its pairs with every other group become x's
+        for z, (l2, c2) in between.pop(y).items():
+            del between[z][y]
+            if z == x:
+                continue
+            cell = between[x].setdefault(z, [0, 0])
+            cell[0], cell[1] = cell[0] + l2, cell[1] + c2
+            between[z][x] = cell
+            if cell[0]:
+                heapq.heappush(heap, (-cell[0] / cell[1], min(x, z), max(x, z)))
+    roots = [_root_of(parent, i) for i in range(n)]
+    _, labels = np.unique(roots, return_inverse=True)
+    return labels.astype(np.int64)
+
+
+def _root_of(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        i = parent[i]
+    return i
 
 
 def member_turns(members: list[int], linked: list[Pair]) -> dict[int, int]:
@@ -78,21 +128,32 @@ def cluster_fingerprint(photos: list[Photo], turns: dict[int, int]) -> np.ndarra
 
 def fingerprint_rounds(
     photos: list[Photo], labels: np.ndarray, linked: list[Pair], s: ClusterSettings
-) -> tuple[np.ndarray, list[Joined], int]:
-    """Photos left alone joining the clusters' fingerprints, round by round. Returns the new labels, who joined
-    how and the hypotheses compared over every round."""
-    labels, links, joined, samples = labels.copy(), list(linked), [], NullSamples()
+) -> tuple[np.ndarray, list[Joined], int, int]:
+    """Clusters merged whose fingerprints match, and photos left alone joining the clusters' fingerprints, round
+    by round. Returns the new labels, who joined how, the hypotheses compared over every round and the merges."""
+    labels, links, joined, samples, merges = labels.copy(), list(linked), [], NullSamples(), 0
+    made: dict[tuple, np.ndarray] = {}  # fingerprints by members and turns: a cluster unchanged is not averaged again
+    bar = math.log10(s.false_links)
     for rnd in range(1, (s.rounds if s.cluster_fingerprints else 0) + 1):
         groups = {int(c): [int(i) for i in np.flatnonzero(labels == c)] for c in np.unique(labels)}
         clusters = {c: m for c, m in groups.items() if len(m) >= 2}
         alone = [m[0] for m in groups.values() if len(m) == 1]
-        if not clusters or not alone:
+        if not clusters:
             break
         turns = {c: member_turns(m, links) for c, m in clusters.items()}
-        prints = {c: (m[0], cluster_fingerprint(photos, turns[c])) for c, m in clusters.items()}
-        scores = _match(photos, alone, prints, s, samples)
+        prints = {c: (m[0], _made(made, photos, turns[c])) for c, m in clusters.items()}
+        pairs = _match_prints(photos, prints, s, samples)
+        scores = _match(photos, alone, prints, s, samples) if alone else {}
         null = fit_pair_null(samples)
+        survivor = {c: c for c in prints}
         moved = 0
+        for pce, c1, c2, k in pairs:  # strongest first: a cluster merged into one already merged follows it
+            r1, r2 = _root(survivor, c1), _root(survivor, c2)
+            if r1 != r2 and null.log10_pfa(pce, samples.hypotheses) <= bar and not _one_view(photos, turns, c1, c2, k):
+                survivor[r2] = r1
+                labels[labels == r2] = r1
+                links.append(Pair(prints[c1][0], prints[c2][0], pce, k, 0))  # c2's frame turned k onto c1's
+                moved, merges = moved + 1, merges + 1
         for i, ranked in scores.items():
             if not ranked:
                 continue
@@ -102,14 +163,101 @@ def fingerprint_rounds(
             aligned = any(
                 SAME_SCENE <= scene_similarity(photos[m], photos[i], (k - t) % 4) < COPY for m, t in turns[c].items()
             )
-            if lp <= math.log10(s.false_links) and pce >= s.margin * max(runner, 1.0) and not aligned:
-                labels[i] = c
+            if lp <= bar and pce >= s.margin * max(runner, 1.0) and not aligned:
+                labels[i] = _root(survivor, c)
                 joined.append(Joined(i, c, pce, lp, rnd))
                 links.append(Pair(prints[c][0], i, pce, k, 0))  # turned k, it lines up with the cluster's frame
                 moved += 1
         if not moved:
             break
-    return labels, joined, samples.hypotheses
+    return labels, joined, samples.hypotheses, merges
+
+
+def _one_view(photos: list[Photo], turns: dict[int, dict[int, int]], c1: int, c2: int, k: int) -> bool:
+    """Whether members of the two clusters (up to :data:`SCENE_SAMPLE` of each) show one view pixel-aligned: then
+    the fingerprints' match can be the scene's residue, which an average keeps (four units photographing one view
+    gave cluster fingerprints that matched across units), so the clusters are not merged."""
+    m1, m2 = list(turns[c1].items())[:SCENE_SAMPLE], list(turns[c2].items())[:SCENE_SAMPLE]
+    # m2 turned t2 lines up with c2's frame, which turned k lines up with c1's: m2 onto m1 is t2 + k - t1
+    return any(
+        SAME_SCENE <= scene_similarity(photos[a], photos[b], (t2 + k - t1) % 4) < COPY for a, t1 in m1 for b, t2 in m2
+    )
+
+
+def _made(made: dict[tuple, np.ndarray], photos: list[Photo], turns: dict[int, int]) -> np.ndarray:
+    """The cluster's fingerprint, averaged once for each set of members (and their turns)."""
+    key = tuple(sorted(turns.items()))
+    if key not in made:
+        made[key] = cluster_fingerprint(photos, turns)
+    return made[key]
+
+
+def _root(survivor: dict[int, int], c: int) -> int:
+    while survivor[c] != c:
+        c = survivor[c]
+    return c
+
+
+def _match_prints(
+    photos: list[Photo], prints: dict[int, tuple[int, np.ndarray]], s: ClusterSettings, samples: NullSamples
+) -> list[tuple[float, int, int, int]]:
+    """Every two clusters' fingerprints compared in each turn their frames allow (with the shortlist: each
+    cluster with its :data:`SHORTLIST_CLUSTERS` best by signature), the second mirrored as the decoy:
+    ``[(pce, c1, c2, turn)]``, the best turn of each pair, strongest first. A camera whose photos link weakly can
+    come out of the linkage in a few clusters; their fingerprints, each an average, match where its photos did
+    not (a cluster fingerprint is cleaned of the row / column and periodic patterns cameras of a model share)."""
+    names = sorted(prints)
+    near = _near(prints, s) if len(photos) >= s.shortlist_from else None
+    fk = {c: spectrum(prints[c][1]) for c in names}
+    todo = []
+    for x, c1 in enumerate(names):
+        for c2 in names[x + 1 :]:
+            hs = hypotheses_of(photos[prints[c1][0]], photos[prints[c2][0]], s.turns)
+            samples.hypotheses += len(hs)
+            if hs and (near is None or c2 in near[c1] or c1 in near[c2]):
+                todo.append((c1, c2, hs))
+
+    def one(job: tuple[int, int, tuple[int, ...]]) -> tuple[tuple[float, int, int, int], list, list[float]]:
+        c1, c2, hs = job
+        best, tails, zeros = (-math.inf, c1, c2, 0), [], []
+        for k in hs:
+            turned = np.rot90(prints[c2][1], k)
+            both = np.stack([spectrum(turned, workers=1), spectrum(np.fliplr(turned), workers=1)])
+            planes = grid_planes(fk[c1], both, len(turned), workers=1)
+            tails += [shifted_tail(p) for p in planes]
+            value, decoy = (float(v) for v in zero_shift_pce(planes))
+            zeros.append(decoy)
+            if value > best[0]:
+                best = (value, c1, c2, k)
+        return best, tails, zeros
+
+    out = []
+    for best, tails, zeros in in_threads(one, todo):
+        samples.add_tails(tails)
+        samples.zero += zeros
+        out.append(best)
+    return sorted(out, reverse=True)
+
+
+def _near(prints: dict[int, tuple[int, np.ndarray]], s: ClusterSettings) -> dict[int, set[int]]:
+    """Each cluster's :data:`SHORTLIST_CLUSTERS` nearest clusters by the correlation of their fingerprints'
+    signatures in any turn (frames of another size never near)."""
+    names = sorted(prints)
+    upright = [signature(prints[c][1], s.signature_side).astype(np.float32) for c in names]
+    score = np.full((len(names), len(names)), -np.inf, np.float32)
+    same: dict[int, list[int]] = {}
+    for x, v in enumerate(upright):
+        same.setdefault(len(v), []).append(x)
+    for k in range(4) if s.turns else (0,):
+        turned = [signature(np.rot90(prints[c][1], k), s.signature_side).astype(np.float32) for c in names]
+        for idx in same.values():
+            block = np.stack([upright[x] for x in idx]) @ np.stack([turned[x] for x in idx]).T
+            score[np.ix_(idx, idx)] = np.maximum(score[np.ix_(idx, idx)], block)
+    np.fill_diagonal(score, -np.inf)
+    return {
+        c: {names[y] for y in np.argsort(-score[x])[:SHORTLIST_CLUSTERS] if np.isfinite(score[x, y])}
+        for x, c in enumerate(names)
+    }
 
 
 def _match(
@@ -120,23 +268,60 @@ def _match(
     fingerprint (at zero shift the same product as the residual with the fingerprint times the intensity, so each
     spectrum is made once), and mirrored as the decoy; both go into ``samples``."""
     fk = {c: spectrum(k) for c, (_, k) in prints.items()}
-    out = {}
-    for i in alone:
+    ranked = _by_signature(photos, alone, prints, s) if len(photos) >= s.shortlist_from else None
+
+    def one(i: int) -> tuple[list[tuple[float, int, int]], list, list[float], int]:
         best: dict[int, tuple[float, int, int]] = {}
         mine: dict[int, np.ndarray] = {}  # turn -> spectra of W * I and of it mirrored
+        tails, zeros, n = [], [], 0
         for c, (root, _) in prints.items():
             hs = hypotheses_of(photos[root], photos[i], s.turns)
+            n += len(hs)  # screened, compared or not
+            if ranked is not None and c not in ranked[i]:
+                continue
             for k in hs:
                 if k not in mine:
-                    w, grey = photos[i].turned(k)
-                    wi = w * intensity_weight(grey)
-                    mine[k] = np.stack([spectrum(wi), spectrum(np.fliplr(wi))])
-                planes = grid_planes(fk[c], mine[k], photos[root].side)
-                samples.add_planes(planes)
+                    wi = _weighted(photos[i], k)
+                    mine[k] = np.stack([spectrum(wi, workers=1), spectrum(np.fliplr(wi), workers=1)])
+                planes = grid_planes(fk[c], mine[k], photos[root].side, workers=1)
+                tails += [shifted_tail(p) for p in planes]
                 value, decoy = (float(v) for v in zero_shift_pce(planes))
-                samples.zero.append(decoy)
+                zeros.append(decoy)
                 if c not in best or value > best[c][0]:
                     best[c] = (value, c, k)
-            samples.hypotheses += len(hs)
-        out[i] = sorted(best.values(), reverse=True)
+        return sorted(best.values(), reverse=True), tails, zeros, n
+
+    out = {}
+    for i, (got, tails, zeros, n) in zip(alone, in_threads(one, alone), strict=True):
+        samples.add_tails(tails)
+        samples.zero += zeros
+        samples.hypotheses += n
+        out[i] = got
+    return out
+
+
+def _weighted(photo: Photo, k: int) -> np.ndarray:
+    w, grey = photo.turned(k)
+    return w * intensity_weight(grey)
+
+
+def _by_signature(
+    photos: list[Photo], alone: list[int], prints: dict[int, tuple[int, np.ndarray]], s: ClusterSettings
+) -> dict[int, set[int]]:
+    """With the shortlist (:mod:`.shortlist`): each lone photo's :data:`SHORTLIST_CLUSTERS` best clusters by the
+    correlation of its signature (``W * I``, each turn) with the fingerprint's, over every cluster of its size."""
+    names = list(prints)
+    sig = np.stack([signature(k, s.signature_side) for _, k in prints.values()]).astype(np.float32)
+    out = {}
+    for i in alone:
+        score = np.full(len(names), -np.inf, np.float32)
+        mine: dict[int, np.ndarray] = {}
+        for n, c in enumerate(names):
+            root = prints[c][0]
+            for k in hypotheses_of(photos[root], photos[i], s.turns):
+                if k not in mine:
+                    mine[k] = signature(_weighted(photos[i], k), s.signature_side).astype(np.float32)
+                if mine[k].shape == sig[n].shape:
+                    score[n] = max(score[n], float(sig[n] @ mine[k]))
+        out[i] = {names[n] for n in np.argsort(-score)[:SHORTLIST_CLUSTERS] if np.isfinite(score[n])}
     return out

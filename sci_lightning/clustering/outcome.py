@@ -62,6 +62,8 @@ class Clustering:
     fp_hypotheses: int
     settings: ClusterSettings
     seconds: dict[str, float] = field(default_factory=dict)
+    merges: int = 0  # clusters merged because their fingerprints matched
+    shortlisted: bool = False  # only the pairs the signatures shortlisted were compared (:mod:`.shortlist`)
 
     @property
     def n_photos(self) -> int:
@@ -99,6 +101,8 @@ def build_outcome(
     fp_hypotheses: int,
     settings: ClusterSettings,
     seconds: dict[str, float],
+    merges: int = 0,
+    shortlisted: bool = False,
 ) -> Clustering:
     """The typed result from the photos' final labels and the evidence that put them there."""
     bar = math.log10(settings.false_links)
@@ -152,6 +156,8 @@ def build_outcome(
         fp_hypotheses=fp_hypotheses,
         settings=settings,
         seconds=seconds,
+        merges=merges,
+        shortlisted=shortlisted,
     )
 
 

@@ -4,6 +4,7 @@ cannot take part (too small, unreadable) or is unlikely to link (too dark or sat
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,13 +79,31 @@ def load_photo(path: str, store: ResidualStore, side: int, min_side: int) -> Pho
     return Photo(path, size, s, wp, gp, thin)
 
 
+DETAIL_CACHE_BYTES = 512 * 2**20  # fine-detail images kept between scene checks (a cluster's members are reused)
+_details: OrderedDict[tuple[str, tuple[int, int], int], np.ndarray] = OrderedDict()
+
+
+def fine_detail(photo: Photo, turn: int) -> np.ndarray:
+    """The photo's fine detail (intensity less its 2 px blur) turned ``turn``, zero-mean, unit norm; the most
+    recently used ones kept (a check against each member of a cluster would otherwise filter each photo anew)."""
+    key = (photo.path, photo.size, turn)
+    if key in _details:
+        _details.move_to_end(key)
+        return _details[key]
+    x = photo.turned(turn)[1]
+    x = x - gaussian_filter(x, 2.0)
+    x -= x.mean()
+    norm = float(np.sqrt(np.vdot(x, x)))
+    out = x / norm if norm > 0 else x
+    _details[key] = out
+    while sum(v.nbytes for v in _details.values()) > DETAIL_CACHE_BYTES and len(_details) > 2:
+        _details.popitem(last=False)
+    return out
+
+
 def scene_similarity(a: Photo, b: Photo, turn: int) -> float:
-    """Normalised correlation of the two photos' fine detail (intensity less its 2 px blur) at zero shift, ``b``
-    turned ``turn``: near 0 for different views, near 1 for copies of one photo. A residual keeps some of the
-    scene's fine detail, so two cameras photographing one view pixel-aligned (a chart on a tripod) correlate there
-    as a camera's photos do."""
-    x, y = a.turned(0)[1], b.turned(turn)[1]
-    x, y = x - gaussian_filter(x, 2.0), y - gaussian_filter(y, 2.0)
-    x, y = x - x.mean(), y - y.mean()
-    den = float(np.sqrt(np.vdot(x, x) * np.vdot(y, y)))
-    return float(np.vdot(x, y)) / den if den > 0 else 0.0
+    """Normalised correlation of the two photos' fine detail (:func:`fine_detail`) at zero shift, ``b`` turned
+    ``turn``: near 0 for different views, near 1 for copies of one photo. A residual keeps some of the scene's fine
+    detail, so two cameras photographing one view pixel-aligned (a chart on a tripod) correlate there as a camera's
+    photos do."""
+    return float(np.vdot(fine_detail(a, 0), fine_detail(b, turn)))

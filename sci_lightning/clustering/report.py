@@ -54,6 +54,8 @@ def metrics_of(result: Clustering, scores: dict[str, float]) -> Metrics:
         "null_decoys": result.null.n_decoys,
         "null_largest_decoy_pce": result.null.largest_decoy,
         "fingerprint_hypotheses": result.fp_hypotheses,
+        "clusters_merged": result.merges,
+        "shortlist": int(result.shortlisted),
         **{f"seconds_{k}": round(v, 3) for k, v in result.seconds.items()},
         **scores,
     }

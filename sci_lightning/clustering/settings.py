@@ -27,6 +27,11 @@ class ClusterSettings:
         10.0, "a lone photo joins a cluster only if its PCE there is this many times its next-best cluster's"
     )
     decoys: int = setting(2000, "pairs whose mirrored decoy is compared too (the null at zero shift)")
+    shortlist_from: int = setting(
+        300, "photos from which only the pairs their signatures shortlist are compared (fewer: every pair)"
+    )
+    candidates: int = setting(10, "with the shortlist: the partners each photo keeps by signature")
+    signature_side: int = setting(256, "with the shortlist: px side of the central square a signature keeps")
     memory_gb: float = setting(2.0, "GB of photo spectra held at once while pairs are compared (more: fewer remade)")
     max_heatmap: int = setting(60, "report: photos drawn in the similarity matrix picture at most")
     truth: str | None = setting(
@@ -48,6 +53,14 @@ class ClusterSettings:
         require(self.rounds >= 0, "cluster.rounds", f"is {self.rounds}", "use 0 or more")
         require(self.margin >= 1, "cluster.margin", f"is {self.margin}", "use 1 or more, e.g. 10")
         require(self.memory_gb > 0, "cluster.memory_gb", f"is {self.memory_gb}", "use e.g. 2")
+        require(self.shortlist_from >= 2, "cluster.shortlist_from", f"is {self.shortlist_from}", "use e.g. 300")
+        require(self.candidates >= 1, "cluster.candidates", f"is {self.candidates}", "use e.g. 10")
+        require(
+            self.signature_side >= 64 and self.signature_side % 8 == 0,
+            "cluster.signature_side",
+            f"is {self.signature_side}",
+            "use a multiple of 8, e.g. 256",
+        )
         require(self.decoys >= 0, "cluster.decoys", f"is {self.decoys}", "use 0 or more")
 
 

@@ -1,8 +1,9 @@
 """The examiner's desk: a local web app over the fingerprint library (``python serve.py library.path=LIB``).
 
 Server-rendered pages (Jinja2, a few lines of JavaScript for the progress bar and the heat-map toggle, no build
-step): the library and its cameras, enrolment, search with a job and a progress bar, reverse search, the case
-report (HTML and PDF) and the audit log. Every action is one of the library's own (:mod:`.work`), so the desk and
+step): the library and its cameras, enrolment, search with a job and a progress bar, reverse search, grouping
+photos by camera with no references (a cluster enrolled as a camera), the case report (HTML and PDF) and the audit
+log. Every action is one of the library's own (:mod:`.work`), so the desk and
 ``library.py`` decide alike; every action is written to the audit log with the SHA-256 of its inputs.
 """
 
@@ -21,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.templating import Jinja2Templates
 from PIL import Image
 
+from sci_lightning.clustering.settings import ClusterSettings
 from sci_lightning.data.images import SkippedImage, load_rgb
 from sci_lightning.desk import work
 from sci_lightning.desk.casefile import CaseFolder, Rejected, Upload, safe_name
@@ -41,12 +43,12 @@ THUMB = 360  # px: the longer side of a photo shown on a page
 class Desk:
     """What the pages share: the library job every desk job varies, the case folder, the job queue."""
 
-    def __init__(self, serve: ServeSettings, base: LibraryJob) -> None:
+    def __init__(self, serve: ServeSettings, base: LibraryJob, clusters: ClusterSettings) -> None:
         root = Path(serve.case_dir).expanduser() if serve.case_dir else base.output_dir / "case"
         self.case = CaseFolder(root, list(serve.roots), int(serve.max_upload_mb * 2**20))
         if base.cache_dir is not None:  # residuals too stay in the case folder
             base = dataclasses.replace(base, cache_dir=self.case.root / "cache")
-        self.base = base
+        self.base, self.clusters = base, clusters
         self.max_files = serve.max_files
         self.runner = JobRunner()
         self.library_path = str(base.library.path)
@@ -95,6 +97,15 @@ class Desk:
                 if params.get("folder")
                 else [{"name": u.name, "sha256": u.sha256} for u in ups]
             )
+            outcome = lambda out: _summary(out["metrics"])  # noqa: E731
+        elif kind == "group":
+            folder = params.get("folder")
+            source = Path(folder) if folder else job_dir / "photos"
+            names = {} if folder else {p: u.name for p, u in work.link_photos(ups, source).items()}
+            what = f"the photos of {folder}" if folder else f"{len(ups)} photo(s)"
+            job = Job(job_id, kind, job_dir, f"group {what} by camera{again}")
+            fn = partial(work.group, base=self.base, settings=self.clusters, folder=source, names=names)
+            inputs = [{"folder": folder}] if folder else [{"name": u.name, "sha256": u.sha256} for u in ups]
             outcome = lambda out: _summary(out["metrics"])  # noqa: E731
         elif kind == "reverse":
             job = Job(job_id, kind, job_dir, f"reverse search of {params['camera']}{again}")
@@ -160,10 +171,11 @@ def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTM
     return TEMPLATES.TemplateResponse(request, name, context, status_code=status)
 
 
-def create_app(serve: ServeSettings, base: LibraryJob) -> FastAPI:
+def create_app(serve: ServeSettings, base: LibraryJob, clusters: ClusterSettings | None = None) -> FastAPI:
     """The desk's ASGI app: ``serve``'s settings over the library of ``base`` (every job a variation of it; the
-    run layer builds both from the config: :func:`sci_lightning.run.serve.desk_app`)."""
-    desk = Desk(serve, base)
+    run layer builds both from the config: :func:`sci_lightning.run.serve.desk_app`); ``clusters``: how its
+    grouping jobs cluster (``cluster.*``)."""
+    desk = Desk(serve, base, clusters or ClusterSettings())
     app = FastAPI(title="sci-lightning examiner's desk", docs_url=None, redoc_url=None)
     app.state.desk = desk
 
@@ -239,6 +251,42 @@ def create_app(serve: ServeSettings, base: LibraryJob) -> FastAPI:
         desk.library().camera(camera)  # an unknown camera is refused now, naming the ones there are
         return desk.launch(request, "reverse", {"camera": camera, "folder": str(desk.case.confine(folder))})
 
+    @app.get("/group", response_class=HTMLResponse)
+    def group_form(request: Request) -> HTMLResponse:
+        return _page(request, "group.html", roots=desk.case.roots, max_files=desk.max_files)
+
+    @app.post("/group")
+    async def group(request: Request, folder: str = Form(""), files: list[UploadFile] | None = None) -> Response:
+        ups = [] if folder.strip() else await desk.uploads(files or [])
+        source = str(desk.case.confine(folder)) if folder.strip() else None
+        return desk.launch(request, "group", {"folder": source, "uploads": [_upload_params(u) for u in ups]})
+
+    @app.post("/jobs/{job_id}/clusters/{cluster_id}/enrol")
+    def enrol_cluster(
+        request: Request, job_id: str, cluster_id: int, camera: str = Form(...), device: str = Form("")
+    ) -> RedirectResponse:
+        """A cluster of a grouping job enrolled as a camera of the library (its members are the photos)."""
+        job = desk.job(job_id)
+        if job.kind != "group" or job.status != "done":
+            raise Rejected(f"job {job_id} is not a finished grouping")
+        members = [g for g in job.result.get("grouped", []) if g["cluster"] == cluster_id]
+        if not members:
+            raise Rejected(f"job {job_id} has no cluster {cluster_id}")
+        if not camera.strip():
+            raise Rejected("name the camera to enrol the cluster as")
+        ups = [{k: g[k] for k in ("path", "sha256", "name", "height", "width")} for g in members]
+        params = {"camera": camera.strip(), "device": device.strip(), "replace": False, "folder": None}
+        return desk.launch(request, "enrol", {**params, "uploads": ups, "cluster": f"{job_id}/{cluster_id}"})
+
+    @app.get("/jobs/{job_id}/clusters.html")
+    def cluster_report(request: Request, job_id: str) -> FileResponse:
+        job = desk.job(job_id)
+        file = job.folder / "out" / "cluster_report.html"
+        if job.kind != "group" or job.status != "done" or not file.is_file():
+            raise HTTPException(404, "the report is written when a grouping has finished")
+        desk.case.audit("report", _client(request), [{"job": job_id}], {"file": file.name})
+        return FileResponse(file, media_type="text/html")
+
     @app.post("/jobs/{job_id}/again")
     def again(request: Request, job_id: str) -> RedirectResponse:
         """Run a job again with what it was asked (an interrupted or failed one, or any finished one)."""
@@ -269,11 +317,13 @@ def create_app(serve: ServeSettings, base: LibraryJob) -> FastAPI:
     @app.get("/jobs/{job_id}/photo/{k}")
     def photo(job_id: str, k: int) -> Response:
         job = desk.job(job_id)
-        if job.kind == "reverse":
-            rows = job.result.get("rows", [])
+        if job.kind in ("reverse", "group"):
+            rows = job.result.get("rows" if job.kind == "reverse" else "grouped", [])
             if not 0 <= k < len(rows):
                 raise HTTPException(404, "no such photo")
-            path = desk.case.confine(str(Path(rows[k]["path"]).parent)) / Path(rows[k]["path"]).name
+            path = Path(rows[k]["path"])
+            if job.folder.resolve() not in path.resolve().parents:  # a server folder's photo: under serve.roots
+                path = desk.case.confine(str(path.parent)) / path.name
         else:
             path = Path(_photo(job, k)["path"])
         return Response(_thumbnail(path), media_type="image/jpeg")

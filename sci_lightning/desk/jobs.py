@@ -1,5 +1,5 @@
-"""Jobs of the examiner's desk: searches, enrolments and reverse searches run one at a time, in submission order,
-on one worker thread, while the web server keeps answering.
+"""Jobs of the examiner's desk: searches, enrolments, reverse searches and groupings run one at a time, in
+submission order, on one worker thread, while the web server keeps answering.
 
 Each job's state is written to its folder (``jobs/<id>/job.json``, atomically) whenever it changes, so a job
 outlives the desk: a restarted desk reads its jobs back (:meth:`JobRunner.restore`), finished ones as they were,
@@ -49,7 +49,7 @@ class Job:
     """One unit of work and what is known of it so far (read by the pages, written by the worker)."""
 
     id: str
-    kind: str  # search | enrol | reverse
+    kind: str  # search | enrol | reverse | group
     folder: Path
     title: str
     status: str = "queued"  # queued | running | done | failed | interrupted (the desk stopped while it ran)

@@ -22,10 +22,35 @@ class ShownPhoto(TypedDict):
     path: str  # the photo's path in the job's folder
 
 
+class GroupedPhoto(TypedDict):
+    """One photo of a grouping job (its thumbnail URL is by ``index``)."""
+
+    index: int
+    name: str
+    path: str
+    sha256: str
+    height: int
+    width: int
+    cluster: int | None  # None: joins no one
+    reason: str  # why it is alone ("" in a cluster)
+
+
+class ShownCluster(TypedDict):
+    """One cluster of a grouping job: its members (indices into the job's photos) and its weakest and strongest
+    links in words."""
+
+    id: int
+    members: list[int]
+    strongest: str
+    weakest: str
+
+
 class JobResult(TypedDict, total=False):
-    """A finished job's result: its action's metrics and, by kind, the photos searched or the rows of a reverse
-    search."""
+    """A finished job's result: its action's metrics and, by kind, the photos searched, the rows of a reverse
+    search, or the photos grouped and their clusters."""
 
     metrics: Metrics
     photos: list[ShownPhoto]
     rows: list[dict[str, str]]
+    grouped: list[GroupedPhoto]
+    clusters: list[ShownCluster]

@@ -11,9 +11,13 @@ import os
 import shutil
 from pathlib import Path
 
+from sci_lightning.clustering.action import ClusterJob, cluster_outcome
+from sci_lightning.clustering.outcome import PairRow
+from sci_lightning.clustering.settings import ClusterSettings
+from sci_lightning.data.selection import sha256_file
 from sci_lightning.desk.casefile import Upload, safe_name
 from sci_lightning.desk.jobs import Job
-from sci_lightning.desk.results import JobResult, ShownPhoto
+from sci_lightning.desk.results import GroupedPhoto, JobResult, ShownCluster, ShownPhoto
 from sci_lightning.forensic.decisions import UNKNOWN
 from sci_lightning.library import actions
 from sci_lightning.library.job import LibraryJob
@@ -91,3 +95,50 @@ def reverse(job: Job, base: LibraryJob, camera: str, folder: Path) -> JobResult:
     task = base.varied(str(folder), job.folder / "out", camera=camera, scheduler="single")
     outcome = actions.reverse_outcome(task)
     return {"metrics": outcome.metrics, "rows": [r.cells() for r in outcome.rows]}
+
+
+def group(job: Job, base: LibraryJob, settings: ClusterSettings, folder: Path, names: dict[str, str]) -> JobResult:
+    """Which photos of ``folder`` share a camera (``library.py action=cluster``, its files in the job's ``out``);
+    ``names``: the name each uploaded photo came with, by its path there."""
+    task = ClusterJob(
+        settings=settings,
+        residual=base.prnu.residual,
+        images=str(folder),
+        image_extensions=base.image_extensions,
+        output_dir=job.folder / "out",
+        cache_dir=base.cache_dir,
+        scheduler="single",
+        workers=1,
+        seed=base.seed,
+    )
+    result, metrics = cluster_outcome(task, progress=job.progress)
+    rows = [(r.path, r.cluster, r.reason, r.size_px) for r in result.rows]  # the unreadable ones too
+    grouped = []
+    for k, (path, c, reason, size) in enumerate(sorted(rows)):
+        w, h = (int(v) for v in size.split("x")) if size else (0, 0)
+        name = names.get(path, Path(path).name)
+        grouped.append(
+            GroupedPhoto(
+                index=k, name=name, path=path, sha256=sha256_file(path), height=h, width=w, cluster=c, reason=reason
+            )
+        )
+    at = {g["path"]: g["index"] for g in grouped}
+    clusters = [
+        ShownCluster(
+            id=c.id,
+            members=[at[m] for m in c.members],
+            strongest=_link_words(c.strongest, names),
+            weakest=_link_words(c.weakest, names),
+        )
+        for c in result.clusters
+    ]
+    return {"metrics": metrics, "grouped": grouped, "clusters": clusters}
+
+
+def _link_words(p: PairRow | None, names: dict[str, str]) -> str:
+    """A link in words, each photo by the name it was uploaded with."""
+    if p is None:
+        return "joined through the cluster's fingerprint"
+    a, b = (names.get(x, Path(x).name) for x in (p.a, p.b))
+    pfa = f"false-alarm probability 10^{p.log10_p_false_alarm:.3g}"
+    return f"{a} and {b}: PCE {p.pce:.4g} ({p.geometry}), {pfa}"

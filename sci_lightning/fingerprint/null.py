@@ -29,6 +29,8 @@ over a few px); counting them as independent overstates the null's chances, whic
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -119,10 +121,10 @@ class NullModel:
         """log10 of one position's chance to reach ``pce``: the largest of the Gaussian's, the empirical and the
         fitted tail's (a measured null only ever raises the bar)."""
         out = gaussian_log10_sf(pce)
-        count = sum(v >= pce for v in self.values)
+        count = self._at_least(pce)
         if count:
             out = max(out, math.log10(count / self.n))
-        k = sum(v >= self.threshold for v in self.values)
+        k = self._at_least(self.threshold)
         if pce > self.threshold and k:
             z = (pce - self.threshold) / self.scale
             log_tail = -math.log1p(self.shape * z) / self.shape if self.shape > 1e-9 else -z
@@ -132,6 +134,14 @@ class NullModel:
     def log10_pfa(self, pce: float, n: int) -> float:
         """log10 chance that the best of ``n`` null positions reaches ``pce``."""
         return any_of(self.log10_sf(pce), n)
+
+    @functools.cached_property
+    def _ascending(self) -> list[float]:
+        return [-v for v in self.values]  # values are descending: their negatives ascend
+
+    def _at_least(self, x: float) -> int:
+        """How many of ``values`` are >= ``x`` (a bisection: a clustering run asks this for every pair)."""
+        return bisect.bisect_right(self._ascending, -x)
 
 
 def fit_null(tail: Tail | None) -> NullModel | None:

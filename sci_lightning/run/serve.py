@@ -10,6 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from sci_lightning.clustering.settings import ClusterSettings
 from sci_lightning.desk.settings import ServeSettings
 from sci_lightning.outputs import Metrics
 from sci_lightning.run.config import validate
@@ -45,7 +46,8 @@ def desk_app(cfg: DictConfig) -> Any:
     validate(cfg, "serve")
     from sci_lightning.desk.app import create_app  # FastAPI only when a desk is asked for
 
-    return create_app(settings_from(ServeSettings, cfg.serve), library_job(cfg))
+    clusters = settings_from(ClusterSettings, cfg.cluster) if cfg.get("cluster") else None
+    return create_app(settings_from(ServeSettings, cfg.serve), library_job(cfg), clusters)
 
 
 def freeze_heap() -> None:
