@@ -311,17 +311,21 @@ def _by_signature(
     """With the shortlist (:mod:`.shortlist`): each lone photo's :data:`SHORTLIST_CLUSTERS` best clusters by the
     correlation of its signature (``W * I``, each turn) with the fingerprint's, over every cluster of its size."""
     names = list(prints)
-    sig = np.stack([signature(k, s.signature_side) for _, k in prints.values()]).astype(np.float32)
+    by_length: dict[int, list[int]] = {}  # clusters by their signature's length (frames of one side)
+    sigs = [signature(k, s.signature_side).astype(np.float32) for _, k in prints.values()]
+    for n, v in enumerate(sigs):
+        by_length.setdefault(len(v), []).append(n)
+    stacked = {d: np.stack([sigs[n] for n in idx]) for d, idx in by_length.items()}
     out = {}
     for i in alone:
         score = np.full(len(names), -np.inf, np.float32)
-        mine: dict[int, np.ndarray] = {}
-        for n, c in enumerate(names):
-            root = prints[c][0]
-            for k in hypotheses_of(photos[root], photos[i], s.turns):
-                if k not in mine:
-                    mine[k] = signature(_weighted(photos[i], k), s.signature_side).astype(np.float32)
-                if mine[k].shape == sig[n].shape:
-                    score[n] = max(score[n], float(sig[n] @ mine[k]))
+        allowed = [hypotheses_of(photos[prints[c][0]], photos[i], s.turns) for c in names]
+        for k in sorted({k for hs in allowed for k in hs}):
+            v = signature(_weighted(photos[i], k), s.signature_side).astype(np.float32)
+            idx = by_length.get(len(v), [])
+            if not idx:
+                continue
+            ok = np.array([k in allowed[n] for n in idx])
+            score[idx] = np.where(ok, np.maximum(score[idx], stacked[len(v)] @ v), score[idx])
         out[i] = {names[n] for n in np.argsort(-score)[:SHORTLIST_CLUSTERS] if np.isfinite(score[n])}
     return out
