@@ -254,7 +254,7 @@ def test_average_linkage_over_compared_pairs_is_average_linkage_when_every_pair_
     assert _partition(average_linkage(12, linked, 0.5)) == two
     assert _partition(sparse_average_linkage(12, every, linked, 0.5)) == two
     rng = np.random.default_rng(5)
-    for trial in range(10):  # cameras whose photos link often, never across: the same groups
+    for _ in range(10):  # cameras whose photos link often, never across: the same groups
         truth = rng.integers(0, 4, size=14)
         pairs = [Pair(a, b, 0.0, 0, 1) for a in range(14) for b in range(a + 1, 14)]
         links = [p for p in pairs if truth[p.a] == truth[p.b] and rng.random() < 0.95]
