@@ -5,12 +5,12 @@ against every pair's.
                                   [--exhaustive 1000] [--out DIR] [--photos DIR]
 
 Virtual cameras (profile many_units: 3 models x ``units`` units, each photographing its own scenes, 512 px) are
-photographed once into ``--work`` (kept: 10,050 photos take ~40 min on 2 cores); each point clusters the photos
-of its first n / per-camera cameras (the models in turn), in a fresh process (its peak memory is its own),
-residuals made on a local Dask cluster (2 processes) and not cached, default settings (the shortlist from 300
-photos). Prints seconds per stage, per photo, peak RSS, ARI / pair precision / recall against the truth; at ``--exhaustive`` n photos it also
-compares every pair and prints the ARI between the two results. Plots seconds per photo against n
-(``cluster_scale.png``).
+photographed once into ``--work`` (kept: 10,050 photos take ~40 min on 2 cores); each point clusters the photos of
+its first n / per-camera cameras (the models in turn), in a fresh process (its peak memory is its own), residuals
+made on a local Dask cluster (2 processes) and not cached, default settings (the shortlist from 300 photos).
+Prints seconds per stage, per photo, peak RSS, ARI / pair precision / recall against the truth; at
+``--exhaustive`` n photos it also compares every pair and prints the ARI between the two results. Plots seconds
+per photo against n (``cluster_scale.png``).
 """
 
 from __future__ import annotations
