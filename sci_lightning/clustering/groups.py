@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,15 +93,9 @@ def sparse_average_linkage(n: int, compared: list[Pair], linked: list[Pair], min
             between[z][x] = cell
             if cell[0]:
                 heapq.heappush(heap, (-cell[0] / cell[1], min(x, z), max(x, z)))
-    roots = [_root_of(parent, i) for i in range(n)]
+    roots = [_root(parent, i) for i in range(n)]
     _, labels = np.unique(roots, return_inverse=True)
     return labels.astype(np.int64)
-
-
-def _root_of(parent: list[int], i: int) -> int:
-    while parent[i] != i:
-        i = parent[i]
-    return i
 
 
 def member_turns(members: list[int], linked: list[Pair]) -> dict[int, int]:
@@ -160,9 +155,7 @@ def fingerprint_rounds(
             (pce, c, k), runner = ranked[0], (ranked[1][0] if len(ranked) > 1 else -math.inf)
             lp = null.log10_pfa(pce, samples.hypotheses)
             # i turned k lines up with the cluster's frame, as member m turned t does: i onto m is k - t
-            aligned = any(
-                SAME_SCENE <= scene_similarity(photos[m], photos[i], (k - t) % 4) < COPY for m, t in turns[c].items()
-            )
+            aligned = any(_aligned(photos[m], photos[i], (k - t) % 4) for m, t in turns[c].items())
             if lp <= bar and pce >= s.margin * max(runner, 1.0) and not aligned:
                 labels[i] = _root(survivor, c)
                 joined.append(Joined(i, c, pce, lp, rnd))
@@ -179,9 +172,12 @@ def _one_view(photos: list[Photo], turns: dict[int, dict[int, int]], c1: int, c2
     gave cluster fingerprints that matched across units), so the clusters are not merged."""
     m1, m2 = list(turns[c1].items())[:SCENE_SAMPLE], list(turns[c2].items())[:SCENE_SAMPLE]
     # m2 turned t2 lines up with c2's frame, which turned k lines up with c1's: m2 onto m1 is t2 + k - t1
-    return any(
-        SAME_SCENE <= scene_similarity(photos[a], photos[b], (t2 + k - t1) % 4) < COPY for a, t1 in m1 for b, t2 in m2
-    )
+    return any(_aligned(photos[a], photos[b], (t2 + k - t1) % 4) for a, t1 in m1 for b, t2 in m2)
+
+
+def _aligned(a: Photo, b: Photo, turn: int) -> bool:
+    """Whether ``b`` turned ``turn`` shows ``a``'s view pixel-aligned, short of being a copy of it."""
+    return SAME_SCENE <= scene_similarity(a, b, turn) < COPY
 
 
 def _made(made: dict[tuple, np.ndarray], photos: list[Photo], turns: dict[int, int]) -> np.ndarray:
@@ -192,9 +188,10 @@ def _made(made: dict[tuple, np.ndarray], photos: list[Photo], turns: dict[int, i
     return made[key]
 
 
-def _root(survivor: dict[int, int], c: int) -> int:
-    while survivor[c] != c:
-        c = survivor[c]
+def _root(parent: Mapping[int, int] | list[int], c: int) -> int:
+    """The group ``c`` was merged into (union-find: follow ``parent`` to a group that is its own parent)."""
+    while parent[c] != c:
+        c = parent[c]
     return c
 
 
@@ -222,10 +219,7 @@ def _match_prints(
         best, tails, zeros = (-math.inf, c1, c2, 0), [], []
         for k in hs:
             turned = np.rot90(prints[c2][1], k)
-            both = np.stack([spectrum(turned, workers=1), spectrum(np.fliplr(turned), workers=1)])
-            planes = grid_planes(fk[c1], both, len(turned), workers=1)
-            tails += [shifted_tail(p) for p in planes]
-            value, decoy = (float(v) for v in zero_shift_pce(planes))
+            value, decoy = _with_decoy(fk[c1], _mirrored_pair(turned), len(turned), tails)
             zeros.append(decoy)
             if value > best[0]:
                 best = (value, c1, c2, k)
@@ -281,11 +275,8 @@ def _match(
                 continue
             for k in hs:
                 if k not in mine:
-                    wi = _weighted(photos[i], k)
-                    mine[k] = np.stack([spectrum(wi, workers=1), spectrum(np.fliplr(wi), workers=1)])
-                planes = grid_planes(fk[c], mine[k], photos[root].side, workers=1)
-                tails += [shifted_tail(p) for p in planes]
-                value, decoy = (float(v) for v in zero_shift_pce(planes))
+                    mine[k] = _mirrored_pair(_weighted(photos[i], k))
+                value, decoy = _with_decoy(fk[c], mine[k], photos[root].side, tails)
                 zeros.append(decoy)
                 if c not in best or value > best[c][0]:
                     best[c] = (value, c, k)
@@ -298,6 +289,20 @@ def _match(
         samples.hypotheses += n
         out[i] = got
     return out
+
+
+def _mirrored_pair(x: np.ndarray) -> np.ndarray:
+    """The spectra of ``x`` and of ``x`` mirrored left-right (its decoy), stacked."""
+    return np.stack([spectrum(x, workers=1), spectrum(np.fliplr(x), workers=1)])
+
+
+def _with_decoy(fk: np.ndarray, both: np.ndarray, side: int, tails: list) -> tuple[float, float]:
+    """Zero-shift PCE of the fingerprint spectrum ``fk`` against ``both`` (:func:`_mirrored_pair`): the
+    comparison's and its decoy's; their planes' shifted tails are appended to ``tails``."""
+    planes = grid_planes(fk, both, side, workers=1)
+    tails += [shifted_tail(p) for p in planes]
+    value, decoy = (float(v) for v in zero_shift_pce(planes))
+    return value, decoy
 
 
 def _weighted(photo: Photo, k: int) -> np.ndarray:
