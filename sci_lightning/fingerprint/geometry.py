@@ -250,21 +250,28 @@ class Spectra:
         ks = resample(k, *shape)
         return ks - np.float32(ks.mean())
 
-    def get(self, name: str, k: np.ndarray, shape: tuple[int, int], pad: tuple[int, int] | None = None) -> np.ndarray:
-        """The rfft2 of :meth:`fingerprint` ``(k, shape)``, zero-padded to ``pad`` where given (a size the FFT
-        is fast at: the scale search's coarse planes)."""
-        key = (name, k.shape, shape, pad, hashlib.blake2b(k[::61, ::53].tobytes(), digest_size=8).hexdigest())
+    def _cached(self, key: tuple, make) -> np.ndarray:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        x = self.fingerprint(k, shape)
-        if pad is not None:
-            x = np.pad(x, ((0, pad[0] - shape[0]), (0, pad[1] - shape[1])))
-        spectrum = scipy.fft.rfft2(x, workers=-1)
-        self._cache[key] = spectrum
+        value = self._cache[key] = make()
         if len(self._cache) > self.size:
             self._cache.popitem(last=False)
-        return spectrum
+        return value
+
+    @staticmethod
+    def _key(name: str, k: np.ndarray, shape: tuple[int, int]) -> tuple:
+        return (name, k.shape, shape, hashlib.blake2b(k[::61, ::53].tobytes(), digest_size=8).hexdigest())
+
+    def get(self, name: str, k: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """The rfft2 of :meth:`fingerprint` ``(k, shape)``."""
+        key = ("spectrum", *self._key(name, k, shape))
+        return self._cached(key, lambda: scipy.fft.rfft2(self.fingerprint(k, shape), workers=-1))
+
+    def resampled(self, name: str, k: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """:meth:`fingerprint` ``(k, shape)`` itself: the scale search's coarse pass transforms the windows of it
+        that each photo size can reach, not the whole frame."""
+        return self._cached(("plane", *self._key(name, k, shape)), lambda: self.fingerprint(k, shape))
 
 
 def trimmed(x: np.ndarray, frame: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
