@@ -169,18 +169,22 @@ def test_scale_search_planes_of_a_turn_by_180_are_the_direct_correlation():
         np.testing.assert_allclose(plane, direct, atol=1e-3)
 
 
-@pytest.mark.parametrize("turn", ["cropscale", "rot180"])
+@pytest.mark.parametrize("turn", ["cropscale", "rot180", "rot90"])
 def test_auto_finds_a_crop_of_unknown_size_resized_and_names_no_impostor(cameras, turn):
     ks, fps = cameras
     img = shoot(ks["C"], 531)
     out, applied = apply(img, "cropscale", digest="cd" * 32, seed=2)
+    rotation, rotations = 0, (0, 180)
     if turn == "rot180":
-        out = np.ascontiguousarray(out[::-1, ::-1])
+        out, rotation = np.ascontiguousarray(out[::-1, ::-1]), 180
+    if turn == "rot90":  # the turned shape: the coarse pass's other window (the photo transposed in the frame)
+        out, turned = apply(out, "rot90")
+        rotation, rotations = turned.rotation, (0, 90, 180, 270)
     w, grey = noise_residual(out), grey_of(out)
-    s = GeometrySettings(name="auto", scale_search=True)
+    s = GeometrySettings(name="auto", scale_search=True, scale_rotations=rotations)
     found = score_residual(w, grey, fps, search=Search(s, math.log10(1e-4)))
     g = found["geometry"]["C"]
-    assert g["rotation"] == (180 if turn == "rot180" else 0)
+    assert g["rotation"] == rotation
     assert g["scale"] == pytest.approx(applied.scale, abs=0.01)
     assert g["log10_pfa"] < -6
     for other in ("A", "B"):
@@ -190,3 +194,23 @@ def test_auto_finds_a_crop_of_unknown_size_resized_and_names_no_impostor(cameras
         w, grey, fps, search=Search(GeometrySettings(name="auto", scale_search=False), math.log10(1e-4))
     )
     assert plain["geometry"]["C"]["log10_pfa"] > -4
+
+
+def test_the_coarse_window_holds_every_place_of_the_photo_and_no_other():
+    # the coarse pass looks for the central square only where the whole photo fits around it (scales.py)
+    from sci_lightning.fingerprint.scales import COARSE, _block_span
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        frame = int(rng.integers(200, 2000))
+        photo = int(rng.integers(64, 2 * frame))
+        b = min(512, photo)
+        sc = float(rng.uniform(photo / (COARSE * frame), 1.0)) if photo < COARSE * frame else 1.0
+        side = int(round(b / (sc * COARSE)))
+        if photo / (sc * COARSE) > frame or side > frame:
+            continue
+        lo, hi = _block_span(photo, b, sc, frame, side)
+        before = (photo - b) / 2 / (sc * COARSE)
+        for top in np.linspace(0, frame - photo / (sc * COARSE), 7):  # the photo's top edge, every place it fits
+            assert lo <= round(top + before) <= hi
+        assert hi - lo <= frame - photo / (sc * COARSE) + 4  # a strip as wide as the photo's room, not the frame
