@@ -141,9 +141,10 @@ def fingerprint_rounds(
             break
         turns = {c: member_turns(m, links) for c, m in clusters.items()}
         keys = {c: tuple(sorted(turns[c].items())) for c in clusters}
-        before, compared, started = {p.id for p in memo.prints.values()}, len(memo.done), time.perf_counter()
+        first, compared, started = memo.next_id, len(memo.done), time.perf_counter()
         prints = {c: memo.made(keys[c], lambda t=turns[c]: cluster_fingerprint(photos, t)) for c in clusters}
-        new = memo.keep_only(set(keys.values())) - before
+        memo.keep_only(set(keys.values()))
+        new = {p.id for p in prints.values() if p.id >= first}  # ids only grow: those made this round
         pairs = match_prints(photos, prints, s, samples, memo, new)
         scores = match_alone(photos, alone, prints, s, samples, memo, new) if alone else {}
         null = fit_pair_null(samples)

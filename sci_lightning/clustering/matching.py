@@ -51,10 +51,9 @@ class Memo:
             self.next_id += 1
         return self.prints[key]
 
-    def keep_only(self, keys: set[tuple]) -> set[int]:
-        """Forget the fingerprints not in ``keys`` (memory: 1 MB each at 512 px); the ids of those kept."""
+    def keep_only(self, keys: set[tuple]) -> None:
+        """Forget the fingerprints not in ``keys`` (memory: 1 MB each at 512 px)."""
         self.prints = {key: p for key, p in self.prints.items() if key in keys}
-        return {p.id for p in self.prints.values()}
 
 
 def match_prints(
@@ -74,9 +73,8 @@ def match_prints(
         for c2 in names[x + 1 :]:
             p1, p2 = prints[c1], prints[c2]
             key = (p1.id, p2.id)
-            if key in memo.done:
-                if memo.done[key][1] >= 0:
-                    out.append((memo.done[key][0], c1, c2, memo.done[key][1]))
+            if key in memo.done:  # compared in an earlier round (only pairs with a turn to compare are kept)
+                out.append((memo.done[key][0], c1, c2, memo.done[key][1]))
                 continue
             hs = hypotheses_of(photos[p1.root], photos[p2.root], s.turns)
             if p1.id in new or p2.id in new:
@@ -86,7 +84,7 @@ def match_prints(
 
     def one(job: tuple[int, int, tuple[int, ...]]) -> tuple[tuple[float, int, int, int], list, list[float]]:
         c1, c2, hs = job
-        best, tails, zeros = (-math.inf, c1, c2, -1), [], []
+        best, tails, zeros = (-math.inf, c1, c2, hs[0]), [], []
         for k in hs:
             turned = np.rot90(prints[c2].k, k)
             value, decoy = _with_decoy(prints[c1].fk, _mirrored_pair(turned), len(turned), tails)
@@ -143,7 +141,7 @@ def match_alone(
                 zeros.append(decoy)
                 if c not in best or value > best[c][0]:
                     best[c] = (value, c, k)
-            fresh[(-1 - i, p.id)] = best[c][::2]
+            fresh[(-1 - i, p.id)] = (best[c][0], best[c][2])
         return sorted(best.values(), reverse=True), fresh, tails, zeros, n
 
     out = {}

@@ -201,7 +201,7 @@ def scale_search(
             picked.append((sc, t))
         if len(picked) == CANDIDATES:
             break
-    medium, k_half = [], resample(k, big[0] // COARSE, big[1] // COARSE)
+    medium, k_half = [], spectra.resampled(name, k, (big[0] // COARSE, big[1] // COARSE))  # the coarse pass's
     for sc, t in picked:
         long_side = max(q.shape)
         reach = int(math.ceil(step * long_side / COARSE))
