@@ -8,7 +8,8 @@ Virtual cameras (profile many_units: 3 models x ``units`` units, each photograph
 photographed once into ``--work`` (kept: 10,050 photos take ~40 min on 2 cores); each point clusters the photos of
 its first n / per-camera cameras (the models in turn), in a fresh process (its peak memory is its own), residuals
 made on a local Dask cluster (2 processes) and not cached, default settings (the shortlist from 300 photos).
-Prints seconds per stage, per photo, peak RSS, ARI / pair precision / recall against the truth; at
+Prints seconds per stage, per photo, peak RSS, ARI / pair precision / recall against the truth (each point's log
+beside its output folder: ``out<n>.log``); at
 ``--exhaustive`` n photos it also compares every pair and prints the ARI between the two results. Plots seconds
 per photo against n (``cluster_scale.png``).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -78,6 +80,7 @@ def _labels(out: Path) -> dict[str, str]:
 def _run(images: Path, out: Path, shortlist_from: int) -> dict:
     cmd = [sys.executable, __file__, "--point", str(images), "--point-out", str(out), "--from", str(shortlist_from)]
     done = subprocess.run(cmd, capture_output=True, text=True)
+    out.with_suffix(".log").write_text(done.stderr)  # the run's log: a line per cluster-fingerprint round
     if done.returncode:
         raise SystemExit(f"point {images} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -109,6 +112,7 @@ def main() -> None:
     ap.add_argument("--from", dest="shortlist_from", type=int, default=300, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.point is not None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         print(json.dumps(one_point(args.point, args.point_out, args.shortlist_from)))
         return
     print(machine_line())

@@ -16,6 +16,7 @@ from sci_lightning.clustering.action import ClusterJob, cluster, cluster_action
 from sci_lightning.clustering.pairs import grid_planes, spectrum, zero_shift_pce
 from sci_lightning.clustering.photos import Photo
 from sci_lightning.clustering.settings import ClusterSettings
+from sci_lightning.clustering.signatures import row_signature, signature, turn_exact, turn_scores
 from sci_lightning.data.synthetic.generate import SyntheticSettings, generate
 from sci_lightning.errors import SCIConfigError
 from sci_lightning.fingerprint.significance import grid_pce
@@ -150,6 +151,32 @@ def test_zero_shift_pce_is_the_grid_pce_of_the_whole_plane():
     assert zero_shift_pce(grid_planes(fa, fb[None], 128))[0] == pytest.approx(grid_pce(plane, (0, 0)), rel=1e-4)
 
 
+@pytest.mark.parametrize("side", [64, 120])
+def test_grid_planes_are_the_whole_planes_at_multiples_of_8(side):
+    rng = np.random.default_rng(side)
+    fa = spectrum(rng.standard_normal((side, side)))
+    fb = np.stack([spectrum(rng.standard_normal((side, side))) for _ in range(3)])
+    whole = np.stack([scipy.fft.irfft2(fa * np.conj(f), s=(side, side))[::8, ::8] for f in fb])
+    np.testing.assert_allclose(grid_planes(fa, fb, side), whole, atol=1e-5 * np.abs(whole).max())
+    paired = grid_planes(fb[[2, 0]], fb[[1, 2]], side)  # several spectra, each with its own partner
+    np.testing.assert_allclose(paired[1], grid_planes(fb[0], fb[2][None], side)[0], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_turn_scores_are_the_dot_products_with_each_turn(exact):
+    rng = np.random.default_rng(int(exact))
+    xs, ys = rng.standard_normal((3, 40, 40)), rng.standard_normal((5, 40, 40))
+
+    def plain(x):
+        return row_signature(signature(lambda k: x, 32, exact=False)).astype(np.float64)
+
+    rows = np.stack([row_signature(signature(lambda k, x=x: np.rot90(x, k), 32, exact)) for x in xs])
+    cols = np.stack([signature(lambda k, y=y: np.rot90(y, k), 32, exact) for y in ys])
+    want = np.array([[[plain(x) @ plain(np.rot90(y, k)) for y in ys] for x in xs] for k in range(4)])
+    np.testing.assert_allclose(turn_scores(rows, cols), want, atol=2e-3)  # float16 signatures
+    assert turn_exact((512, 384), 256) and not turn_exact((513, 384), 256)
+
+
 @pytest.mark.parametrize("size", [(101, 130), (100, 131), (90, 90), (97, 64)])
 def test_each_turn_of_a_photo_gives_the_central_square_of_that_turned_photo(size):
     x = np.random.default_rng(0).standard_normal(size).astype(np.float32)
@@ -213,13 +240,14 @@ def _noise_photo(name: str, w: np.ndarray, side: int) -> Photo:
     return Photo(name, w.shape, side, patch.astype(np.float16), np.full(patch.shape, 128, np.uint8), 0.0)
 
 
-def test_the_shortlist_screens_every_hypothesis_and_finds_a_planted_turned_pair():
+@pytest.mark.parametrize("h", [240, 241])  # even: one signature serves every turn; odd: one signature per turn
+def test_the_shortlist_screens_every_hypothesis_and_finds_a_planted_turned_pair(h):
     from sci_lightning.clustering.compare import hypotheses_of
     from sci_lightning.clustering.shortlist import candidates
 
     rng = np.random.default_rng(3)
-    k = rng.normal(size=(240, 320)).astype(np.float32)  # one sensor's pattern, in two photos (one turned)
-    shapes = [(240, 320), (320, 240), (240, 320), (200, 200), (200, 200), (240, 320), (200, 200)]
+    k = rng.normal(size=(h, 320)).astype(np.float32)  # one sensor's pattern, in two photos (one turned)
+    shapes = [(h, 320), (320, h), (h, 320), (200, 200), (200, 200), (h, 320), (200, 200)]
     ws = [rng.normal(size=shape).astype(np.float32) for shape in shapes]
     ws[0] = ws[0] + 0.3 * k
     ws[1] = ws[1] + 0.3 * np.rot90(k, 1)  # photo 1 turned back by 3 x 90 degrees lines up with photo 0
@@ -267,3 +295,88 @@ def test_average_linkage_over_compared_pairs_is_average_linkage_when_every_pair_
 
 def _partition(labels) -> set[frozenset[int]]:
     return {frozenset(int(i) for i in np.flatnonzero(labels == c)) for c in np.unique(labels)}
+
+
+def _planted(rng: np.random.Generator, shape: tuple[int, int], turns: list[int]) -> list[Photo]:
+    """Noise photos of one sensor, photo ``i`` stored turned back by ``turns[i]`` (so turned ``turns[i]`` it lines
+    up with the sensor)."""
+    k = rng.normal(size=shape).astype(np.float32)
+    return [
+        _noise_photo(f"p{i}", np.rot90(k, -t) * 0.5 + rng.normal(size=np.rot90(k, -t).shape), 96)
+        for i, t in enumerate(turns)
+    ]
+
+
+def test_pairs_verified_with_kept_spectra_are_those_made_afresh():
+    from sci_lightning.clustering.shortlist import verify
+
+    rng = np.random.default_rng(5)
+    photos = _planted(rng, (120, 120), [0, 1, 2, 3, 0, 1])
+    wanted = [(a, b, (t - s) % 4) for a, s in enumerate([0, 1, 2, 3, 0, 1]) for b, t in enumerate([0, 1, 2, 3, 0, 1])]
+    wanted = [(a, b, k) for a, b, k in wanted if a < b] + [(0, 5, 0)]  # (0, 5, 0): a wrong turn, no match
+    kept = verify(photos, wanted, ClusterSettings())
+    evicted = verify(photos, wanted, ClusterSettings(memory_gb=1e-6))  # one spectrum kept at a time
+    assert kept == evicted and [(p.a, p.b, p.turn) for p in kept] == sorted(set(wanted))
+    for p in kept:
+        plane = grid_planes(spectrum(photos[p.a].turned(0)[0]), spectrum(photos[p.b].turned(p.turn)[0])[None], 96)
+        assert p.pce == pytest.approx(float(zero_shift_pce(plane)[0]), rel=1e-4)
+        assert (p.pce > 100) == ((p.a, p.b, p.turn) != (0, 5, 0))
+
+
+@pytest.mark.parametrize("shape", [(120, 120), (121, 121)])  # even: the fingerprint turned; odd: the photo
+def test_a_lone_photo_is_compared_with_a_cluster_fingerprint_in_each_turn(shape):
+    from sci_lightning.clustering.compare import NullSamples
+    from sci_lightning.clustering.groups import cluster_fingerprint
+    from sci_lightning.clustering.matching import Memo, _weighted, match_alone
+
+    rng = np.random.default_rng(6)
+    turns = [0, 0, 1, 3]  # photos 0-2 make the cluster, photo 3 (turned) is alone
+    photos = _planted(rng, shape, turns)
+    memo, samples, s = Memo(), NullSamples(), ClusterSettings()
+    members = {0: 0, 1: 0, 2: 1}
+    p = memo.made(tuple(sorted(members.items())), lambda: cluster_fingerprint(photos, members), s.signature_side)
+    got = match_alone(photos, [3], {7: p}, s, samples, memo, {p.id})[3]
+    assert got[0][1:] == (7, 3)  # photo 3 turned 3 lines up with the cluster's frame (photo 0's)
+    for k in range(4):
+        x = _weighted(photos[3], k)
+        direct = zero_shift_pce(grid_planes(p.fk[0], np.stack([spectrum(x), spectrum(np.fliplr(x))]), 96))
+        assert direct[0] > 100 if k == 3 else direct[0] < 30
+    x = _weighted(photos[3], 3)
+    assert got[0][0] == pytest.approx(float(zero_shift_pce(grid_planes(p.fk[0], spectrum(x)[None], 96))[0]), rel=1e-4)
+    assert samples.hypotheses == 4 and len(samples.zero) == 4  # each turn with its mirrored decoy
+
+
+def test_the_shifted_tail_of_many_planes_is_their_plane_tails_pooled():
+    from sci_lightning.clustering.pairs import shifted_tail
+    from sci_lightning.fingerprint.null import Tail, plane_tail
+
+    planes = np.random.default_rng(7).standard_normal((5, 32, 32)).astype(np.float32)
+    planes[:, 0, 0] = 40  # the zero shift (the pair's own statistic) is left out of its null
+    want = Tail.pooled([plane_tail(np.array(p), period=1, exclude=(0, 0), window=1) for p in planes])
+    got = shifted_tail(planes)
+    assert got.n == want.n == 5 * (32 * 32 - 1)
+    np.testing.assert_allclose(got.values, want.values, rtol=1e-5)
+    assert got.values[0] < 20  # no 40^2 / energy value from the zero shift
+
+
+def test_a_large_photo_is_denoised_in_a_window_around_the_compared_square(tmp_path):
+    from sci_lightning.clustering.photos import MARGIN, denoised_box, load_photo
+    from sci_lightning.data.images import load_rgb
+    from sci_lightning.fingerprint.core import crop_center, noise_residual
+    from sci_lightning.fingerprint.residuals import ResidualStore
+
+    rng = np.random.default_rng(8)
+    path = tmp_path / "big.png"
+    Image.fromarray(rng.integers(0, 255, (481, 640, 3), dtype=np.uint8)).save(path)
+    store = ResidualStore(tmp_path / "cache", RESIDUAL)
+    photo = load_photo(str(path), store, 128, 64)
+    top, left, bottom, right = denoised_box((481, 640), 128)
+    assert (bottom - top, right - left) == (128 + 2 + 2 * MARGIN,) * 2
+    window = crop_center(load_rgb(path), bottom - top, right - left)  # the store's centred crop of that size
+    w = noise_residual(window, **RESIDUAL)
+    y0, x0 = (481 - 128) // 2 - top, (640 - 128) // 2 - left
+    assert photo.size == (481, 640) and photo.side == 128
+    np.testing.assert_array_equal(photo.w, w[y0 : y0 + 129, x0 : x0 + 129].astype(np.float16))
+    assert [f.name.endswith(f"-{bottom - top}x{right - left}.npz") for f in store.folder.iterdir()] == [True]
+    large = load_photo(str(path), store, 1024, 64)  # the square as large as fits: the window is the photo's height
+    assert large.side == 480 and denoised_box((481, 640), 1024) == (0, 15, 481, 625)

@@ -56,8 +56,9 @@ class NullSamples:
     zero: list[float] = field(default_factory=list)  # decoys' PCE at zero shift
     hypotheses: int = 0  # hypotheses judged (the run's H)
 
-    def add_planes(self, planes: Iterable[np.ndarray]) -> None:
-        self.add_tails([shifted_tail(p) for p in planes])
+    def add_planes(self, planes: np.ndarray) -> None:
+        """Grid planes ``(n, side / 8, side / 8)`` (:func:`~.pairs.shifted_tail`) added to the shifted tail."""
+        self.add_tails([shifted_tail(planes)])
 
     def add_tails(self, tails: Iterable[Tail]) -> None:
         self.shifted = Tail.pooled([self.shifted, *tails])
@@ -118,16 +119,24 @@ def _decoy_tail(values: list[float]) -> NullModel | None:
     return NullModel(tuple(float(v) for v in positive[: max(k, 1)]), len(values), u, 0.0, max(scale, 1e-9))
 
 
+def comparable_class(p: Photo) -> tuple[int, tuple[int, int]]:
+    """Photos of one class can be compared (:func:`hypotheses_of`): one compared side, one size up to a turn."""
+    return p.side, (min(p.size), max(p.size))
+
+
 def hypotheses_of(a: Photo, b: Photo, turns: bool) -> tuple[int, ...]:
     """The turns of ``b`` that could line it up with ``a`` (none: not comparable)."""
-    if a.side != b.side:
-        return ()
-    same, square = a.size == b.size, a.size[0] == a.size[1]
+    return turns_between(a.size, b.size, turns) if a.side == b.side else ()
+
+
+def turns_between(a: tuple[int, int], b: tuple[int, int], turns: bool) -> tuple[int, ...]:
+    """:func:`hypotheses_of` for photos of sizes ``a`` and ``b`` (and one compared side)."""
+    same, square = a == b, a[0] == a[1]
     if same and square:
         return (0, 1, 2, 3) if turns else (0,)
     if same:
         return (0, 2) if turns else (0,)
-    return (1, 3) if turns and a.size == b.size[::-1] else ()
+    return (1, 3) if turns and a == b[::-1] else ()
 
 
 def compare_pairs(photos: list[Photo], s: ClusterSettings, seed: int = 0) -> tuple[list[Pair], NullSamples]:
@@ -156,7 +165,7 @@ def compare_pairs(photos: list[Photo], s: ClusterSettings, seed: int = 0) -> tup
 
                 def one(i: int, fb=fb, fa=fa, want=want) -> tuple[np.ndarray, list[Tail]]:
                     planes = grid_planes(fa[i], np.stack([fb[k] for k in want[i]]), photos[i].side, workers=1)
-                    return zero_shift_pce(planes), [shifted_tail(p) for p in planes]
+                    return zero_shift_pce(planes), [shifted_tail(planes)]
 
                 for i, (values, tails) in zip(want, pool.map(one, want), strict=True):
                     samples.add_tails(tails)
@@ -180,7 +189,7 @@ def add_decoys(photos: list[Photo], pairs: list[Pair], samples: NullSamples, n: 
         fa = spectrum(photos[p.a].turned(0)[0], workers=1)
         mirrored = spectrum(np.fliplr(photos[p.b].turned(p.turn)[0]), workers=1)
         plane = grid_planes(fa, mirrored[None], photos[p.a].side, workers=1)
-        return float(zero_shift_pce(plane)[0]), shifted_tail(plane[0])
+        return float(zero_shift_pce(plane)[0]), shifted_tail(plane)
 
     for value, tail in in_threads(one, chosen):
         samples.add_tails([tail])

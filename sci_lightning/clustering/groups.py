@@ -102,6 +102,16 @@ def sparse_average_linkage(n: int, compared: list[Pair], linked: list[Pair], min
     return labels.astype(np.int64)
 
 
+def links_within(labels: np.ndarray, linked: list[Pair]) -> dict[int, list[Pair]]:
+    """The links inside each group, by label (so that :func:`member_turns` reads its group's links only, not every
+    link of the run once per group)."""
+    out: dict[int, list[Pair]] = {}
+    for p in linked:
+        if labels[p.a] == labels[p.b]:
+            out.setdefault(int(labels[p.a]), []).append(p)
+    return out
+
+
 def member_turns(members: list[int], linked: list[Pair]) -> dict[int, int]:
     """Each member's turn onto the first member's frame, along the links within the group (breadth first)."""
     inside = set(members)
@@ -139,11 +149,14 @@ def fingerprint_rounds(
         alone = [m[0] for m in groups.values() if len(m) == 1]
         if not clusters:
             break
-        turns = {c: member_turns(m, links) for c, m in clusters.items()}
+        inside = links_within(labels, links)
+        turns = {c: member_turns(m, inside.get(c, [])) for c, m in clusters.items()}
         keys = {c: tuple(sorted(turns[c].items())) for c in clusters}
         first, compared, started = memo.next_id, len(memo.done), time.perf_counter()
-        prints = {c: memo.made(keys[c], lambda t=turns[c]: cluster_fingerprint(photos, t)) for c in clusters}
-        memo.keep_only(set(keys.values()))
+        prints = {
+            c: memo.made(keys[c], lambda t=turns[c]: cluster_fingerprint(photos, t), s.signature_side) for c in clusters
+        }
+        memo.keep_only(set(keys.values()), set(alone))
         new = {p.id for p in prints.values() if p.id >= first}  # ids only grow: those made this round
         pairs = match_prints(photos, prints, s, samples, memo, new)
         scores = match_alone(photos, alone, prints, s, samples, memo, new) if alone else {}

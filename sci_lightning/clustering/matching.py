@@ -10,15 +10,19 @@ dozen, against ~2,000 photos left alone.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
-from sci_lightning.clustering.compare import NullSamples, hypotheses_of
-from sci_lightning.clustering.pairs import grid_planes, in_threads, shifted_tail, signature, spectrum, zero_shift_pce
+from sci_lightning.clustering.compare import NullSamples, comparable_class, hypotheses_of, turns_between
+from sci_lightning.clustering.pairs import grid_planes, in_threads, shifted_tail, spectrum, zero_shift_pce
 from sci_lightning.clustering.photos import Photo
 from sci_lightning.clustering.settings import ClusterSettings
+from sci_lightning.clustering.signatures import plain_signature, signature, turn_exact, turn_scores
 from sci_lightning.fingerprint.core import intensity_weight
+from sci_lightning.fingerprint.null import Tail
 
 SHORTLIST_CLUSTERS = 3  # with the shortlist, the clusters a lone photo is compared with: its best by signature
 SIGNATURE_BLOCK = 256  # lone photos whose signatures are scored in one matrix product (64 MB per turn at 256 px)
@@ -26,34 +30,43 @@ SIGNATURE_BLOCK = 256  # lone photos whose signatures are scored in one matrix p
 
 @dataclass(frozen=True)
 class Print:
-    """A cluster's fingerprint in the frame of its member ``root``, its spectrum, and an id of its own."""
+    """A cluster's fingerprint in the frame of its member ``root``, the spectra of its four quarter turns (``fk[t]``:
+    the square turned ``t``), its signature (every turn: :func:`~.signatures.signature`) and an id of its own."""
 
     id: int
     root: int
     k: np.ndarray
     fk: np.ndarray
+    sig: np.ndarray
 
 
 @dataclass
 class Memo:
     """Comparisons made in earlier rounds: ``(id, id) -> (pce, turn)`` (photos by index, fingerprints by their
-    id, kept apart by sign: a photo ``i`` is ``-1 - i``), and the fingerprints by members and turns."""
+    id, kept apart by sign: a photo ``i`` is ``-1 - i``), the fingerprints by members and turns, and the
+    signatures of the photos left alone (a photo's does not change between rounds)."""
 
     done: dict[tuple[int, int], tuple[float, int]] = field(default_factory=dict)
     prints: dict[tuple, Print] = field(default_factory=dict)
+    signatures: dict[int, np.ndarray] = field(default_factory=dict)
     next_id: int = 0
 
-    def made(self, key: tuple, make) -> Print:
-        """The fingerprint of these members and turns, made (and given a new id) only when not made before."""
+    def made(self, key: tuple, make: Callable[[], np.ndarray], side: int) -> Print:
+        """The fingerprint of these members and turns, made (and given a new id) only when not made before;
+        ``side``: its signature's (``cluster.signature_side``)."""
         if key not in self.prints:
             k = make()
-            self.prints[key] = Print(self.next_id, key[0][0], k, spectrum(k))
+            sig = signature(partial(np.rot90, k), side, exact=True)  # fingerprints are compared turned so
+            fk = np.stack([spectrum(np.rot90(k, t)) for t in range(4)])
+            self.prints[key] = Print(self.next_id, key[0][0], k, fk, sig)
             self.next_id += 1
         return self.prints[key]
 
-    def keep_only(self, keys: set[tuple]) -> None:
-        """Forget the fingerprints not in ``keys`` (memory: 1 MB each at 512 px)."""
+    def keep_only(self, keys: set[tuple], alone: set[int]) -> None:
+        """Forget the fingerprints not in ``keys`` (memory: 4 MB each at 512 px) and the signatures of photos no
+        longer ``alone``."""
         self.prints = {key: p for key, p in self.prints.items() if key in keys}
+        self.signatures = {i: v for i, v in self.signatures.items() if i in alone}
 
 
 def match_prints(
@@ -84,14 +97,14 @@ def match_prints(
 
     def one(job: tuple[int, int, tuple[int, ...]]) -> tuple[tuple[float, int, int, int], list, list[float]]:
         c1, c2, hs = job
-        best, tails, zeros = (-math.inf, c1, c2, hs[0]), [], []
+        best, planes, zeros = (-math.inf, c1, c2, hs[0]), [], []
         for k in hs:
             turned = np.rot90(prints[c2].k, k)
-            value, decoy = _with_decoy(prints[c1].fk, _mirrored_pair(turned), len(turned), tails)
+            value, decoy = _with_decoy(prints[c1].fk[0], _mirrored_pair(turned), len(turned), planes)
             zeros.append(decoy)
             if value > best[0]:
                 best = (value, c1, c2, k)
-        return best, tails, zeros
+        return best, _tails(planes), zeros
 
     for best, tails, zeros in in_threads(one, todo):
         samples.add_tails(tails)
@@ -117,13 +130,14 @@ def match_alone(
     residual times its intensity is compared with the fingerprint (at zero shift the same product as the residual
     with the fingerprint times the intensity, so each spectrum is made once), and mirrored as the decoy; both go
     into ``samples``."""
-    ranked = _by_signature(photos, alone, prints, s) if len(photos) >= s.shortlist_from else None
+    ranked = _by_signature(photos, alone, prints, s, memo) if len(photos) >= s.shortlist_from else None
 
     def one(i: int) -> tuple[list[tuple[float, int, int]], dict, list, list[float], int]:
         best: dict[int, tuple[float, int, int]] = {}
         fresh: dict[tuple[int, int], tuple[float, int]] = {}
         mine: dict[int, np.ndarray] = {}  # turn -> spectra of W * I and of it mirrored
-        tails, zeros, n = [], [], 0
+        exact = turn_exact(photos[i].size, photos[i].side)
+        planes, zeros, n = [], [], 0
         for c, p in prints.items():
             hs = hypotheses_of(photos[p.root], photos[i], s.turns)
             if p.id in new:
@@ -135,14 +149,17 @@ def match_alone(
                 best[c] = (value, c, k)
                 continue
             for k in hs:
-                if k not in mine:
-                    mine[k] = _mirrored_pair(_weighted(photos[i], k))
-                value, decoy = _with_decoy(p.fk, mine[k], photos[p.root].side, tails)
+                # exact: the fingerprint turned back, against the photo as stored (two spectra per photo, not eight)
+                t = 0 if exact else k
+                if t not in mine:
+                    mine[t] = _mirrored_pair(_weighted(photos[i], t))
+                fa = p.fk[[-k % 4, k % 4]] if exact else p.fk[0]
+                value, decoy = _with_decoy(fa, mine[t], photos[p.root].side, planes)
                 zeros.append(decoy)
                 if c not in best or value > best[c][0]:
                     best[c] = (value, c, k)
             fresh[(-1 - i, p.id)] = (best[c][0], best[c][2])
-        return sorted(best.values(), reverse=True), fresh, tails, zeros, n
+        return sorted(best.values(), reverse=True), fresh, _tails(planes), zeros, n
 
     out = {}
     for i, (got, fresh, tails, zeros, n) in zip(alone, in_threads(one, alone), strict=True):
@@ -158,16 +175,13 @@ def _near(prints: dict[int, Print], s: ClusterSettings) -> dict[int, set[int]]:
     """Each cluster's :data:`SHORTLIST_CLUSTERS` nearest clusters by the correlation of their fingerprints'
     signatures in any turn (frames of another size never near)."""
     names = sorted(prints)
-    upright = [signature(prints[c].k, s.signature_side).astype(np.float32) for c in names]
     score = np.full((len(names), len(names)), -np.inf, np.float32)
     same: dict[int, list[int]] = {}
-    for x, v in enumerate(upright):
-        same.setdefault(len(v), []).append(x)
-    for k in range(4) if s.turns else (0,):
-        turned = [signature(np.rot90(prints[c].k, k), s.signature_side).astype(np.float32) for c in names]
-        for idx in same.values():
-            block = np.stack([upright[x] for x in idx]) @ np.stack([turned[x] for x in idx]).T
-            score[np.ix_(idx, idx)] = np.maximum(score[np.ix_(idx, idx)], block)
+    for x, c in enumerate(names):
+        same.setdefault(len(prints[c].sig), []).append(x)
+    for idx in same.values():
+        sig = np.stack([prints[names[x]].sig for x in idx])
+        score[np.ix_(idx, idx)] = turn_scores(sig, sig)[: 4 if s.turns else 1].max(axis=0)
     np.fill_diagonal(score, -np.inf)
     return {
         c: {names[y] for y in np.argsort(-score[x])[:SHORTLIST_CLUSTERS] if np.isfinite(score[x, y])}
@@ -180,12 +194,20 @@ def _mirrored_pair(x: np.ndarray) -> np.ndarray:
     return np.stack([spectrum(x, workers=1), spectrum(np.fliplr(x), workers=1)])
 
 
-def _with_decoy(fk: np.ndarray, both: np.ndarray, side: int, tails: list) -> tuple[float, float]:
+def _tails(planes: list[np.ndarray]) -> list[Tail]:
+    """The pooled shifted tail of a job's planes (none: none)."""
+    return [shifted_tail(np.concatenate(planes))] if planes else []
+
+
+def _with_decoy(fk: np.ndarray, both: np.ndarray, side: int, planes: list) -> tuple[float, float]:
     """Zero-shift PCE of the fingerprint spectrum ``fk`` against ``both`` (:func:`_mirrored_pair`): the
-    comparison's and its decoy's; their planes' shifted tails are appended to ``tails``."""
-    planes = grid_planes(fk, both, side, workers=1)
-    tails += [shifted_tail(p) for p in planes]
-    value, decoy = (float(v) for v in zero_shift_pce(planes))
+    comparison's and its decoy's; their planes are appended to ``planes`` (for :func:`_tails`). ``fk`` may hold two
+    spectra, one for each of ``both``: a fingerprint turned ``-k`` against the photo is the photo turned ``k``
+    against the fingerprint, the plane's values permuted; mirrored, turned ``k`` (``fliplr(rot90(x, k))`` is
+    ``rot90(fliplr(x), -k)``)."""
+    made = grid_planes(fk, both, side, workers=1)
+    planes.append(made)
+    value, decoy = (float(v) for v in zero_shift_pce(made))
     return value, decoy
 
 
@@ -195,7 +217,7 @@ def _weighted(photo: Photo, k: int) -> np.ndarray:
 
 
 def _by_signature(
-    photos: list[Photo], alone: list[int], prints: dict[int, Print], s: ClusterSettings
+    photos: list[Photo], alone: list[int], prints: dict[int, Print], s: ClusterSettings, memo: Memo
 ) -> dict[int, set[int]]:
     """With the shortlist (:mod:`.shortlist`): each lone photo's :data:`SHORTLIST_CLUSTERS` best clusters by the
     correlation of its signature (``W * I``, each turn) with the fingerprint's, over every cluster of its size:
@@ -203,36 +225,32 @@ def _by_signature(
     was tried: 2x faster, but the null measured on those comparisons alone is the tail of the most alike, its bar
     higher: ARI 0.985 against 0.999 on 2,000 virtual photos.)"""
     names = list(prints)
-    by_length: dict[int, list[int]] = {}  # clusters by their signature's length (frames of one side)
-    sigs = [signature(p.k, s.signature_side).astype(np.float32) for p in prints.values()]
-    for n, v in enumerate(sigs):
-        by_length.setdefault(len(v), []).append(n)
-    stacked = {d: np.stack([sigs[n] for n in idx]) for d, idx in by_length.items()}
-    kinds: dict[tuple, np.ndarray] = {}  # (photo's size and side, turn) -> which clusters allow that turn
-
-    def allowed(i: int, k: int) -> np.ndarray:
-        key = (photos[i].size, photos[i].side, k)
-        if key not in kinds:
-            kinds[key] = np.array([k in hypotheses_of(photos[prints[c].root], photos[i], s.turns) for c in names])
-        return kinds[key]
-
     score = np.full((len(alone), len(names)), -np.inf, np.float32)
-    for x0 in range(0, len(alone), SIGNATURE_BLOCK):  # a block of photos at a time: one matrix product per turn
-        rows = range(x0, min(len(alone), x0 + SIGNATURE_BLOCK))
-        for k in range(4) if s.turns else (0,):
-            got: dict[int, list[tuple[int, np.ndarray]]] = {}  # signature length -> [(row, signature)]
-            for r in rows:
-                if allowed(alone[r], k).any():
-                    v = signature(_weighted(photos[alone[r]], k), s.signature_side).astype(np.float32)
-                    got.setdefault(len(v), []).append((r, v))
-            for d, items in got.items():
-                idx = np.asarray(by_length.get(d, []))
-                if not len(idx):
-                    continue
-                z = np.stack([v for _, v in items]) @ stacked[d].T  # rows x the clusters of this length
-                for (r, _), zr in zip(items, z, strict=True):
-                    better = allowed(alone[r], k)[idx] & (zr > score[r, idx])
-                    score[r, idx[better]] = zr[better]
+    rows_of: dict[tuple, list[int]] = {}
+    for r, i in enumerate(alone):
+        rows_of.setdefault(comparable_class(photos[i]), []).append(r)
+    for kind, rows in rows_of.items():
+        cols = [n for n, c in enumerate(names) if comparable_class(photos[prints[c].root]) == kind]
+        if not cols:
+            continue
+        first = photos[alone[rows[0]]]
+        exact = turn_exact(first.size, first.side)  # one class: one answer
+        fp = np.stack(
+            [prints[names[n]].sig if exact else plain_signature(prints[names[n]].k, s.signature_side) for n in cols]
+        )
+        root_up = np.array([photos[prints[names[n]].root].size == first.size for n in cols])
+        transposed = turns_between(first.size, first.size[::-1], s.turns)
+        for x0 in range(0, len(rows), SIGNATURE_BLOCK):  # a block of photos at a time: one matrix product
+            block = rows[x0 : x0 + SIGNATURE_BLOCK]
+            for r in block:
+                if alone[r] not in memo.signatures:
+                    memo.signatures[alone[r]] = signature(partial(_weighted, photos[alone[r]]), s.signature_side, exact)
+            z = turn_scores(fp, np.stack([memo.signatures[alone[r]] for r in block]))  # (4, clusters, photos)
+            same = root_up[:, None] == np.array([photos[alone[r]].size == first.size for r in block])[None, :]
+            for k in range(4):
+                ok = np.where(same, k in turns_between(first.size, first.size, s.turns), k in transposed)
+                cell = score[np.ix_(block, cols)]
+                score[np.ix_(block, cols)] = np.where(ok.T, np.maximum(cell, z[k].T), cell)
     return {
         i: {names[n] for n in np.argsort(-score[r])[:SHORTLIST_CLUSTERS] if np.isfinite(score[r, n])}
         for r, i in enumerate(alone)

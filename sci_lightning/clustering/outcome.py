@@ -114,10 +114,15 @@ def build_outcome(
     order = sorted((c for c, n in sizes.items() if n >= 2), key=lambda c: (-sizes[c], int(np.argmax(labels == c))))
     ids = {c: i + 1 for i, c in enumerate(order)}
     evidence: dict[int, list[tuple[float, PairRow]]] = {i: [] for i in range(len(photos))}
+    mine: dict[int, list[PairRow]] = {i: [] for i in range(len(photos))}  # each photo's pairs (one pass, not n)
+    inside: dict[int, list[PairRow]] = {}  # each group's links
     for p, row in zip(pairs, rows_of_pairs, strict=True):
+        mine[p.a].append(row)
+        mine[p.b].append(row)
         if row.linked and labels[p.a] == labels[p.b]:
             evidence[p.a].append((row.log10_p_false_alarm, row))
             evidence[p.b].append((row.log10_p_false_alarm, row))
+            inside.setdefault(int(labels[p.a]), []).append(row)
     for j in joined:
         name = f"cluster {ids.get(int(labels[j.photo]))} fingerprint"
         row = PairRow(photos[j.photo].path, name, round(j.pce, 2), "", round(j.log10_pfa, 2), True)
@@ -134,16 +139,15 @@ def build_outcome(
                 sizes[int(labels[i])] if c else 1,
                 len(evidence[i]) if c else 0,
                 round(-best, 2) if c else 0.0,
-                "" if c else _why_alone(i, photos, pairs, rows_of_pairs, bar_pce),
+                "" if c else _why_alone(photos[i], mine[i], bar_pce),
             )
         )
     rows += [PhotoRow(path, None, "", 1, 0, 0.0, reason) for path, reason in left.items()]
     clusters = []
     for c in order:
         members = tuple(photos[i].path for i in np.flatnonzero(labels == c))
-        inside = [r for r, p in zip(rows_of_pairs, pairs, strict=True) if r.linked and labels[p.a] == labels[p.b] == c]
-        inside.sort(key=lambda r: r.pce, reverse=True)
-        clusters.append(ClusterSummary(ids[c], members, inside[0] if inside else None, inside[-1] if inside else None))
+        links = sorted(inside.get(int(c), []), key=lambda r: r.pce, reverse=True)
+        clusters.append(ClusterSummary(ids[c], members, links[0] if links else None, links[-1] if links else None))
     return Clustering(
         rows=tuple(rows),
         pairs=tuple(rows_of_pairs),
@@ -161,10 +165,10 @@ def build_outcome(
     )
 
 
-def _why_alone(i: int, photos: list[Photo], pairs: list[Pair], rows: list[PairRow], bar_pce: float) -> str:
-    mine = [r for p, r in zip(pairs, rows, strict=True) if i in (p.a, p.b)]
-    if photos[i].thin > THIN_SIGNAL:
-        return f"too dark or saturated: {photos[i].thin:.0%} of its pixels carry little PRNU"
+def _why_alone(photo: Photo, mine: list[PairRow], bar_pce: float) -> str:
+    """Why a photo joined no one, from its own pairs (``mine``)."""
+    if photo.thin > THIN_SIGNAL:
+        return f"too dark or saturated: {photo.thin:.0%} of its pixels carry little PRNU"
     if not mine:
         return "no other photo of its size (or turned size) to compare with"
     if any(r.linked for r in mine):

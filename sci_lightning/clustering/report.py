@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from sci_lightning.clustering.outcome import Clustering  # noqa: E402
+from sci_lightning.clustering.pairs import in_threads  # noqa: E402
 from sci_lightning.data.images import opened  # noqa: E402
 from sci_lightning.errors import SCIConfigError  # noqa: E402
 from sci_lightning.fingerprint.significance import sci  # noqa: E402
@@ -85,6 +86,7 @@ def write_outputs(result: Clustering, out: Path, scores: dict[str, float]) -> Me
 def _thumb(path: str) -> str | None:
     try:
         with opened(path) as img:
+            img.draft("RGB", (2 * THUMB, 2 * THUMB))  # a JPEG decoded at 1/2-1/8 scale: 12 MP in ~1/20 the time
             img = img.convert("RGB")
             img.thumbnail((THUMB, THUMB))
             buf = io.BytesIO()
@@ -119,11 +121,13 @@ def _similarity_png(result: Clustering) -> str | None:
 def _write_html(result: Clustering, path: Path, metrics: Metrics) -> None:
     env = Environment(loader=PackageLoader("sci_lightning.clustering"), autoescape=select_autoescape())
     rows = {r.path: r for r in result.rows}
+    drawn = [r.path for r in result.rows]
+    thumbs = dict(zip(drawn, in_threads(_thumb, drawn), strict=True))  # decoding lets go of the GIL
     html = env.get_template("cluster_report.html").render(
         result=result,
         metrics=metrics,
-        clusters=[(c, [(p, Path(p).name, _thumb(p), rows[p]) for p in c.members]) for c in result.clusters],
-        alone=[(r, Path(r.path).name, _thumb(r.path)) for r in result.rows if r.cluster is None],
+        clusters=[(c, [(p, Path(p).name, thumbs[p], rows[p]) for p in c.members]) for c in result.clusters],
+        alone=[(r, Path(r.path).name, thumbs[r.path]) for r in result.rows if r.cluster is None],
         similarity=_similarity_png(result),
         sci=sci,
     )

@@ -3,13 +3,15 @@
 Comparing every pair costs ~1.5 ms per hypothesis at 512 px, n^2 / 2 pairs and up to four turns each: 10,000
 photos would take days. Instead:
 
-1. **Signatures.** Each photo's residual square, turned each way it could be compared, cut to its central
-   ``cluster.signature_side`` square, its 8 x 8 JPEG-grid pattern and mean removed and scaled to unit norm (float16:
-   128 KB per turn at 256 px). The dot product of two signatures is their correlation at zero shift, the
-   statistic a pair's PCE is made of, on a quarter of the pixels (PRNU is white: the z-score keeps half its size).
-2. **Candidates.** Every pair's dot products in every turn, as blocked matrix products (BLAS: ~300 GFLOP/s on
-   this 2-core machine against ~0.1 for FFT planes), each photo keeping its ``cluster.candidates`` best partners
-   (a pair is a candidate when it is among either photo's best, in its best turn).
+1. **Signatures** (:mod:`.signatures`). Each photo's residual square cut to its central
+   ``cluster.signature_side`` square, its 8 x 8 JPEG-grid pattern and mean removed and scaled to unit norm
+   (float16: 128 KB at 256 px, one for all four turns). The dot product of two signatures is their correlation at
+   zero shift, the statistic a pair's PCE is made of, on a quarter of the pixels (PRNU is white: the z-score keeps
+   half its size).
+2. **Candidates.** Every pair's dot products in every turn, as blocked matrix products (BLAS: ~450 GFLOP/s on
+   this 2-core machine against ~0.1 for FFT planes; the four turns for the work of 1.5), each photo keeping its
+   ``cluster.candidates`` best partners (a pair is a candidate when it is among either photo's best, in its best
+   turn).
 3. **Verification.** Each candidate is compared as the exhaustive run compares a pair (:mod:`.pairs`, its best
    turn), on threads of this process (the photos are already here: shipping two residuals to a Dask worker per
    pair costs more than their FFT).
@@ -28,6 +30,8 @@ exhaustive run measures it on), so a pair is judged as in the exhaustive run: on
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 
 import numpy as np
@@ -38,24 +42,26 @@ from sci_lightning.clustering.compare import (
     NullSamples,
     Pair,
     add_decoys,
+    comparable_class,
     fit_pair_null,
     hypotheses_of,
     scene_checked,
 )
-from sci_lightning.clustering.groups import member_turns
-from sci_lightning.clustering.pairs import grid_planes, in_threads, signature, spectrum, zero_shift_pce
+from sci_lightning.clustering.groups import links_within, member_turns
+from sci_lightning.clustering.pairs import grid_planes, in_threads, spectrum, zero_shift_pce
 from sci_lightning.clustering.photos import Photo
 from sci_lightning.clustering.settings import ClusterSettings
+from sci_lightning.clustering.signatures import row_signature, signature, turn_exact, turn_scores
 
 NULL_PAIRS = 20_000  # pairs drawn at random for the null (their planes: ~8e7 positions at 512 px)
 INSIDE = 20  # partners compared for each photo of a large connected group (all pairs of a smaller one)
 
 
 def _classes(photos: list[Photo]) -> dict[tuple, list[int]]:
-    """Photos that could be compared with one another: one compared side and one size up to a turn."""
+    """Photos that could be compared with one another (:func:`~.compare.comparable_class`)."""
     out: dict[tuple, list[int]] = {}
     for i, p in enumerate(photos):
-        out.setdefault((p.side, tuple(sorted(p.size))), []).append(i)
+        out.setdefault(comparable_class(p), []).append(i)
     return out
 
 
@@ -99,33 +105,70 @@ def candidates(photos: list[Photo], s: ClusterSettings) -> tuple[set[tuple[int, 
         first = photos[members[0]]
         square = first.size[0] == first.size[1]
         upright = np.array([photos[i].size == first.size for i in members])
-        if square:
-            turns = [0, 1, 2, 3] if s.turns else [0]
-        else:
-            turns = ([0, 2] + ([1, 3] if not upright.all() else [])) if s.turns else [0]
-        sig = {k: np.stack([signature(photos[i].turned(k)[0], s.signature_side) for i in members]) for k in turns}
+        turns = [0, 1, 2, 3] if s.turns else [0]
+        exact = turn_exact(first.size, first.side)
+        sig = np.stack([signature(photos[i].residual, s.signature_side, exact) for i in members])
         best = _Best(len(members), s.candidates)
-        d = sig[0].shape[1]
-        block = max(1, int(s.memory_gb * 2**30 // (3 * d * 4 * 2)))  # two float32 blocks and their product
+        d = sig.shape[-1]
+        block = max(1, int(s.memory_gb * 2**30 // (3 * d * 4 * 2)))  # two float32 blocks and their products
         for r0 in range(0, len(members), block):
             rows = np.arange(r0, min(len(members), r0 + block))
-            a = sig[0][rows].astype(np.float32)
+            a = np.stack([row_signature(v) for v in sig[rows]]).astype(np.float32)
             for c0 in range(r0, len(members), block):
                 cols = np.arange(c0, min(len(members), c0 + block))
                 later = cols[None, :] > rows[:, None]
                 same = upright[rows][:, None] == upright[cols][None, :]
                 ga, gb = np.broadcast_arrays(idx[rows][:, None], idx[cols][None, :])
+                z = turn_scores(a, sig[cols]) * np.float32(math.sqrt(d))
                 for k in turns:  # the turns hypotheses_of allows each pair
                     valid = later if square else later & (same if k % 2 == 0 else ~same)
                     if not valid.any():
                         continue
-                    z = (a @ sig[k][cols].astype(np.float32).T) * np.float32(math.sqrt(d))
-                    z[~valid] = -np.inf
+                    zk = np.where(valid, z[k], -np.inf)
                     screened += int(valid.sum())
-                    best.offer(rows, z, ga, gb, k)
-                    best.offer(cols, z.T, ga.T, gb.T, k)
+                    best.offer(rows, zk, ga, gb, k)
+                    best.offer(cols, zk.T, ga.T, gb.T, k)
         found |= best.pairs()  # classes share no photo
     return {(a, b, k) for (a, b), (_, k) in found.items()}, screened
+
+
+class _Spectra:
+    """Spectra of the photos' residual squares by (photo, turn): the most recently used, within ``budget`` bytes,
+    shared by the comparison threads (a spectrum made twice by two threads at once is harmless)."""
+
+    def __init__(self, photos: list[Photo], budget: float) -> None:
+        self.photos, self.budget, self.bytes = photos, budget, 0
+        self.kept: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, i: int, k: int) -> np.ndarray:
+        with self.lock:
+            if (i, k) in self.kept:
+                self.kept.move_to_end((i, k))
+                return self.kept[(i, k)]
+        f = spectrum(self.photos[i].residual(k), workers=1)
+        with self.lock:
+            if (i, k) not in self.kept:
+                self.kept[(i, k)] = f
+                self.bytes += f.nbytes
+            while self.bytes > self.budget and len(self.kept) > 1:
+                self.bytes -= self.kept.popitem(last=False)[1].nbytes
+        return f
+
+
+def _local_order(by_a: dict[int, list[tuple[int, int]]], n: int) -> list[int]:
+    """The photos of ``by_a`` in breadth-first order over the pairs wanted: a photo's partners come soon after it,
+    so their spectra are still kept (:class:`_Spectra`) whatever order the photos were read in."""
+    pairs = [(a, b) for a, partners in by_a.items() for b, _ in partners]
+    graph = scipy.sparse.coo_matrix(([1] * len(pairs), tuple(zip(*pairs, strict=True))), (n, n)).tocsr()
+    seen = np.zeros(n, bool)
+    order = []
+    for start in sorted(by_a):
+        if not seen[start]:
+            reached = scipy.sparse.csgraph.breadth_first_order(graph, start, directed=False, return_predecessors=False)
+            seen[reached] = True
+            order += [int(i) for i in reached if int(i) in by_a]
+    return order
 
 
 def verify(
@@ -135,28 +178,31 @@ def verify(
     samples: NullSamples | None = None,
 ) -> list[Pair]:
     """Each wanted ``(a, b, turn)`` compared at zero shift (:func:`~.pairs.grid_planes`), its planes added to
-    ``samples`` where given (their hypotheses were counted when screened)."""
+    ``samples`` where given (their hypotheses were counted when screened). A photo's spectrum in a turn is made
+    once while it stays among the ``cluster.memory_gb`` of those kept (a camera's photos are compared together:
+    :func:`_local_order`); pairs come back in the order of ``wanted`` sorted."""
     by_a: dict[int, list[tuple[int, int]]] = {}
     for a, b, k in sorted(set(wanted)):
         by_a.setdefault(a, []).append((b, k))
+    if not by_a:
+        return []
+    spectra = _Spectra(photos, s.memory_gb * 2**30)
 
     def one(a: int) -> list[tuple[Pair, np.ndarray]]:
-        fa = spectrum(photos[a].turned(0)[0], workers=1)
+        fa = spectra.get(a, 0)
         out = []
-        for b, k in by_a[a]:  # b's spectrum made per pair: not cached (n photos x 4 turns would not fit)
-            fb = spectrum(photos[b].turned(k)[0], workers=1)
-            plane = grid_planes(fa, fb[None], photos[a].side, workers=1)
+        for b, k in by_a[a]:
+            plane = grid_planes(fa, spectra.get(b, k)[None], photos[a].side, workers=1)
             hs = hypotheses_of(photos[a], photos[b], s.turns)
             out.append((Pair(a, b, float(zero_shift_pce(plane)[0]), k, len(hs)), plane))
         return out
 
     pairs = []
-    for got in in_threads(one, list(by_a)):
-        for pair, plane in got:
-            pairs.append(pair)
-            if samples is not None:
-                samples.add_planes(plane)
-    return pairs
+    for got in in_threads(one, _local_order(by_a, len(photos))):
+        pairs += [pair for pair, _ in got]
+        if samples is not None:
+            samples.add_planes(np.concatenate([plane for _, plane in got]))
+    return sorted(pairs, key=lambda p: (p.a, p.b, p.turn))
 
 
 def random_pairs(photos: list[Photo], s: ClusterSettings, n: int, seed: int) -> set[tuple[int, int, int]]:
@@ -213,9 +259,10 @@ def inside_groups(
     graph = scipy.sparse.coo_matrix(([1] * len(linked), ([p.a for p in linked], [p.b for p in linked])), (n, n))
     _, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
     out = set()
+    inside = links_within(label, linked)
     for c in np.unique(label[[p.a for p in linked]]):
         members = [int(i) for i in np.flatnonzero(label == c)]
-        turns = member_turns(members, linked)
+        turns = member_turns(members, inside[int(c)])
         if len(members) <= 2 * INSIDE + 1:
             wanted = [(a, b) for x, a in enumerate(members) for b in members[x + 1 :]]
         else:

@@ -4,10 +4,10 @@ number of clusters against the number of cameras. A photo left alone counts as a
 from __future__ import annotations
 
 import csv
-from itertools import combinations
 from pathlib import Path
 
 from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics.cluster import pair_confusion_matrix
 
 from sci_lightning.clustering.outcome import Clustering
 from sci_lightning.errors import SCIConfigError
@@ -42,14 +42,12 @@ def scores_against(result: Clustering, spec: str, images: str) -> dict[str, floa
         raise SCIConfigError("cluster.truth", "names the camera of none of the photos", "check its paths")
     found = [r.cluster if r.cluster is not None else f"alone:{r.path}" for r in rows]
     true = [truth[r.path] for r in rows]
-    same_found = same_true = both = 0
-    for i, j in combinations(range(len(rows)), 2):
-        f, t = found[i] == found[j], true[i] == true[j]
-        same_found, same_true, both = same_found + f, same_true + t, both + (f and t)
+    pairs = pair_confusion_matrix(true, found)  # ordered pairs, from the contingency table (not n^2 loops)
+    both, same_found, same_true = pairs[1, 1], pairs[1, 1] + pairs[0, 1], pairs[1, 1] + pairs[1, 0]
     return {
         "cluster/ari": float(adjusted_rand_score(true, found)),
-        "cluster/pair_precision": both / same_found if same_found else 1.0,
-        "cluster/pair_recall": both / same_true if same_true else 1.0,
+        "cluster/pair_precision": float(both / same_found) if same_found else 1.0,
+        "cluster/pair_recall": float(both / same_true) if same_true else 1.0,
         "cluster/n_cameras": float(len(set(true))),
         "cluster/n_clusters": float(result.n_clusters),
         "cluster/n_scored": float(len(rows)),
