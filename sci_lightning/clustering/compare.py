@@ -158,10 +158,10 @@ def compare_pairs(photos: list[Photo], s: ClusterSettings, seed: int = 0) -> tup
                 want = {i: hs for i in rows if i < j and (hs := hypotheses_of(photos[i], photos[j], s.turns))}
                 if not want:
                     continue
-                fb = {k: spectrum(photos[j].turned(k)[0]) for k in sorted(set().union(*want.values()))}
+                fb = {k: spectrum(photos[j].residual(k)) for k in sorted(set().union(*want.values()))}
                 for i in want:
                     if i not in fa:
-                        fa[i] = spectrum(photos[i].turned(0)[0])
+                        fa[i] = spectrum(photos[i].residual(0))
 
                 def one(i: int, fb=fb, fa=fa, want=want) -> tuple[np.ndarray, list[Tail]]:
                     planes = grid_planes(fa[i], np.stack([fb[k] for k in want[i]]), photos[i].side, workers=1)
@@ -186,8 +186,8 @@ def add_decoys(photos: list[Photo], pairs: list[Pair], samples: NullSamples, n: 
 
     def one(c: int) -> tuple[float, Tail]:
         p = pairs[c]
-        fa = spectrum(photos[p.a].turned(0)[0], workers=1)
-        mirrored = spectrum(np.fliplr(photos[p.b].turned(p.turn)[0]), workers=1)
+        fa = spectrum(photos[p.a].residual(0), workers=1)
+        mirrored = spectrum(np.fliplr(photos[p.b].residual(p.turn)), workers=1)
         plane = grid_planes(fa, mirrored[None], photos[p.a].side, workers=1)
         return float(zero_shift_pce(plane)[0]), shifted_tail(plane)
 
