@@ -315,7 +315,7 @@ def test_pairs_verified_with_kept_spectra_are_those_made_afresh():
     wanted = [(a, b, (t - s) % 4) for a, s in enumerate([0, 1, 2, 3, 0, 1]) for b, t in enumerate([0, 1, 2, 3, 0, 1])]
     wanted = [(a, b, k) for a, b, k in wanted if a < b] + [(0, 5, 0)]  # (0, 5, 0): a wrong turn, no match
     kept = verify(photos, wanted, ClusterSettings())
-    evicted = verify(photos, wanted, ClusterSettings(memory_gb=1e-6))  # one spectrum kept at a time
+    evicted = verify(photos, wanted, ClusterSettings(memory_gb=1e-6))  # two spectra kept at a time
     assert kept == evicted and [(p.a, p.b, p.turn) for p in kept] == sorted(set(wanted))
     for p in kept:
         plane = grid_planes(spectrum(photos[p.a].turned(0)[0]), spectrum(photos[p.b].turned(p.turn)[0])[None], 96)

@@ -239,7 +239,7 @@ def _by_signature(
             [prints[names[n]].sig if exact else plain_signature(prints[names[n]].k, s.signature_side) for n in cols]
         )
         root_up = np.array([photos[prints[names[n]].root].size == first.size for n in cols])
-        transposed = turns_between(first.size, first.size[::-1], s.turns)
+        upright, transposed = (turns_between(first.size, size, s.turns) for size in (first.size, first.size[::-1]))
         for x0 in range(0, len(rows), SIGNATURE_BLOCK):  # a block of photos at a time: one matrix product
             block = rows[x0 : x0 + SIGNATURE_BLOCK]
             for r in block:
@@ -247,10 +247,8 @@ def _by_signature(
                     memo.signatures[alone[r]] = signature(partial(_weighted, photos[alone[r]]), s.signature_side, exact)
             z = turn_scores(fp, np.stack([memo.signatures[alone[r]] for r in block]))  # (4, clusters, photos)
             same = root_up[:, None] == np.array([photos[alone[r]].size == first.size for r in block])[None, :]
-            for k in range(4):
-                ok = np.where(same, k in turns_between(first.size, first.size, s.turns), k in transposed)
-                cell = score[np.ix_(block, cols)]
-                score[np.ix_(block, cols)] = np.where(ok.T, np.maximum(cell, z[k].T), cell)
+            allowed = np.stack([np.where(same, k in upright, k in transposed) for k in range(4)])
+            score[np.ix_(block, cols)] = np.where(allowed, z, -np.inf).max(axis=0).T  # each cell of one class
     return {
         i: {names[n] for n in np.argsort(-score[r])[:SHORTLIST_CLUSTERS] if np.isfinite(score[r, n])}
         for r, i in enumerate(alone)

@@ -15,7 +15,9 @@ misaligned comparisons: their largest values are the null the pair's own statist
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -36,6 +38,31 @@ def in_threads(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
     should make its FFTs with ``workers=1``."""
     with ThreadPoolExecutor(THREADS) as pool:
         yield from pool.map(fn, items)
+
+
+class Kept:
+    """The most recently used arrays by key, within ``budget`` bytes (at least the last two: the pair being
+    compared), shared by the comparison threads (a value made twice by two threads at once is harmless)."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget, self.bytes = budget, 0
+        self.kept: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """The value kept under ``key``, else ``make()`` kept (the oldest dropped beyond the budget)."""
+        with self.lock:
+            if key in self.kept:
+                self.kept.move_to_end(key)
+                return self.kept[key]
+        value = make()
+        with self.lock:
+            if key not in self.kept:
+                self.kept[key] = value
+                self.bytes += value.nbytes
+            while self.bytes > self.budget and len(self.kept) > 2:
+                self.bytes -= self.kept.popitem(last=False)[1].nbytes
+        return value
 
 
 def spectrum(x: np.ndarray, workers: int = -1) -> np.ndarray:

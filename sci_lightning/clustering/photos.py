@@ -4,12 +4,12 @@ cannot take part (too small, unreadable) or is unlikely to link (too dark or sat
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from sci_lightning.clustering.pairs import Kept
 from sci_lightning.data.images import SkippedImage, load_rgb_region
 from sci_lightning.fingerprint.core import SATURATION, grey_of
 from sci_lightning.fingerprint.residuals import ResidualStore
@@ -111,27 +111,7 @@ DETAIL_SAMPLES = 16_384  # fine-detail pixels a scene check compares (see :func:
 DETAIL_CACHE_BYTES = 512 * 2**20  # fine detail kept between scene checks (a cluster's members are checked again)
 
 
-class _Details:
-    """The most recently used fine-detail samples, by (path, size, turn), within :data:`DETAIL_CACHE_BYTES`."""
-
-    def __init__(self) -> None:
-        self.kept: OrderedDict[tuple[str, tuple[int, int], int], np.ndarray] = OrderedDict()
-        self.bytes = 0
-
-    def get(self, key: tuple[str, tuple[int, int], int]) -> np.ndarray | None:
-        if key in self.kept:
-            self.kept.move_to_end(key)
-            return self.kept[key]
-        return None
-
-    def put(self, key: tuple[str, tuple[int, int], int], value: np.ndarray) -> None:
-        self.kept[key] = value
-        self.bytes += value.nbytes
-        while self.bytes > DETAIL_CACHE_BYTES and len(self.kept) > 2:
-            self.bytes -= self.kept.popitem(last=False)[1].nbytes
-
-
-_details = _Details()
+_details = Kept(DETAIL_CACHE_BYTES)  # by (path, size, turn)
 _samples: dict[int, np.ndarray] = {}
 
 
@@ -151,17 +131,15 @@ def fine_detail(photo: Photo, turn: int) -> np.ndarray:
     +-1 / sqrt(16,384) = 0.008 for unrelated views (a copy's, near 1, far closer), while the bar it is read
     against is 0.1 (:data:`~.compare.SAME_SCENE`); the whole squares, 1 MB each at 512 px, thrashed any cache at
     10,000 photos and a check against each member of a cluster filtered the same photos again and again."""
-    key = (photo.path, photo.size, turn)
-    got = _details.get(key)
-    if got is not None:
-        return got
+    return _details.get((photo.path, photo.size, turn), lambda: _detail(photo, turn))
+
+
+def _detail(photo: Photo, turn: int) -> np.ndarray:
     x = photo.intensity(turn)
     x = (x - gaussian_filter(x, 2.0)).ravel()[_sampled(photo.side)]
     x -= x.mean()
     norm = float(np.sqrt(np.vdot(x, x)))
-    out = (x / norm if norm > 0 else x).astype(np.float16)  # 32 KB: 10,000 photos' detail in the cache
-    _details.put(key, out)
-    return out
+    return (x / norm if norm > 0 else x).astype(np.float16)  # 32 KB: 10,000 photos' detail in the cache
 
 
 def scene_similarity(a: Photo, b: Photo, turn: int) -> float:

@@ -30,8 +30,6 @@ exhaustive run measures it on), so a pair is judged as in the exhaustive run: on
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 
 import numpy as np
@@ -48,7 +46,7 @@ from sci_lightning.clustering.compare import (
     scene_checked,
 )
 from sci_lightning.clustering.groups import links_within, member_turns
-from sci_lightning.clustering.pairs import grid_planes, in_threads, spectrum, zero_shift_pce
+from sci_lightning.clustering.pairs import Kept, grid_planes, in_threads, spectrum, zero_shift_pce
 from sci_lightning.clustering.photos import Photo
 from sci_lightning.clustering.settings import ClusterSettings
 from sci_lightning.clustering.signatures import row_signature, signature, turn_exact, turn_scores
@@ -132,33 +130,9 @@ def candidates(photos: list[Photo], s: ClusterSettings) -> tuple[set[tuple[int, 
     return {(a, b, k) for (a, b), (_, k) in found.items()}, screened
 
 
-class _Spectra:
-    """Spectra of the photos' residual squares by (photo, turn): the most recently used, within ``budget`` bytes,
-    shared by the comparison threads (a spectrum made twice by two threads at once is harmless)."""
-
-    def __init__(self, photos: list[Photo], budget: float) -> None:
-        self.photos, self.budget, self.bytes = photos, budget, 0
-        self.kept: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, i: int, k: int) -> np.ndarray:
-        with self.lock:
-            if (i, k) in self.kept:
-                self.kept.move_to_end((i, k))
-                return self.kept[(i, k)]
-        f = spectrum(self.photos[i].residual(k), workers=1)
-        with self.lock:
-            if (i, k) not in self.kept:
-                self.kept[(i, k)] = f
-                self.bytes += f.nbytes
-            while self.bytes > self.budget and len(self.kept) > 1:
-                self.bytes -= self.kept.popitem(last=False)[1].nbytes
-        return f
-
-
 def _local_order(by_a: dict[int, list[tuple[int, int]]], n: int) -> list[int]:
     """The photos of ``by_a`` in breadth-first order over the pairs wanted: a photo's partners come soon after it,
-    so their spectra are still kept (:class:`_Spectra`) whatever order the photos were read in."""
+    so their spectra are still kept (:class:`~.pairs.Kept`) whatever order the photos were read in."""
     pairs = [(a, b) for a, partners in by_a.items() for b, _ in partners]
     graph = scipy.sparse.coo_matrix(([1] * len(pairs), tuple(zip(*pairs, strict=True))), (n, n)).tocsr()
     seen = np.zeros(n, bool)
@@ -186,13 +160,16 @@ def verify(
         by_a.setdefault(a, []).append((b, k))
     if not by_a:
         return []
-    spectra = _Spectra(photos, s.memory_gb * 2**30)
+    spectra = Kept(s.memory_gb * 2**30)  # by (photo, turn)
+
+    def spectrum_of(i: int, k: int) -> np.ndarray:
+        return spectra.get((i, k), lambda: spectrum(photos[i].residual(k), workers=1))
 
     def one(a: int) -> list[tuple[Pair, np.ndarray]]:
-        fa = spectra.get(a, 0)
+        fa = spectrum_of(a, 0)
         out = []
         for b, k in by_a[a]:
-            plane = grid_planes(fa, spectra.get(b, k)[None], photos[a].side, workers=1)
+            plane = grid_planes(fa, spectrum_of(b, k)[None], photos[a].side, workers=1)
             hs = hypotheses_of(photos[a], photos[b], s.turns)
             out.append((Pair(a, b, float(zero_shift_pce(plane)[0]), k, len(hs)), plane))
         return out
